@@ -1,0 +1,12 @@
+"""stk_nmt: STk loss aggregation and top-K hinge losses for PyTorch, and a fairseq --user-dir plugin.
+
+`import stk_nmt.core` never imports fairseq. When fairseq imports this package as a --user-dir
+(fairseq is then already loaded), the criteria are registered.
+"""
+
+import sys
+
+__version__ = "0.1.0"
+
+if "fairseq" in sys.modules:
+    from . import criterions  # noqa: F401  (registers the criteria with fairseq)

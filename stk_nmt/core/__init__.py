@@ -1,0 +1,28 @@
+"""Pure-PyTorch core: smoothers, aggregates (average, maximum, AT_k, MAT_k, ST_k), top-K hinge losses.
+
+Imports torch only (never fairseq or torchvision), so it serves any training loop.
+"""
+
+from .aggregates import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
+from .fused_stk import fused_st_k
+from .modules import (
+    AGGREGATES,
+    Aggregate,
+    Average,
+    AverageTopK,
+    MATk,
+    Maximum,
+    STk,
+    build_aggregate,
+    lam_param_groups,
+    lam_parameters,
+)
+from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
+from .validation import resolve_k, select_valid
+
+__all__ = [
+    "AGGREGATES", "SMOOTHERS", "Aggregate", "Average", "AverageTopK", "MATk", "Maximum", "STk",
+    "average", "average_top_k", "build_aggregate", "fused_st_k", "get_smoother", "kth_largest",
+    "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
+    "select_valid", "srelu", "srelu_grad", "st_k",
+]
