@@ -28,7 +28,7 @@ def resolve_k(n: int, k: Optional[int] = None, k_ratio: Optional[float] = None) 
     """The number of items to keep among n valid ones.
 
     k_ratio gives k = ceil(k_ratio * n) clipped to [1, n] (recomputed for every batch); the product is
-    rounded to 9 decimals first so that 0.96 * 25 counts as 24, not 25. A count k must satisfy k <= n.
+    rounded to 9 decimals first so that 0.07 * 100 (7.000000000000001 in floating point) gives 7, not 8. A count k must satisfy k <= n.
     """
     check_k_args(k, k_ratio)
     if k is not None:
