@@ -200,7 +200,7 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
     """Imbalanced smoothed top-K hinge with margins from class counts (pytopk.ImbalNoisedTopK).
 
     scale=50 is the reference default, meant for a cosine (normalised) last layer; use scale=1 with
-    plain logits. The margins are a buffer (they follow .to(device) and are saved in state_dict).
+    plain logits. The margins are an fp32 buffer that follows .to(device) but not .half().
     """
 
     def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = 50.0, n_samples: int = 5,
@@ -209,7 +209,15 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
         super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements)
         _check_scale(scale)
         self.scale, self.max_m = float(scale), float(max_m)
-        self.register_buffer("margins", class_margins(class_counts, max_m))
+        # Not saved in state_dict: the margins are a function of the constructor's counts.
+        self.register_buffer("margins", class_margins(class_counts, max_m), persistent=False)
+
+    def _apply(self, fn, recurse=True):
+        # The margins stay fp32 under .half() (fairseq --fp16 halves the criterion): only the device follows.
+        margins = self.margins
+        out = super()._apply(fn, recurse)
+        self.margins = margins.to(device=self.margins.device)
+        return out
 
     def _margins_and_scale(self):
         return self.margins, self.scale
