@@ -65,8 +65,9 @@ class AggregateConfig(FairseqDataclass):
                   "of fairseq's optimizer (model lr schedule, weight decay, clipping)"},
     )
     stk_lam_lr: float = field(
-        default=0.1,
-        metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant)"},
+        default=1.0,
+        metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant; lam moves by at "
+                  "most lr * k/n down and lr * (1 - k/n) up per training batch)"},
     )
     sentence_avg: bool = II("optimization.sentence_avg")
 
