@@ -86,7 +86,8 @@ def memory_worker(impl: str, B: int, L: int, S: int, K: int, seed: int) -> dict:
 
 
 def measure_memory(impl, B, L, S, K, seed) -> dict:
-    cmd = [sys.executable, __file__, "--memory-worker", impl, "--shapes", f"{B},{L},{S},{K}", "--seed", str(seed)]
+    cmd = [sys.executable, __file__, "--memory-worker", impl, "--shapes", f"{B},{L},{S},{K}", "--seed", str(seed),
+           "--threads", str(torch.get_num_threads())]
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -119,10 +120,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per implementation (median reported)")
     parser.add_argument("--big-repeats", type=int, default=2, help="timed calls when B*L*S > 1e8")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here (atomically)")
     parser.add_argument("--memory-worker", choices=("pytopk", "stk_nmt"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     shapes = [parse_shape(s) for s in args.shapes]
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     if args.memory_worker:
         print(json.dumps(memory_worker(args.memory_worker, *shapes[0], args.seed)))
         return

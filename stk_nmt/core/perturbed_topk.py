@@ -13,9 +13,10 @@ Semantics follow the reference package pytopk 0.1.0 (`pytopk.noised_topk._Noised
 
 What differs is the cost. pytopk materialises (B, L, S) tensors for s + eps Z, for its negation
 and a dense (B, L, S) one-hot in backward, and selects with kthvalue over the strided L axis.
-Here rows are processed in chunks: per chunk one (rows, L, S) buffer receives the noise, is
-scaled and shifted in place, and torch.topk picks the k largest per draw; only the (B, S) winning
-indices are kept, and backward is a single (B, L) scatter-add. Same noise, same values.
+Here rows are processed in chunks: per chunk a (rows, L, S) buffer receives the scaled noise, the
+perturbed scores go draw-major into a (rows, S, L) buffer, and torch.topk picks the k largest
+per draw; only the (B, S) winning indices are kept, and backward is a single (B, L) scatter-add.
+Same noise, same values.
 
 Noise drawn here from a CPU generator in chunks of whole multiples of 16 elements (chosen
 automatically) equals the one-shot torch.randn(B, L, S, generator=g) draw, because torch's CPU
@@ -32,9 +33,9 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-# Elements of one (rows, L, S) work buffer: 2**22 fp32 = 16 MiB, small enough to stay mostly in
-# cache between the draw, the shift and the selection, large enough that the loop is cheap.
-DEFAULT_CHUNK_ELEMENTS = 1 << 22
+# Elements of each of the two (rows, L, S) work buffers: 2**21 fp32 = 8 MiB, small enough to stay
+# mostly in cache between the draw, the shift and the selection, large enough that the loop is cheap.
+DEFAULT_CHUNK_ELEMENTS = 1 << 21
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -121,7 +122,9 @@ def kth_largest_draws(
     # eps * Z is formed in Z's dtype (fp32 when drawn here), then added to the scores, as in pytopk.
     noise_dtype = torch.float32 if noise is None else noise.dtype
     noise_buf = torch.empty(rows, n_cols, n_samples, dtype=noise_dtype, device=device)
-    perturbed_buf = noise_buf if noise_dtype == dtype else torch.empty(rows, n_cols, n_samples, dtype=dtype, device=device)
+    # The perturbed scores are written draw-major, (rows, S, L): topk along a contiguous axis is
+    # faster than along the strided L axis of the (rows, L, S) noise layout.
+    perturbed_buf = torch.empty(rows, n_samples, n_cols, dtype=dtype, device=device)
     for lo in range(0, n_rows, rows):
         hi = min(n_rows, lo + rows)
         z = noise_buf[: hi - lo]
@@ -132,10 +135,10 @@ def kth_largest_draws(
             torch.mul(noise[lo:hi], epsilon, out=z)
         perturbed = perturbed_buf[: hi - lo]
         # (eps Z) + s equals pytopk's s + (eps Z) bit for bit: IEEE addition commutes.
-        torch.add(z, scores[lo:hi, :, None], out=perturbed)
-        top = torch.topk(perturbed, k, dim=1)  # (rows, k, S), sorted descending along dim 1
-        values[lo:hi] = top.values[:, k - 1, :].mean(dim=-1)
-        indices[lo:hi] = top.indices[:, k - 1, :]
+        torch.add(z.transpose(1, 2), scores[lo:hi, None, :], out=perturbed)
+        top = torch.topk(perturbed, k, dim=2)  # (rows, S, k), sorted descending
+        values[lo:hi] = top.values[:, :, k - 1].mean(dim=-1)
+        indices[lo:hi] = top.indices[:, :, k - 1]
     return values, indices
 
 
@@ -183,7 +186,7 @@ def perturbed_topk(
         n_samples: S, the number of noise draws.
         noise: optional Z of shape (B, L, S); otherwise drawn as torch.randn(B, L, S) (fp32) from
             `generator` (torch's default generator when None), chunk by chunk.
-        chunk_elements: bound on the (rows, L, S) work buffer (default 2**22 elements).
+        chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**21 elements).
     """
     n_rows, n_cols = check_scores(scores)
     check_topk_args(k, epsilon, n_samples, n_cols, k_max=n_cols)

@@ -45,7 +45,7 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     )
     topk_chunk_elements: Optional[int] = field(
         default=None,
-        metadata={"help": "bound on the (tokens, vocab, S) noise buffer, in elements (default 2**22)"},
+        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**21)"},
     )
 
 
