@@ -130,7 +130,8 @@ def kth_largest_draws(
         z = noise_buf[: hi - lo]
         if noise is None:
             torch.randn(z.shape, generator=generator, out=z)
-            z.mul_(epsilon)
+            if epsilon != 1.0:  # 1 * z == z exactly: skip a pass
+                z.mul_(epsilon)
         else:
             torch.mul(noise[lo:hi], epsilon, out=z)
         perturbed = perturbed_buf[: hi - lo]
