@@ -7,8 +7,9 @@ Builds a synthetic translation corpus with a Zipf-distributed vocabulary (the ta
 with its words mapped and reversed), binarises it with fairseq-preprocess, then trains the same
 small transformer with each criterion for --max-update updates, same seed and batches. The rounds
 interleave the criteria (A B C, A B C, ...) so a busy machine slows them alike; the table gives the
-median words per second (fairseq's train_wps: target tokens per second of training) and its ratio
-to label_smoothed_cross_entropy. Work goes to --workdir (kept, so a rerun skips preprocessing).
+median words per second and its ratio to label_smoothed_cross_entropy, twice: per CPU second of
+the training process (start-up cancelled by a 1-update run; steady on a shared machine) and per
+wall-clock second (fairseq's train_wps). Work goes to --workdir (kept: a rerun skips preprocessing).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,6 +62,11 @@ def run(args, cwd: Path, threads: int) -> str:
     return out.stdout + out.stderr
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def prepare(workdir: Path, vocab: int, lines: int, seed: int, threads: int) -> Path:
     data_bin = workdir / f"bin-v{vocab}-n{lines}-s{seed}"
     if (data_bin / "train.src-tgt.tgt.idx").exists():
@@ -74,8 +81,10 @@ def prepare(workdir: Path, vocab: int, lines: int, seed: int, threads: int) -> P
     return data_bin
 
 
-def train_wps(data_bin: Path, criterion: str, flags, args, workdir: Path) -> float:
+def train(data_bin: Path, criterion: str, flags, args, workdir: Path, max_update: int):
+    """One fairseq-train run: (words trained, fairseq's wall-clock train_wps, CPU seconds of the process)."""
     name = criterion.split(" ")[0]
+    cpu0 = children_cpu_seconds()
     log = run(["fairseq_cli.train", str(data_bin), "--user-dir", str(REPO / "stk_nmt"), "--task", "translation",
                "--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
                "--encoder-embed-dim", str(args.dim), "--decoder-embed-dim", str(args.dim),
@@ -83,17 +92,30 @@ def train_wps(data_bin: Path, criterion: str, flags, args, workdir: Path) -> flo
                "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
                "--share-decoder-input-output-embed", "--criterion", name, *flags,
                "--optimizer", "adam", "--lr", "5e-4", "--max-tokens", str(args.max_tokens),
-               "--max-update", str(args.max_update), "--disable-validation", "--no-save",
+               "--max-update", str(max_update), "--disable-validation", "--no-save",
                "--save-dir", str(workdir / "unused-ckpt"), "--no-progress-bar", "--log-format", "json",
                "--log-interval", "1000", "--cpu", "--seed", str(args.seed), "--num-workers", "0"], workdir, args.threads)
+    cpu = children_cpu_seconds() - cpu0
     summaries = [json.loads(line[line.index("{"):]) for line in log.splitlines() if '"train_wps"' in line]
     if not summaries:
         raise RuntimeError(f"no train_wps in the log of {criterion}:\n{log[-2000:]}")
-    if len(summaries) == 1:
-        return float(summaries[0]["train_wps"])
-    # Several epochs: weight each epoch's words/s by its training seconds.
-    wall = [float(s["train_train_wall"]) for s in summaries]
-    return sum(float(s["train_wps"]) * w for s, w in zip(summaries, wall)) / max(sum(wall), 1e-9)
+    words, wall, done = 0.0, 0.0, 0
+    for summary in summaries:  # one per epoch
+        updates = int(float(summary["train_num_updates"])) - done
+        done += updates
+        words += float(summary["train_wpb"]) * updates
+        if float(summary["train_wps"]) > 0:
+            wall += float(summary["train_wpb"]) * updates / float(summary["train_wps"])
+    return words, words / wall if wall > 0 else float("nan"), cpu
+
+
+def measure(data_bin: Path, criterion: str, args) -> dict:
+    """Wall-clock words/s (fairseq's) of a --max-update run, and CPU words/s: the CPU seconds of that
+    run minus those of a 1-update run (imports, data loading, the first update), so the start-up cost
+    cancels and other processes on the machine do not count."""
+    words, wall_wps, cpu = train(data_bin, criterion, CRITERIA[criterion], args, args.workdir, args.max_update)
+    words_1, _, cpu_1 = train(data_bin, criterion, CRITERIA[criterion], args, args.workdir, 1)
+    return {"wall_wps": wall_wps, "cpu_wps": (words - words_1) / max(cpu - cpu_1, 1e-9)}
 
 
 def main(argv=None):
@@ -119,16 +141,18 @@ def main(argv=None):
           f"{args.max_update} updates, {args.threads} thread(s), {args.rounds} round(s)", flush=True)
     data_bin = prepare(args.workdir, args.vocab, args.lines, args.seed, args.threads)
     vocab_size = sum(1 for _ in open(data_bin / "dict.tgt.txt")) + 4
-    wps = {name: [] for name in args.criteria}
+    results = {name: [] for name in args.criteria}
     runs = [(r, name) for r in range(args.rounds) for name in args.criteria]
     for _, name in tqdm(runs, desc="training runs", file=sys.stderr):
-        wps[name].append(train_wps(data_bin, name, CRITERIA[name], args, args.workdir))
-    base = statistics.median(wps["label_smoothed_cross_entropy"])
+        results[name].append(measure(data_bin, name, args))
     print(f"target vocabulary {vocab_size} symbols (with specials)")
-    print(f"{'criterion':<30} {'words/s':>9} {'ratio to LS-CE':>15}   runs")
+    print(f"{'criterion':<30} {'CPU words/s':>12} {'ratio':>6} {'wall words/s':>13} {'ratio':>6}   wall runs")
+    base = {key: statistics.median(r[key] for r in results["label_smoothed_cross_entropy"]) for key in ("cpu_wps", "wall_wps")}
     for name in args.criteria:
-        median = statistics.median(wps[name])
-        print(f"{name:<30} {median:>9.0f} {median / base:>15.2f}   {', '.join(f'{w:.0f}' for w in wps[name])}")
+        cpu = statistics.median(r["cpu_wps"] for r in results[name])
+        wall = statistics.median(r["wall_wps"] for r in results[name])
+        runs_text = ", ".join(f"{r['wall_wps']:.0f}" for r in results[name])
+        print(f"{name:<30} {cpu:>12.0f} {cpu / base['cpu_wps']:>6.2f} {wall:>13.0f} {wall / base['wall_wps']:>6.2f}   {runs_text}")
 
 
 if __name__ == "__main__":
