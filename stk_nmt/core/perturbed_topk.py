@@ -19,8 +19,9 @@ per draw; only the (B, S) winning indices are kept, and backward is a single (B,
 Same noise, same values.
 
 Noise drawn here from a CPU generator in chunks of whole multiples of 16 elements (chosen
-automatically) equals the one-shot torch.randn(B, L, S, generator=g) draw, because torch's CPU
-normal sampler works in blocks of 16: the chunked path reproduces pytopk given the same seed.
+automatically; always possible when 16 rows fit in chunk_elements) equals the one-shot
+torch.randn(B, L, S, generator=g) draw, because torch's CPU normal sampler works in blocks of 16:
+the chunked path reproduces pytopk given the same seed.
 Other devices draw per chunk too (same distribution, not the same numbers as a one-shot draw).
 """
 
