@@ -73,6 +73,18 @@ def preprocess(directory: Path) -> Path:
     return dest
 
 
+_DATA_BINS = {}
+
+
+def shared_data_bin(tmp_path_factory) -> Path:
+    """The preprocessed tiny corpus, built once per test session (fairseq-preprocess costs seconds)."""
+    if "bin" not in _DATA_BINS:
+        directory = tmp_path_factory.mktemp("corpus")
+        make_corpus(directory)
+        _DATA_BINS["bin"] = preprocess(directory)
+    return _DATA_BINS["bin"]
+
+
 def parse_logs(output: str, kind: str = "train_inner"):
     """fairseq's --log-format json lines of one kind ('train_inner', 'train', 'valid') as dicts of floats."""
     records = []

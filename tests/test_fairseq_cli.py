@@ -10,16 +10,14 @@ import torch
 fairseq = pytest.importorskip("fairseq")
 import stk_nmt  # noqa: E402,F401  (fairseq is imported: registers the checkpoint safe globals)
 
-from fairseq_tiny import USER_DIR, env, make_corpus, preprocess, run, train  # noqa: E402
+from fairseq_tiny import USER_DIR, env, run, shared_data_bin, train  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def data_bin(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("corpus")
-    make_corpus(directory)
-    return preprocess(directory)
+    return shared_data_bin(tmp_path_factory)
 
 
 def read_hypotheses(output: str, n: int):
