@@ -5,3 +5,4 @@
 
 from .aggregated import AggregateConfig, AggregatedCriterion  # noqa: F401
 from .label_smoothed import STkCriterion, STkLabelSmoothedCrossEntropyCriterion  # noqa: F401
+from .topk_hinge import ImbalancedTopKHingeCriterion, TopKHingeCriterion  # noqa: F401

@@ -1,0 +1,183 @@
+"""`topk_hinge` and `imbalanced_topk_hinge`: smoothed top-K hinge token losses (Garcin et al. 2022),
+optionally mixed with label-smoothed cross-entropy, then any core aggregate (ST_k by default).
+
+Per target token t with decoder logits s_t over the target vocabulary:
+
+    l_t = (1 - mix) * hinge_t + mix * label_smoothed_ce_t        mix = --topk-ce-mix
+
+The hinge reads the decoder's logits (net_output[0]). log_softmax shifts every logit of a row by
+the same amount, and the hinge compares two scores of one row, so hinge(log-probs) = hinge(logits)
+with the same gradient w.r.t. the logits; the logits save a softmax in the hinge's backward.
+
+Why a cross-entropy mix by default (0.5): beam search ranks hypotheses by summed log-probabilities.
+The top-K hinge is zero as soon as the reference token is inside the top K with a margin, so on its
+own it neither orders the K best tokens nor calibrates their probabilities, which is what beam
+search needs. --topk-ce-mix 0 trains on the pure hinge (a top-K classifier, not a good decoder).
+"""
+
+import logging
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import torch
+from fairseq import utils
+from fairseq.criterions import register_criterion
+from fairseq.logging import metrics
+
+from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
+
+from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, STkLabelSmoothedCrossEntropyCriterion
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
+    # Inherited: the aggregate flags (--stk-aggregate, --stk-k-ratio, ...) and fairseq's
+    # --label-smoothing / --ignore-prefix-size / --report-accuracy for the cross-entropy part.
+    topk_k: int = field(default=5, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
+    topk_eps: float = field(default=1.0, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
+    topk_samples: int = field(default=5, metadata={"help": "S, noise draws per token"})
+    topk_ce_mix: float = field(
+        default=0.5,
+        metadata={"help": "token loss = (1 - mix) * top-K hinge + mix * label-smoothed cross-entropy; "
+                  "mix in [0, 1]; 0 = pure hinge (no calibrated probabilities for beam search)"},
+    )
+    topk_chunk_elements: Optional[int] = field(
+        default=None,
+        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**21)"},
+    )
+
+
+@dataclass
+class ImbalancedTopKHingeConfig(TopKHingeConfig):
+    topk_max_m: float = field(
+        default=0.2, metadata={"help": "margin of the rarest target token; m_c = max_m * (n_min / n_c)^(1/4)"}
+    )
+    topk_scale: float = field(
+        default=1.0,
+        metadata={"help": "scale of the imbalanced hinge (the reference's 50-60 assume a cosine last layer; "
+                  "1 for plain logits)"},
+    )
+
+
+def dictionary_class_counts(dictionary) -> Tuple[torch.Tensor, int]:
+    """Per-symbol training counts for the class margins, from a fairseq Dictionary.
+
+    fairseq stores the token counts of dict.<tgt>.txt in dictionary.count, but not those of its
+    special symbols (bos, pad, eos, unk: count 1 each, although eos ends every sentence) and gives
+    its padding entries ("madeupword0000"...) count 0. Specials get the largest count (the smallest
+    margin); zero-count entries, which never occur as targets, get the smallest positive count.
+    Returns (counts as float64, number of entries so replaced).
+    """
+    counts = torch.tensor(dictionary.count, dtype=torch.float64)
+    regular = counts[dictionary.nspecial :]
+    positive = regular[regular > 0]
+    if positive.numel() == 0:
+        raise ValueError(
+            f"the target dictionary has no symbol with a count > 0 ({len(dictionary)} symbols): "
+            "imbalanced margins need the counts of dict.<tgt>.txt"
+        )
+    counts[: dictionary.nspecial] = positive.max()
+    zero = regular <= 0
+    regular[zero] = positive.min()
+    return counts, dictionary.nspecial + int(zero.sum())
+
+
+@register_criterion("topk_hinge", dataclass=TopKHingeConfig)
+class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
+    """Balanced smoothed top-K hinge over the target vocabulary (+ optional label-smoothed CE mix).
+
+    Logs loss, nll_loss, ppl, accuracy (top-1) and topk_accuracy (the reference token among the
+    K highest logits, K = --topk-k), besides the aggregate's k, kth_loss and lam.
+    """
+
+    def __init__(self, cfg: TopKHingeConfig, task):
+        super().__init__(cfg, task)
+        self.vocab_size = len(task.target_dictionary)
+        if not isinstance(cfg.topk_k, int) or not 1 <= cfg.topk_k < self.vocab_size:
+            raise ValueError(
+                f"topk_k must be an integer in [1, {self.vocab_size - 1}] (below the target vocabulary size "
+                f"{self.vocab_size}), got topk_k={cfg.topk_k!r}"
+            )
+        if not 0.0 <= cfg.topk_ce_mix <= 1.0:
+            raise ValueError(f"topk_ce_mix must be in [0, 1], got topk_ce_mix={cfg.topk_ce_mix!r}")
+        self.topk_k, self.ce_mix = cfg.topk_k, cfg.topk_ce_mix
+        try:
+            self.hinge = self.build_hinge(cfg, task)
+        except ValueError as err:  # name the command-line flags, not the core's arguments
+            raise ValueError(f"invalid --topk-* flag: {err}") from None
+
+    def build_hinge(self, cfg: TopKHingeConfig, task) -> BalancedTopKHinge:
+        return BalancedTopKHinge(
+            cfg.topk_k, cfg.topk_eps, cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements
+        )
+
+    def logits_and_target(self, model, net_output, sample):
+        """The decoder's logits (N, V) and targets (N,), after --ignore-prefix-size."""
+        logits = net_output[0]
+        if logits.size(-1) != self.vocab_size:
+            raise ValueError(
+                f"the top-K hinge needs the model's logits over the target vocabulary ({self.vocab_size}), "
+                f"got net_output[0] of shape {tuple(logits.shape)} (adaptive softmax is not supported)"
+            )
+        target = model.get_targets(sample, net_output)
+        if self.ignore_prefix_size > 0:
+            logits = logits[:, self.ignore_prefix_size :, :]
+            target = target[:, self.ignore_prefix_size :]
+        return logits.reshape(-1, self.vocab_size), target.reshape(-1)
+
+    def token_losses(self, model, net_output, sample):
+        # The cross-entropy part and the nll log come from the parent (fairseq's own function);
+        # with mix 0 it is only logged, so no graph is kept for it.
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.ce_mix > 0):
+            ce, nll, mask = super().token_losses(model, net_output, sample)
+        logits, target = self.logits_and_target(model, net_output, sample)
+        hinge = torch.zeros(target.shape, dtype=torch.float32, device=target.device)
+        # Padding rows are skipped: drawing (V, S) noise for them would be wasted.
+        hinge = hinge.index_put((mask,), self.hinge(logits[mask], target[mask]).float())
+        if self.ce_mix == 0:
+            return hinge, nll, mask
+        return (1.0 - self.ce_mix) * hinge + self.ce_mix * ce.float(), nll, mask
+
+    @torch.no_grad()
+    def extra_logging(self, model, net_output, sample):
+        logits, target = self.logits_and_target(model, net_output, sample)
+        mask = target.ne(self.padding_idx)
+        # The reference token is in the top j iff fewer than j logits beat it: one comparison pass
+        # instead of a top-K selection (a tie counts in the reference token's favour).
+        rank = (logits > logits.gather(1, target[:, None])).sum(dim=1)
+        return {
+            "n_correct": utils.item((rank.eq(0) & mask).sum()),
+            "n_correct_topk": utils.item((rank.lt(self.topk_k) & mask).sum()),
+            "total": utils.item(mask.sum()),
+        }
+
+    @classmethod
+    def reduce_extra_metrics(cls, logging_outputs) -> None:
+        super().reduce_extra_metrics(logging_outputs)  # accuracy (top-1) from n_correct / total
+        total = utils.item(sum(log.get("total", 0) for log in logging_outputs))
+        if total > 0:
+            metrics.log_scalar("n_correct_topk", utils.item(sum(log.get("n_correct_topk", 0) for log in logging_outputs)))
+            metrics.log_derived(
+                "topk_accuracy",
+                lambda meters: round(meters["n_correct_topk"].sum * 100.0 / meters["total"].sum, 3)
+                if meters["total"].sum > 0
+                else float("nan"),
+            )
+
+
+@register_criterion("imbalanced_topk_hinge", dataclass=ImbalancedTopKHingeConfig)
+class ImbalancedTopKHingeCriterion(TopKHingeCriterion):
+    """Imbalanced smoothed top-K hinge: per-token margins from the target dictionary's counts."""
+
+    def build_hinge(self, cfg: ImbalancedTopKHingeConfig, task) -> ImbalancedTopKHinge:
+        counts, replaced = dictionary_class_counts(task.target_dictionary)
+        logger.info(
+            f"imbalanced top-K hinge: margins from {len(counts)} target dictionary counts "
+            f"({replaced} special or zero-count entries given the largest / smallest count)"
+        )
+        return ImbalancedTopKHinge(
+            cfg.topk_k, cfg.topk_eps, max_m=cfg.topk_max_m, class_counts=counts, scale=cfg.topk_scale,
+            n_samples=cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
+        )

@@ -1,0 +1,226 @@
+"""topk_hinge / imbalanced_topk_hinge criteria on hand-built samples, against independent computations.
+
+References: pytopk 0.1.0 on the non-padding rows with the same noise, fairseq's
+label_smoothed_nll_loss, the core's st_k, and a sort for the top-1 / top-K hits.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+fairseq = pytest.importorskip("fairseq")
+pytopk = pytest.importorskip("pytopk")
+
+import stk_nmt  # noqa: E402,F401  (registers the criteria: fairseq is imported)
+from fairseq.criterions import CRITERION_REGISTRY  # noqa: E402
+from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss  # noqa: E402
+from fairseq.data import Dictionary  # noqa: E402
+from fairseq.logging import metrics  # noqa: E402
+from pytopk.functional import bal_noised_topk_loss, imbal_noised_topk_loss  # noqa: E402
+from pytopk.noised_topk import _noised_topk  # noqa: E402
+
+from stk_nmt.core import st_k  # noqa: E402
+from stk_nmt.criterions.topk_hinge import (  # noqa: E402
+    ImbalancedTopKHingeConfig,
+    ImbalancedTopKHingeCriterion,
+    TopKHingeConfig,
+    TopKHingeCriterion,
+    dictionary_class_counts,
+)
+
+B, T, S = 3, 6, 5
+PAD = 1
+
+
+class Task:
+    """A target dictionary with Zipf-like counts, padded to a multiple of 8 like fairseq-preprocess."""
+
+    def __init__(self, n_words=21):
+        self.target_dictionary = Dictionary()
+        for i in range(n_words):
+            self.target_dictionary.add_symbol(f"w{i}", n=int(1000 / (i + 1) ** 1.2) + 1)
+        self.target_dictionary.pad_to_multiple_(8)
+
+
+class LogitModel(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits.clone())
+
+    def forward(self, **net_input):
+        return (self.logits, None)
+
+    def get_normalized_probs(self, net_output, log_probs=True):
+        return torch.log_softmax(net_output[0].float(), dim=-1)
+
+    def get_targets(self, sample, net_output):
+        return sample["target"]
+
+
+def make_sample(V, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    target = torch.randint(4, 25, (B, T), generator=gen)
+    target[0, 4:] = PAD
+    target[2, 5:] = PAD
+    sample = {"net_input": {}, "target": target, "ntokens": int(target.ne(PAD).sum())}
+    return sample, torch.randn(B, T, V, generator=gen) * 2
+
+
+def make_cfg(cls=TopKHingeConfig, **kw):
+    kw.setdefault("sentence_avg", False)
+    kw.setdefault("label_smoothing", 0.1)
+    kw.setdefault("stk_aggregate", "average")
+    kw.setdefault("topk_samples", S)
+    return cls(**kw)
+
+
+def reference(logits, target, hinge_fn, mix):
+    """Per-token losses: pytopk hinge on the non-padding rows (noise drawn after the same seed) + LS-CE."""
+    V = logits.shape[-1]
+    flat, tgt = logits.reshape(-1, V), target.reshape(-1)
+    mask = tgt.ne(PAD)
+    lprobs = torch.log_softmax(flat, -1)
+    ce, nll = label_smoothed_nll_loss(lprobs, tgt, 0.1, ignore_index=PAD, reduce=False)
+    noise = torch.randn(int(mask.sum()), V, S)
+    rows = flat[mask]
+    # pytopk returns the batch mean; one call per row gives the per-token losses.
+    hinge = torch.stack([hinge_fn(rows[i : i + 1], tgt[mask][i : i + 1], noise[i : i + 1]) for i in range(rows.shape[0])])
+    return (1 - mix) * hinge + mix * ce.view(-1)[mask], nll.view(-1)[mask]
+
+
+def test_registered():
+    assert CRITERION_REGISTRY["topk_hinge"] is TopKHingeCriterion
+    assert CRITERION_REGISTRY["imbalanced_topk_hinge"] is ImbalancedTopKHingeCriterion
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.3])
+def test_balanced_matches_pytopk_and_label_smoothed_ce(mix):
+    task = Task()
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V)
+    crit = TopKHingeCriterion(make_cfg(topk_k=3, topk_eps=0.5, topk_ce_mix=mix), task)
+    model = LogitModel(logits)
+    torch.manual_seed(42)
+    loss, sample_size, log = crit(model, sample)
+    (loss / sample_size).backward()
+
+    ref_logits = logits.clone().requires_grad_(True)
+    torch.manual_seed(42)
+    tokens, nll = reference(ref_logits, sample["target"], lambda s, y, z: bal_noised_topk_loss(s, y, 3, 0.5, _noised_topk, z), mix)
+    tokens.mean().backward()
+    assert sample_size == sample["ntokens"] == tokens.numel()
+    torch.testing.assert_close(loss, tokens.sum(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(model.logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(log["nll_loss"], nll.sum().detach())
+    assert torch.count_nonzero(model.logits.grad[sample["target"].eq(PAD)]) == 0
+
+
+def test_imbalanced_margins_from_dictionary_counts():
+    task = Task()
+    d = task.target_dictionary
+    V = len(d)
+    counts, replaced = dictionary_class_counts(d)
+    regular = torch.tensor(d.count[d.nspecial :], dtype=torch.float64)
+    n_zero = int((regular == 0).sum())
+    assert n_zero > 0  # the madeupword padding
+    assert replaced == d.nspecial + n_zero
+    assert torch.all(counts[: d.nspecial] == regular.max())  # eos & co: the smallest margin
+    assert torch.all(counts[d.nspecial :][regular == 0] == regular[regular > 0].min())
+    sample, logits = make_sample(V, seed=1)
+    crit = ImbalancedTopKHingeCriterion(
+        make_cfg(ImbalancedTopKHingeConfig, topk_k=2, topk_eps=0.05, topk_max_m=0.4, topk_scale=3.0, topk_ce_mix=0.5), task
+    )
+    m_list = pytopk.ImbalNoisedTopK(k=2, epsilon=0.05, max_m=0.4, cls_num_list=counts.numpy()).m_list
+    # hand check: the rarest word's margin is max_m, a word 16x more frequent gets half of it
+    rare, frequent = counts[d.nspecial :].argmin() + d.nspecial, counts.argmax()
+    assert float(m_list[rare]) == pytest.approx(0.4)
+    assert float(m_list[frequent]) == pytest.approx(0.4 * (float(counts[rare]) / float(counts[frequent])) ** 0.25)
+    torch.testing.assert_close(crit.hinge.margins, m_list)
+    model = LogitModel(logits)
+    torch.manual_seed(7)
+    loss, sample_size, _ = crit(model, sample)
+    (loss / sample_size).backward()
+    ref_logits = logits.clone().requires_grad_(True)
+    torch.manual_seed(7)
+    tokens, _ = reference(
+        ref_logits, sample["target"], lambda s, y, z: imbal_noised_topk_loss(s, y, 2, m_list, 0.05, _noised_topk, z, 3.0), 0.5
+    )
+    tokens.mean().backward()
+    torch.testing.assert_close(loss, tokens.sum(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(model.logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_stk_aggregation_is_one_flag():
+    task = Task()
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V, seed=2)
+    crit = TopKHingeCriterion(
+        make_cfg(topk_k=2, topk_ce_mix=0.5, stk_aggregate="stk", stk_k=5, stk_lam_init=0.8, stk_lam_optimizer="fairseq"), task
+    )
+    torch.manual_seed(3)
+    loss, _, log = crit(LogitModel(logits), sample)
+    torch.manual_seed(3)
+    tokens, _ = reference(logits, sample["target"], lambda s, y, z: bal_noised_topk_loss(s, y, 2, 1.0, _noised_topk, z), 0.5)
+    expected = st_k(tokens, torch.tensor(0.8), 5, fused=False) * tokens.numel()
+    torch.testing.assert_close(loss, expected, rtol=1e-6, atol=1e-6)
+    assert log["agg_k"] == 5 and float(log["lam"]) == pytest.approx(0.8)
+
+
+def test_top1_and_topk_accuracy_logged():
+    task = Task()
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V, seed=4)
+    logs = []
+    for seed in (4, 5):
+        sample, logits = make_sample(V, seed=seed)
+        crit = TopKHingeCriterion(make_cfg(topk_k=4), task)
+        _, _, log = crit(LogitModel(logits), sample)
+        ranks = np.argsort(-logits.numpy(), axis=-1, kind="stable")
+        tgt = sample["target"].numpy()
+        mask = tgt != PAD
+        assert log["n_correct"] == int(((ranks[..., 0] == tgt) & mask).sum())
+        assert log["n_correct_topk"] == int(((ranks[..., :4] == tgt[..., None]).any(-1) & mask).sum())
+        assert log["total"] == int(mask.sum())
+        logs.append(log)
+    with metrics.aggregate() as agg:
+        TopKHingeCriterion.reduce_metrics(logs)
+    values = agg.get_smoothed_values()
+    total = sum(log["total"] for log in logs)
+    assert values["accuracy"] == pytest.approx(round(100 * sum(log["n_correct"] for log in logs) / total, 3))
+    assert values["topk_accuracy"] == pytest.approx(round(100 * sum(log["n_correct_topk"] for log in logs) / total, 3))
+    assert values["topk_accuracy"] >= values["accuracy"] > 0
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(topk_k=32), r"topk_k must be an integer in \[1, 31\].*got topk_k=32"),
+        (dict(topk_k=0), "topk_k must be an integer"),
+        (dict(topk_eps=-1.0), r"invalid --topk-\* flag: epsilon must be a finite number >= 0, got epsilon=-1.0"),
+        (dict(topk_samples=0), "n_samples must be an integer >= 1, got n_samples=0"),
+        (dict(topk_ce_mix=1.5), "topk_ce_mix must be in"),
+    ],
+)
+def test_bad_flags(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TopKHingeCriterion(make_cfg(**kw), Task())
+
+
+def test_bad_imbalanced_flags_and_counts():
+    with pytest.raises(ValueError, match="max_m must be a finite number >= 0"):
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_max_m=-0.1), Task())
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_scale=0.0), Task())
+    empty = Task(n_words=0)
+    for i in range(10):
+        empty.target_dictionary.add_symbol(f"z{i}", n=0)
+    with pytest.raises(ValueError, match="no symbol with a count > 0"):
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_k=2), empty)
+
+
+def test_model_output_must_be_vocabulary_logits():
+    task = Task()
+    sample, logits = make_sample(len(task.target_dictionary))
+    crit = TopKHingeCriterion(make_cfg(), task)
+    with pytest.raises(ValueError, match="needs the model's logits over the target vocabulary"):
+        crit(LogitModel(logits[..., :-1]), sample)
