@@ -92,3 +92,52 @@ def build_iwslt_archive(path: Path, n_train: int = 300, n_test_each: int = 4) ->
         "test_en": [p[1] for p in test],
         "sizes": {"train": n_clean - n_clean // 23, "valid": n_clean // 23, "test": len(test)},
     }
+
+
+# --- WMT17 --------------------------------------------------------------------------------------
+
+def wmt_sgm(segments: list[str], setid: str, lang: str, kind: str) -> str:
+    """A WMT SGML file: srcset/refset, docs, one <seg id=..> per line, as in dev.tgz/test.tgz."""
+    tag = "srcset" if kind == "src" else "refset"
+    lines = [f'<{tag} setid="{setid}" srclang="any" trglang="{lang}">',
+             f'<doc sysid="{kind}" docid="doc-1" genre="news" origlang="en">', "<p>"]
+    lines += [f'<seg id="{i}">{text}</seg>' for i, text in enumerate(segments, 1)]
+    lines += ["</p>", "</doc>", f"</{tag}>"]
+    return "\n".join(lines) + "\n"
+
+
+def build_wmt_archives(directory: Path, pair: str, n_per_corpus: int = 60, n_eval: int = 6) -> dict:
+    """The WMT17 archives of one pair under their official names; returns the expected texts."""
+    source_lang, target_lang = pair.split("-")
+    if pair == "en-de":
+        corpora = {"training-parallel-europarl-v7.tgz": "training/europarl-v7.de-en.{lang}",
+                   "training-parallel-commoncrawl.tgz": "commoncrawl.de-en.{lang}",
+                   "training-parallel-nc-v12.tgz": "training/news-commentary-v12.de-en.{lang}",
+                   "rapid2016.tgz": "rapid2016.de-en.{lang}"}
+        evals = {"dev.tgz": [("newstest2016", "ende")], "test.tgz": [("newstest2017", "ende")]}
+    else:
+        corpora = {"training-parallel-nc-v12.tgz": "training/news-commentary-v12.zh-en.{lang}",
+                   "UNv1.0.en-zh.tar.gz": "en-zh/UNv1.0.en-zh.{lang}"}
+        evals = {"dev.tgz": [("newsdev2017", "zhen")], "test.tgz": [("newstest2017", "zhen")]}
+    pairs = sentences(23 if pair == "en-de" else 29, n_per_corpus * len(corpora) + 2 * n_eval)
+    if source_lang == "zh":  # a Chinese-looking source side: no spaces, full-width punctuation
+        pairs = [(s.replace(" ", "").replace(".", "。"), t) for s, t in pairs]
+    train = pairs[:n_per_corpus * len(corpora)]
+    for i, (archive, pattern) in enumerate(corpora.items()):
+        chunk = train[i * n_per_corpus:(i + 1) * n_per_corpus]
+        write_tgz(directory / archive, {
+            pattern.format(lang=source_lang): "\n".join(p[0] for p in chunk) + "\n",
+            pattern.format(lang=target_lang): "\n".join(p[1] for p in chunk) + "\n"})
+    eval_pairs = pairs[len(train):]
+    expected = {"train": train}
+    for (archive, sets), chunk in zip(evals.items(), (eval_pairs[:n_eval], eval_pairs[n_eval:])):
+        folder = archive.split(".")[0]
+        files = {}
+        for setid, code in sets:
+            files[f"{folder}/{setid}-{code}-src.{source_lang}.sgm"] = wmt_sgm([p[0] for p in chunk], setid, source_lang, "src")
+            files[f"{folder}/{setid}-{code}-ref.{target_lang}.sgm"] = wmt_sgm([p[1] for p in chunk], setid, target_lang, "ref")
+            # The real dev/test archives hold every WMT17 pair and direction, the other ones too.
+            files[f"{folder}/{setid}-csen-src.cs.sgm"] = wmt_sgm(["Nepoužito."], setid, "cs", "src")
+            expected[setid] = chunk
+        write_tgz(directory / archive, files)
+    return expected
