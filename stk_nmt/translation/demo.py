@@ -56,7 +56,10 @@ def run_demo(work: Path, epochs: int = 12, seed: int = 1, criteria: tuple[str, .
     systems, scores = {}, {}
     for criterion, checkpoint in checkpoints.items():
         systems[criterion], scores[criterion] = evaluate_checkpoint(
-            corpus, checkpoint, "test", output_dir=work / "results", name=criterion)
+            corpus, checkpoint, "test", output_dir=work / "results", name=criterion,
+            # Targets are about as long as sources: bound the search (an undertrained model
+            # would otherwise run every beam to 200 tokens).
+            extra_args=["--max-len-a", "1.5", "--max-len-b", "10"])
     references = corpus.references("test")
     table = compare(systems, scores, references, corpus.config["lowercase"], corpus.config["target_lang"],
                     n_samples=bootstrap_samples)

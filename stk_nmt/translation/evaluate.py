@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--lenpen", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--max-len-a", type=float, default=0, help="fairseq-generate: max length a*src_len+b")
+    parser.add_argument("--max-len-b", type=int, default=200)
     parser.add_argument("--bootstrap-samples", type=int, default=1000)
     parser.add_argument("--output-dir", type=Path, help="where to write generate output, hypotheses and scores")
     parser.add_argument("--seed", type=int, default=1)
@@ -218,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     for name, checkpoint in zip(names, checkpoints):
         systems[name], scores[name] = evaluate_checkpoint(
             corpus, checkpoint, args.subset, args.output_dir, name.replace("/", "_"), beam=args.beam,
-            batch_size=args.batch_size, lenpen=args.lenpen, seed=args.seed)
+            batch_size=args.batch_size, lenpen=args.lenpen, seed=args.seed,
+            extra_args=["--max-len-a", str(args.max_len_a), "--max-len-b", str(args.max_len_b)])
         print(f"{name}: {scores[name].bleu_text}")
     references = corpus.references(args.subset)
     table = compare(systems, scores, references, corpus.config["lowercase"], corpus.config["target_lang"],

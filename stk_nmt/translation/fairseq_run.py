@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import stk_nmt
 
@@ -27,7 +29,17 @@ def fairseq_env() -> dict[str, str]:
     return env
 
 
-def run_fairseq(tool: str, args: list[str], log_path: Path | None = None, stream: bool = False) -> str:
+# fairseq's per-epoch / per-interval progress lines (the model printout and setup logging are
+# long: those stay in the log file).
+_PROGRESS = re.compile(r"\| (train_inner|train|valid) \||done training|Traceback|Error|error:")
+
+
+def progress_line(line: str) -> bool:
+    return bool(_PROGRESS.search(line))
+
+
+def run_fairseq(tool: str, args: list[str], log_path: Path | None = None, stream: bool = False,
+                show: Callable[[str], bool] | None = None) -> str:
     """Runs a fairseq CLI and returns its stdout.
 
     stream=True merges stderr (fairseq's logging and progress) into stdout and prints it line by
@@ -40,7 +52,8 @@ def run_fairseq(tool: str, args: list[str], log_path: Path | None = None, stream
                               env=fairseq_env(), bufsize=1) as process:
             for line in process.stdout:
                 lines.append(line)
-                print(line, end="", flush=True)
+                if show is None or show(line):
+                    print(line, end="", flush=True)
         stdout, log_text = "".join(lines), "".join(lines)
         returncode = process.returncode
     else:

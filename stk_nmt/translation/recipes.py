@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .checkpoints import average_checkpoints, last_checkpoints
-from .fairseq_run import USER_DIR, run_fairseq
+from .fairseq_run import USER_DIR, progress_line, run_fairseq
 
 ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
         "--lr-scheduler", "inverse_sqrt"]
@@ -95,13 +95,17 @@ def train_command(recipe: str, data: Path, save_dir: Path, criterion: str, seed:
 
 
 def train(recipe: str, data: Path, save_dir: Path, criterion: str, seed: int = 1,
-          extra_args: Sequence[str] = (), average_last: int | None = None, **criterion_kwargs) -> Path:
-    """Runs (or resumes) fairseq-train; returns the checkpoint to evaluate."""
+          extra_args: Sequence[str] = (), average_last: int | None = None, full_log: bool = False,
+          **criterion_kwargs) -> Path:
+    """Runs (or resumes) fairseq-train; returns the checkpoint to evaluate.
+
+    Shows fairseq's progress lines (all of its log with full_log); SAVE_DIR/train.log has all."""
     save_dir = Path(save_dir)
     save_dir.mkdir(parents=True, exist_ok=True)
     args = train_command(recipe, data, save_dir, criterion, seed, extra_args, **criterion_kwargs)
     started = time.time()
-    run_fairseq("train", args, log_path=save_dir / "train.log", stream=True)
+    run_fairseq("train", args, log_path=save_dir / "train.log", stream=True,
+                show=None if full_log else progress_line)
     print(f"[train] {recipe}/{criterion} finished in {time.time() - started:.0f} s", flush=True)
     n_average = RECIPES[recipe].average_last if average_last is None else average_last
     if n_average:
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--average-last", type=int, default=None,
                         help="average the last N checkpoints (default: the recipe's, 5 for wmt17)")
     parser.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
+    parser.add_argument("--full-log", action="store_true", help="show all of fairseq's log, not only progress")
     argv = list(argv) if argv is not None else __import__("sys").argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"[train] recipe {args.recipe}: {RECIPES[args.recipe].description}; criterion {args.criterion}; "
           f"seed {args.seed}", flush=True)
     checkpoint = train(args.recipe, args.data, args.save_dir, args.criterion, args.seed, extra,
-                       args.average_last, **kwargs)
+                       args.average_last, args.full_log, **kwargs)
     print(f"[train] checkpoint to evaluate: {checkpoint}")
     return checkpoint
 
