@@ -29,6 +29,8 @@ def test_stk_gets_the_paper_settings_and_the_plugin(data_bin):
     assert flag(command, "--label-smoothing") == "0.1"
     baseline = recipes.train_command("iwslt14", data_bin, data_bin / "ck", "label_smoothed_cross_entropy")
     assert "--stk-k-ratio" not in baseline and flag(baseline, "--label-smoothing") == "0.1"
+    hinge = recipes.train_command("iwslt14", data_bin, data_bin / "ck", "topk_hinge")
+    assert flag(hinge, "--stk-k-ratio") == "0.96" and "--label-smoothing" not in hinge
     other = recipes.train_command("wmt17", data_bin, data_bin / "ck", "cross_entropy", extra_args=["--fp16"])
     assert "--label-smoothing" not in other and other[-1] == "--fp16"
     assert flag(other, "--arch") == "transformer_vaswani_wmt_en_de_big"

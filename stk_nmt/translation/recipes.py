@@ -4,9 +4,10 @@
         --save-dir checkpoints/iwslt14-stk --criterion stk [--dry-run] [-- more fairseq-train args]
 
 Any criterion fairseq knows (built-in or registered by --user-dir stk_nmt) can be given; the ones
-below get their customary settings: label smoothing 0.1 for the label-smoothed losses and the
-paper's STk settings (k/n = 0.96 over target tokens, delta = 0.01), changeable with
---stk-k-ratio / --stk-delta. Training resumes from SAVE_DIR/checkpoint_last.pt when it exists.
+below get their customary settings: label smoothing 0.1 for the label-smoothed losses (stk
+included) and the paper's STk settings (k/n = 0.96 over target tokens, delta = 0.01) for stk and
+the top-K hinge criteria (topk_hinge, imbalanced_topk_hinge), changeable with --stk-k-ratio /
+--stk-delta; their other flags go after --. Training resumes from SAVE_DIR/checkpoint_last.pt when it exists.
 With --average-last N the last N checkpoints are averaged into checkpoint_avgN.pt afterwards.
 """
 
@@ -60,6 +61,8 @@ RECIPES = {
 
 LABEL_SMOOTHED = {"label_smoothed_cross_entropy"}
 STK_CRITERIA = {"stk", "stk_label_smoothed_cross_entropy"}
+# The smoothed top-K hinge criteria share the aggregation flags (ST_k over tokens by default).
+HINGE_CRITERIA = {"topk_hinge", "imbalanced_topk_hinge"}
 STK_DEFAULTS = {"k_ratio": 0.96, "delta": 0.01}
 
 
@@ -72,6 +75,8 @@ def criterion_args(criterion: str, label_smoothing: float = 0.1, stk_k_ratio: fl
     elif criterion in STK_CRITERIA:
         args += ["--label-smoothing", str(label_smoothing), "--stk-k-ratio", str(stk_k_ratio),
                  "--stk-delta", str(stk_delta)]
+    elif criterion in HINGE_CRITERIA:
+        args += ["--stk-k-ratio", str(stk_k_ratio), "--stk-delta", str(stk_delta)]
     return args
 
 
