@@ -49,7 +49,7 @@ def run_demo(work: Path, epochs: int = 12, seed: int = 1, criteria: tuple[str, .
             checkpoints[criterion] = Path(done.read_text().strip())
             continue
         checkpoint = train("demo", corpus.root, save_dir, criterion, seed=seed,
-                           extra_args=["--max-epoch", str(epochs)])
+                           extra_args=["--max-epoch", str(epochs), "--log-interval", "10"])
         atomic_write_text(done, f"{checkpoint}\n")
         checkpoints[criterion] = checkpoint
     banner("3/3 translating the test set (beam 5) and scoring", started)
