@@ -65,8 +65,9 @@ class AggregateConfig(FairseqDataclass):
                   "of fairseq's optimizer (model lr schedule, weight decay, clipping)"},
     )
     stk_lam_lr: float = field(
-        default=0.1,
-        metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant)"},
+        default=1.0,
+        metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant; lam moves by at "
+                  "most lr * k/n down and lr * (1 - k/n) up per training batch)"},
     )
     sentence_avg: bool = II("optimization.sentence_avg")
 
@@ -128,6 +129,11 @@ class AggregatedCriterion(FairseqCriterion):
             str(cfg.stk_aggregate), k=self.k, k_ratio=self.k_ratio, delta=cfg.stk_delta,
             smoother=str(cfg.stk_smoother), lam_init=cfg.stk_lam_init,
         )
+        if self.lam_module is not None:
+            # A one-element 1-D lam instead of the core's 0-dim one: fairseq's legacy_ddp all-reduce
+            # slices every gradient, which raises IndexError on a criterion whose only parameter is
+            # 0-dim. The core accepts any one-element lam.
+            self.lam_module.lam = torch.nn.Parameter(self.lam_module.lam.detach().reshape(1))
         if self.lam_module is not None and self.lam_optimizer == "sgd":
             # The value the criterion's own SGD maintains. Not persistent: state_dict() writes it
             # into aggregate.lam, so checkpoints look the same whichever rule trained lam.
@@ -204,7 +210,7 @@ class AggregatedCriterion(FairseqCriterion):
         if nll is not None:
             logging_output["nll_loss"] = nll.detach()[mask].float().sum()
         if lam_module is not None:
-            logging_output["lam"] = lam_module.lam.detach().float().clone()
+            logging_output["lam"] = lam_module.lam.detach().float().reshape(()).clone()
         logging_output.update(self.extra_logging(model, net_output, sample))
         return loss, sample_size, logging_output
 
