@@ -10,7 +10,8 @@ from stk_nmt.translation import evaluate, recipes
 
 
 @pytest.mark.slow
-def test_prepare_train_stk_generate_and_score(tmp_path, capsys):
+def test_prepare_train_stk_generate_and_score(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # tiny model: threads only contend with each other
     data = tmp_path / "data"
     manifest = prepare_default(data, seed=3, n_train=300, n_valid=20, n_test=21, vocab_size=300)
     assert manifest["sizes_binarized"] == {"train": 300, "valid": 20, "test": 21}
