@@ -96,12 +96,12 @@ class PreparedDir:
     def done(self, name: str) -> bool:
         return self.stage(name).is_dir()
 
-    def claim(self, force_config: bool = False) -> None:
+    def claim(self) -> None:
         """Checks the directory is ours (or new) and records the configuration."""
         config_path = self.root / CONFIG_FILE
         wanted = json.dumps(asdict(self.config), indent=1, sort_keys=True)
         if config_path.is_file():
-            if config_path.read_text(encoding="utf-8") != wanted and not force_config:
+            if config_path.read_text(encoding="utf-8") != wanted:
                 raise ValueError(
                     f"out_dir {self.root} was prepared with a different configuration "
                     f"(see {config_path}); choose another --out or remove that directory yourself")
