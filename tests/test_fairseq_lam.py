@@ -37,6 +37,15 @@ def test_lam_reaches_the_kth_largest_loss_from_zero_under_memory_efficient_fp16(
     assert "loss_scale" in logs[0]  # fairseq's fp16 optimizer was in charge
 
 
+def test_fp16_optimizer_with_fp32_master_copies(data_bin, tmp_path):
+    # fairseq's FP16Optimizer (--fp16); on CPU it runs only without flattened grads.
+    logs, _ = train(data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
+                    "--fp16", "--fp16-no-flatten-grads", "--max-update", "6")
+    assert "loss_scale" in logs[0] and len(logs) == 6
+    assert logs[0]["lam"] == pytest.approx(logs[0]["kth_loss"], abs=1e-4)
+    assert len({r["lam"] for r in logs}) > 1  # lam moves by the criterion's SGD
+
+
 def test_lam_left_to_fairseqs_optimizer_lags_behind(data_bin, tmp_path):
     # The behaviour the default avoids: under Adam lam moves by about lr per update.
     logs, _ = train(data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",

@@ -4,8 +4,10 @@ Every criterion of this package is `AggregatedCriterion` + one method, `token_lo
 what the loss of each target token is. The aggregation over the batch's non-padding tokens
 (average, maximum, AT_k, MAT_k, ST_k), the trainable threshold lam, its update rule, the scaling
 fairseq expects, checkpoint handling and the logged fields live here, once.
-"""
 
+No `from __future__ import annotations` in modules with config dataclasses: fairseq builds its
+argparse flags from the field types and needs real types, not strings.
+"""
 
 import logging
 import math
@@ -19,7 +21,7 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.logging import metrics
 from omegaconf import II
 
-from stk_nmt.core import AGGREGATES, SMOOTHERS, STk, build_aggregate, kth_largest, resolve_k, select_valid
+from stk_nmt.core import AGGREGATES, SMOOTHERS, STk, build_aggregate, kth_largest, select_valid
 
 from .lam_update import lam_gradient, mean_over_processes
 
@@ -190,9 +192,10 @@ class AggregatedCriterion(FairseqCriterion):
         lam_module = self.lam_module
         if self._lam_by_sgd() and bool(lam_module.lam_initialized):
             lam_module.lam.data.copy_(self.lam_value)  # undo whatever fairseq's optimizer did
-        value = self.aggregate(losses, mask)
+        valid = select_valid(losses, mask)  # masked once here, not again inside the aggregate
+        value = self.aggregate(valid)
         n, k = self.aggregate.last_n, self.aggregate.last_k
-        valid = select_valid(losses, mask).detach()
+        valid = valid.detach()
         if self._lam_by_sgd() and self.training:
             self._sgd_step(valid, k)
         loss = value * n
@@ -208,7 +211,7 @@ class AggregatedCriterion(FairseqCriterion):
             "kth_loss": kth_largest(valid, k),
         }
         if nll is not None:
-            logging_output["nll_loss"] = nll.detach()[mask].float().sum()
+            logging_output["nll_loss"] = torch.where(mask, nll.detach().float(), 0.0).sum()
         if lam_module is not None:
             logging_output["lam"] = lam_module.lam.detach().float().reshape(()).clone()
         logging_output.update(self.extra_logging(model, net_output, sample))
