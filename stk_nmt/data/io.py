@@ -1,0 +1,67 @@
+"""Small file helpers shared by the preparation pipelines: atomic writes and checked reads."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+# Every temporary path the pipelines create carries this suffix, so a re-run can tell its own
+# leftovers (safe to remove) from files a user made (never touched).
+TMP_SUFFIX = ".stk-tmp"
+
+
+def atomic_write_lines(path: Path, lines: Iterable[str]) -> int:
+    """Writes lines (without newlines) to path via a temporary file and a rename; returns the count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    count = 0
+    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        for line in lines:
+            if "\n" in line:
+                raise ValueError(f"line {count + 1} for {path} contains a newline: {line!r}")
+            handle.write(line + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_lines(path: Path) -> list[str]:
+    """Reads a text file as lines without trailing newlines; a missing file names its path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    with open(path, encoding="utf-8", newline="\n") as handle:
+        return [line.rstrip("\n").rstrip("\r") for line in handle]
+
+
+def read_parallel(source_path: Path, target_path: Path) -> tuple[list[str], list[str]]:
+    """Reads two line-aligned files; an empty corpus or differing line counts raise ValueError."""
+    source, target = read_lines(source_path), read_lines(target_path)
+    if len(source) != len(target):
+        raise ValueError(
+            f"line counts differ: {source_path} has {len(source)} lines, {target_path} has {len(target)}")
+    if not any(line.strip() for line in source):
+        raise ValueError(f"empty corpus: {source_path} has no non-blank line")
+    return source, target
+
+
+def remove_own_tmp(path: Path) -> None:
+    """Removes a leftover temporary file or directory of ours (name ends with TMP_SUFFIX)."""
+    path = Path(path)
+    if not path.name.endswith(TMP_SUFFIX):
+        raise ValueError(f"refusing to remove {path}: not a temporary path of the pipeline")
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

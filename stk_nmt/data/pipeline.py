@@ -1,0 +1,270 @@
+"""The staged road from raw parallel text to a fairseq data-bin, shared by every corpus.
+
+An output directory holds, once prepared:
+    raw/      {split}.{lang}   raw text per split, as extracted from the corpus
+    tok/      {split}.{lang}   tokenised / lowercased / length-cleaned text (what subwords see)
+    tok/ref/  {split}.{lang}   raw text of the kept lines, line-aligned with tok/ (score against these)
+    spm/      spm.model        joint sentencepiece model;  {split}.{lang} subword text
+    data-bin/                  fairseq-preprocess output (train, valid, test, test1, ...)
+    prepared.json              the configuration, split names and sizes (evaluation reads it)
+
+Each stage is built in `<stage>.stk-tmp` and renamed when complete, so a re-run skips finished
+stages, rebuilds a half-written one, and never touches files it did not make. A directory that
+already holds other files, or was prepared with a different configuration, is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .io import TMP_SUFFIX, atomic_write_lines, atomic_write_text, read_lines, read_parallel, remove_own_tmp
+from .text import length_filter, moses_process, sentencepiece_encode, train_sentencepiece
+
+CONFIG_FILE = ".stk-prepare.json"
+MANIFEST_FILE = "prepared.json"
+STAGES = ("raw", "tok", "spm", "data-bin")
+
+
+@dataclass
+class PrepareConfig:
+    """What a corpus recipe asks of the shared pipeline."""
+
+    corpus: str
+    source_lang: str
+    target_lang: str
+    # fairseq test subsets ("test", "test1", ... in that order; also the split file names) ->
+    # the name of the test set each holds, e.g. {"test": "newstest2017", "test1": "newstest2016"}.
+    test_sets: dict[str, str] = field(default_factory=lambda: {"test": "test"})
+    tokenizer: str = "none"  # "moses" (sacremoses, then detokenise before scoring) or "none"
+    normalize_punctuation: bool = False
+    lowercase: bool = False
+    # Length cleaning of the training pairs: on "words" (after tokenisation), "subwords", or None.
+    clean_on: str | None = None
+    clean_min: int = 1
+    clean_max: int = 175
+    clean_ratio: float = 1.5
+    valid_every: int = 0  # > 0: valid = every n-th cleaned training pair (IWSLT14 recipe)
+    vocab_size: int = 10_000
+    spm_model_type: str = "bpe"
+    character_coverage: float = 1.0
+    seed: int = 1
+    expected_sizes: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.tokenizer not in ("moses", "none"):
+            raise ValueError(f"tokenizer must be 'moses' or 'none', got {self.tokenizer!r}")
+        if self.clean_on not in (None, "words", "subwords"):
+            raise ValueError(f"clean_on must be None, 'words' or 'subwords', got {self.clean_on!r}")
+        if self.valid_every < 0:
+            raise ValueError(f"valid_every must be >= 0, got {self.valid_every}")
+        subsets = ["test"] + [f"test{i}" for i in range(1, len(self.test_sets))]
+        if list(self.test_sets) != subsets:
+            raise ValueError(f"test_sets keys must be {subsets} in order, got {list(self.test_sets)}")
+        if self.source_lang == self.target_lang:
+            raise ValueError(f"source and target language are both {self.source_lang!r}")
+
+    @property
+    def langs(self) -> tuple[str, str]:
+        return self.source_lang, self.target_lang
+
+    @property
+    def splits(self) -> list[str]:
+        return ["train", "valid", *self.test_sets]
+
+
+def log(message: str) -> None:
+    print(f"[prepare {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+class PreparedDir:
+    """An output directory of the pipeline, with its stage bookkeeping."""
+
+    def __init__(self, root: Path, config: PrepareConfig):
+        self.root = Path(root)
+        self.config = config
+
+    def stage(self, name: str) -> Path:
+        return self.root / name
+
+    def done(self, name: str) -> bool:
+        return self.stage(name).is_dir()
+
+    def claim(self) -> None:
+        """Checks the directory is ours (or new) and records the configuration."""
+        config_path = self.root / CONFIG_FILE
+        wanted = json.dumps(asdict(self.config), indent=1, sort_keys=True)
+        if config_path.is_file():
+            if config_path.read_text(encoding="utf-8") != wanted:
+                raise ValueError(
+                    f"out_dir {self.root} was prepared with a different configuration "
+                    f"(see {config_path}); choose another --out or remove that directory yourself")
+        elif self.root.exists() and any(self.root.iterdir()):
+            raise ValueError(
+                f"out_dir {self.root} exists and holds files this pipeline did not make; "
+                f"choose an empty or new directory")
+        self.root.mkdir(parents=True, exist_ok=True)
+        for leftover in self.root.glob(f"*{TMP_SUFFIX}"):
+            log(f"removing the half-written {leftover.name} of an interrupted run")
+            remove_own_tmp(leftover)
+        atomic_write_text(config_path, wanted)
+
+    def build(self, name: str, builder: Callable[[Path], None]) -> None:
+        """Runs builder(tmp_dir) unless the stage exists; renames tmp_dir into place when done."""
+        if self.done(name):
+            log(f"{name}/ exists, skipping")
+            return
+        tmp = self.root / (name + TMP_SUFFIX)
+        if tmp.exists():
+            remove_own_tmp(tmp)
+        tmp.mkdir(parents=True)
+        log(f"building {name}/")
+        builder(tmp)
+        os.replace(tmp, self.stage(name))
+
+
+def _tokenize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
+    config = prep.config
+
+    def process(lines: list[str], lang: str, split: str) -> list[str]:
+        # Moses' punctuation rules are for alphabetic scripts: Chinese/Japanese are left as they are.
+        normalize = config.normalize_punctuation and lang not in ("zh", "ja")
+        if normalize or config.tokenizer == "moses":
+            return moses_process(lines, lang, normalize=normalize, tokenize=config.tokenizer == "moses",
+                                 lowercase=config.lowercase, workers=workers, desc=split)
+        return [line.strip().lower() if config.lowercase else line.strip() for line in lines]
+
+    def build(tmp: Path) -> None:
+        raw = prep.stage("raw")
+        (tmp / "ref").mkdir()
+        raw_splits = ["train", *config.test_sets] if config.valid_every else config.splits
+        for split in raw_splits:
+            src_raw, tgt_raw = read_parallel(raw / f"{split}.{config.source_lang}",
+                                             raw / f"{split}.{config.target_lang}")
+            src_tok = process(src_raw, config.source_lang, split)
+            tgt_tok = process(tgt_raw, config.target_lang, split)
+            if split == "train" and config.clean_on == "words":
+                keep = length_filter(src_tok, tgt_tok, config.clean_min, config.clean_max, config.clean_ratio)
+            else:  # dev/test sets are not length-filtered; blank lines would break generation
+                keep = [i for i, (s, t) in enumerate(zip(src_tok, tgt_tok)) if s and t]
+            parts = {split: keep}
+            if split == "train" and config.valid_every:
+                # Positions counted 1-based over the cleaned corpus, like awk's NR % 23.
+                parts = {"valid": [i for n, i in enumerate(keep, 1) if n % config.valid_every == 0],
+                         "train": [i for n, i in enumerate(keep, 1) if n % config.valid_every != 0]}
+            for name, indices in parts.items():
+                if not indices:
+                    raise ValueError(f"empty corpus: no {name} pair of {raw} is left after cleaning")
+                for lang, tok, raw_lines in ((config.source_lang, src_tok, src_raw),
+                                             (config.target_lang, tgt_tok, tgt_raw)):
+                    atomic_write_lines(tmp / f"{name}.{lang}", [tok[i] for i in indices])
+                    # The raw text of the kept lines: what detokenised hypotheses are scored against.
+                    atomic_write_lines(tmp / "ref" / f"{name}.{lang}", [raw_lines[i].strip() for i in indices])
+
+    return build
+
+
+def _spm_stage(prep: PreparedDir) -> Callable[[Path], None]:
+    config = prep.config
+
+    def build(tmp: Path) -> None:
+        tok = prep.stage("tok")
+        model = train_sentencepiece(
+            [tok / f"train.{lang}" for lang in config.langs], tmp / "spm", config.vocab_size,
+            model_type=config.spm_model_type, character_coverage=config.character_coverage,
+            seed=config.seed)
+        for split in config.splits:
+            encoded = {lang: sentencepiece_encode(model, read_lines(tok / f"{split}.{lang}"),
+                                                  desc=f"spm {split}.{lang}")
+                       for lang in config.langs}
+            if split == "train" and config.clean_on == "subwords":
+                keep = length_filter(encoded[config.source_lang], encoded[config.target_lang],
+                                     config.clean_min, config.clean_max, config.clean_ratio)
+                encoded = {lang: [lines[i] for i in keep] for lang, lines in encoded.items()}
+            for lang, lines in encoded.items():
+                atomic_write_lines(tmp / f"{split}.{lang}", lines)
+
+    return build
+
+
+def _binarize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
+    config = prep.config
+
+    def build(tmp: Path) -> None:
+        sp = prep.stage("spm")
+        command = [
+            sys.executable, "-m", "fairseq_cli.preprocess",
+            "--source-lang", config.source_lang, "--target-lang", config.target_lang,
+            "--trainpref", str(sp / "train"), "--validpref", str(sp / "valid"),
+            "--testpref", ",".join(str(sp / split) for split in config.test_sets),
+            "--destdir", str(tmp), "--joined-dictionary", "--workers", str(workers),
+        ]
+        log(" ".join(command))
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"fairseq-preprocess failed ({result.returncode}):\n{result.stderr[-3000:]}")
+
+    return build
+
+
+def count_sizes(prep: PreparedDir, stage: str) -> dict[str, int]:
+    directory = prep.stage(stage)
+    return {split: len(read_lines(directory / f"{split}.{prep.config.source_lang}"))
+            for split in prep.config.splits}
+
+
+def check_sizes(sizes: dict[str, int], expected: dict[str, int], strict: bool) -> list[str]:
+    """Compares split sizes with the published ones; returns the mismatches (raises when strict)."""
+    mismatches = [f"{split}: {sizes.get(split)} lines, expected {n}"
+                  for split, n in expected.items() if sizes.get(split) != n]
+    if mismatches and strict:
+        raise ValueError("prepared sizes differ from the official ones: " + "; ".join(mismatches))
+    return mismatches
+
+
+def run_pipeline(out_dir: Path, config: PrepareConfig, write_raw: Callable[[Path], None],
+                 workers: int = 1, strict_sizes: bool = False) -> dict:
+    """Runs (or resumes) every stage; write_raw(tmp_dir) fills raw/ with {split}.{lang} files.
+
+    Returns the manifest written to prepared.json."""
+    prep = PreparedDir(out_dir, config)
+    prep.claim()
+    prep.build("raw", write_raw)
+    prep.build("tok", _tokenize_stage(prep, workers))
+    sizes = count_sizes(prep, "tok")
+    expected = {k: v for k, v in config.expected_sizes.items() if k in sizes}
+    log("sizes before subwords: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    if expected:
+        mismatches = check_sizes(sizes, expected, strict_sizes)
+        if mismatches:
+            log("note: sizes differ from the official corpus (" + "; ".join(mismatches) + ")")
+        else:
+            log("sizes match the official corpus: " + ", ".join(f"{k} {v:,}" for k, v in expected.items()))
+    prep.build("spm", _spm_stage(prep))
+    prep.build("data-bin", _binarize_stage(prep, workers))
+    manifest = {
+        "config": asdict(config),
+        "sizes_before_subwords": sizes,
+        "sizes_binarized": count_sizes(prep, "spm"),
+        "test_sets": config.test_sets,
+        "references": "tok/ref",
+        "data_bin": "data-bin",
+        "spm_model": "spm/spm.model",
+    }
+    atomic_write_text(prep.root / MANIFEST_FILE, json.dumps(manifest, indent=1))
+    log(f"done: {prep.root / 'data-bin'} " + ", ".join(
+        f"{k} {v:,}" for k, v in manifest["sizes_binarized"].items()))
+    return manifest
+
+
+def load_manifest(prepared_dir: Path) -> dict:
+    path = Path(prepared_dir) / MANIFEST_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {prepared_dir} a directory made by a prepare script?")
+    return json.loads(path.read_text(encoding="utf-8"))

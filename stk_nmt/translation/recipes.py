@@ -1,0 +1,157 @@
+"""Training recipes: fairseq-train command lines for IWSLT14, WMT17 and the small demo model.
+
+    python -m stk_nmt.translation.recipes --recipe iwslt14 --data data/iwslt14.de-en \
+        --save-dir checkpoints/iwslt14-stk --criterion stk [--dry-run] [-- more fairseq-train args]
+
+Any criterion fairseq knows (built-in or registered by --user-dir stk_nmt) can be given; the ones
+below get their customary settings: label smoothing 0.1 for the label-smoothed losses (stk
+included) and the paper's STk settings (k/n = 0.96 over target tokens, delta = 0.01) for stk and
+the top-K hinge criteria (topk_hinge, imbalanced_topk_hinge), changeable with --stk-k-ratio /
+--stk-delta; their other flags go after --. Training resumes from SAVE_DIR/checkpoint_last.pt when it exists.
+With --average-last N the last N checkpoints are averaged into checkpoint_avgN.pt afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .checkpoints import average_checkpoints, last_checkpoints
+from .fairseq_run import USER_DIR, progress_line, run_fairseq
+
+ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
+        "--lr-scheduler", "inverse_sqrt"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    description: str
+    args: tuple[str, ...]
+    average_last: int = 0
+
+
+RECIPES = {
+    # fairseq's examples/translation IWSLT14 de-en recipe.
+    "iwslt14": Recipe(
+        "transformer_iwslt_de_en (6+6 layers, 512/1024, 4 heads), fairseq's IWSLT14 recipe",
+        ("--arch", "transformer_iwslt_de_en", "--share-decoder-input-output-embed", *ADAM,
+         "--lr", "5e-4", "--warmup-updates", "4000", "--dropout", "0.3", "--weight-decay", "0.0001",
+         "--max-tokens", "4096", "--max-epoch", "60", "--keep-last-epochs", "10")),
+    # Transformer big as in the STk paper's WMT17 setting (OpenNMT-py's WMT17 en-de example):
+    # 6+6 layers, 1024/4096, 16 heads, 50k updates; the last 5 interval checkpoints averaged.
+    "wmt17": Recipe(
+        "transformer_vaswani_wmt_en_de_big (6+6 layers, 1024/4096, 16 heads), 50k updates",
+        ("--arch", "transformer_vaswani_wmt_en_de_big", "--share-all-embeddings", *ADAM,
+         "--lr", "7e-4", "--warmup-updates", "4000", "--warmup-init-lr", "1e-07", "--dropout", "0.3",
+         "--weight-decay", "0.0", "--max-tokens", "4096", "--update-freq", "8", "--max-update", "50000",
+         "--save-interval-updates", "1000", "--keep-interval-updates", "5", "--no-epoch-checkpoints"),
+        average_last=5),
+    # A small transformer that learns the embedded default corpus in minutes on 2 CPU cores.
+    "demo": Recipe(
+        "small transformer (2+2 layers, 128/256, 4 heads) for the default corpus on a CPU",
+        ("--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
+         "--encoder-embed-dim", "128", "--decoder-embed-dim", "128", "--encoder-ffn-embed-dim", "256",
+         "--decoder-ffn-embed-dim", "256", "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+         "--share-all-embeddings", *ADAM, "--lr", "2e-3", "--warmup-updates", "200", "--dropout", "0.1",
+         "--weight-decay", "0.0", "--max-tokens", "2048", "--max-epoch", "12", "--no-epoch-checkpoints")),
+}
+
+LABEL_SMOOTHED = {"label_smoothed_cross_entropy"}
+STK_CRITERIA = {"stk", "stk_label_smoothed_cross_entropy"}
+# The smoothed top-K hinge criteria share the aggregation flags (ST_k over tokens by default).
+HINGE_CRITERIA = {"topk_hinge", "imbalanced_topk_hinge"}
+STK_DEFAULTS = {"k_ratio": 0.96, "delta": 0.01}
+
+
+def criterion_args(criterion: str, label_smoothing: float = 0.1, stk_k_ratio: float = STK_DEFAULTS["k_ratio"],
+                   stk_delta: float = STK_DEFAULTS["delta"]) -> list[str]:
+    """The criterion's flags with the customary settings."""
+    args = ["--criterion", criterion]
+    if criterion in LABEL_SMOOTHED:
+        args += ["--label-smoothing", str(label_smoothing)]
+    elif criterion in STK_CRITERIA:
+        args += ["--label-smoothing", str(label_smoothing), "--stk-k-ratio", str(stk_k_ratio),
+                 "--stk-delta", str(stk_delta)]
+    elif criterion in HINGE_CRITERIA:
+        args += ["--stk-k-ratio", str(stk_k_ratio), "--stk-delta", str(stk_delta)]
+    return args
+
+
+def resolve_data_bin(data: Path) -> Path:
+    """A prepared directory (with data-bin/ inside) or a fairseq data-bin itself."""
+    data = Path(data)
+    if (data / "data-bin").is_dir():
+        return data / "data-bin"
+    if data.is_dir() and any(data.glob("dict.*.txt")):
+        return data
+    raise FileNotFoundError(f"no fairseq data-bin in {data}: run a prepare script first")
+
+
+def train_command(recipe: str, data: Path, save_dir: Path, criterion: str, seed: int = 1,
+                  extra_args: Sequence[str] = (), **criterion_kwargs) -> list[str]:
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
+    return [str(resolve_data_bin(data)), "--user-dir", USER_DIR, *RECIPES[recipe].args,
+            *criterion_args(criterion, **criterion_kwargs), "--save-dir", str(save_dir),
+            "--seed", str(seed), "--log-format", "simple", "--log-interval", "50", *extra_args]
+
+
+def train(recipe: str, data: Path, save_dir: Path, criterion: str, seed: int = 1,
+          extra_args: Sequence[str] = (), average_last: int | None = None, full_log: bool = False,
+          **criterion_kwargs) -> Path:
+    """Runs (or resumes) fairseq-train; returns the checkpoint to evaluate.
+
+    Shows fairseq's progress lines (all of its log with full_log); SAVE_DIR/train.log has all."""
+    save_dir = Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    args = train_command(recipe, data, save_dir, criterion, seed, extra_args, **criterion_kwargs)
+    started = time.time()
+    run_fairseq("train", args, log_path=save_dir / "train.log", stream=True,
+                show=None if full_log else progress_line)
+    print(f"[train] {recipe}/{criterion} finished in {time.time() - started:.0f} s", flush=True)
+    n_average = RECIPES[recipe].average_last if average_last is None else average_last
+    if n_average:
+        output = save_dir / f"checkpoint_avg{n_average}.pt"
+        average_checkpoints(last_checkpoints(save_dir, n_average), output)
+        return output
+    return save_dir / "checkpoint_best.pt"
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description="Run a fairseq training recipe with any criterion.",
+                                     epilog="Arguments after -- go to fairseq-train unchanged.")
+    parser.add_argument("--recipe", required=True, choices=sorted(RECIPES))
+    parser.add_argument("--data", type=Path, required=True, help="prepared directory or data-bin")
+    parser.add_argument("--save-dir", type=Path, required=True)
+    parser.add_argument("--criterion", default="stk",
+                        help="stk, label_smoothed_cross_entropy, or any registered criterion")
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--stk-k-ratio", type=float, default=STK_DEFAULTS["k_ratio"])
+    parser.add_argument("--stk-delta", type=float, default=STK_DEFAULTS["delta"])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--average-last", type=int, default=None,
+                        help="average the last N checkpoints (default: the recipe's, 5 for wmt17)")
+    parser.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
+    parser.add_argument("--full-log", action="store_true", help="show all of fairseq's log, not only progress")
+    argv = list(argv) if argv is not None else __import__("sys").argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    kwargs = dict(label_smoothing=args.label_smoothing, stk_k_ratio=args.stk_k_ratio, stk_delta=args.stk_delta)
+    if args.dry_run:
+        from .fairseq_run import fairseq_command
+        print(" ".join(fairseq_command("train", *train_command(
+            args.recipe, args.data, args.save_dir, args.criterion, args.seed, extra, **kwargs))))
+        return args.save_dir
+    print(f"[train] recipe {args.recipe}: {RECIPES[args.recipe].description}; criterion {args.criterion}; "
+          f"seed {args.seed}", flush=True)
+    checkpoint = train(args.recipe, args.data, args.save_dir, args.criterion, args.seed, extra,
+                       args.average_last, args.full_log, **kwargs)
+    print(f"[train] checkpoint to evaluate: {checkpoint}")
+    return checkpoint
+
+
+if __name__ == "__main__":
+    main()

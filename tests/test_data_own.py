@@ -1,0 +1,72 @@
+"""Preparing one's own parallel files: the checks that run before any work is done."""
+
+import pytest
+
+from stk_nmt.data import own
+from stk_nmt.data.io import atomic_write_lines, read_parallel
+from stk_nmt.data.pipeline import PreparedDir, PrepareConfig
+from stk_nmt.data.text import length_filter
+
+
+def write_pair(prefix, source, target, langs=("fr", "en")):
+    atomic_write_lines(prefix.parent / f"{prefix.name}.{langs[0]}", source)
+    atomic_write_lines(prefix.parent / f"{prefix.name}.{langs[1]}", target)
+
+
+def args(tmp_path, *extra):
+    return ["--source-lang", "fr", "--target-lang", "en", "--out", str(tmp_path / "out"),
+            "--train", str(tmp_path / "train"), "--valid", str(tmp_path / "valid"),
+            "--test", str(tmp_path / "test"), *extra]
+
+
+def test_mismatched_line_counts_name_both_files(tmp_path):
+    write_pair(tmp_path / "train", ["a b", "c d", "e f"], ["a b", "c d"])
+    write_pair(tmp_path / "valid", ["x"], ["y"])
+    write_pair(tmp_path / "test", ["x"], ["y"])
+    with pytest.raises(ValueError, match=r"train.fr has 3 lines, .*train.en has 2"):
+        own.main(args(tmp_path))
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_empty_corpus_and_missing_file(tmp_path):
+    write_pair(tmp_path / "train", ["", "  "], ["", ""])
+    write_pair(tmp_path / "valid", ["x"], ["y"])
+    with pytest.raises(ValueError, match="empty corpus"):
+        own.main(args(tmp_path))
+    write_pair(tmp_path / "train", ["a"], ["b"])
+    with pytest.raises(FileNotFoundError, match="test.fr"):
+        own.main(args(tmp_path))
+
+
+def test_bad_language_code(tmp_path):
+    with pytest.raises(ValueError, match="source_lang"):
+        own.make_config("f r", "en", 1)
+    with pytest.raises(ValueError, match="both 'en'"):
+        own.make_config("en", "en", 1)
+
+
+def test_length_filter_is_the_clean_corpus_rule():
+    source = ["a b c", "a", "a b c d e f", "", "a b"]
+    target = ["x y z", "x y", "x y z", "x", "x y z"]
+    # pair 1: ratio 2 > 1.5; pair 2: 6/3 = 2 > 1.5; pair 3: empty; pair 4: 3/2 = 1.5 is kept.
+    assert length_filter(source, target, 1, 175, 1.5) == [0, 4]
+    assert length_filter(source, target, 1, 2, 3.0) == [1]
+    with pytest.raises(ValueError, match="ratio"):
+        length_filter(source, target, 1, 5, 0)
+
+
+def test_test_sets_must_be_numbered_in_order():
+    with pytest.raises(ValueError, match="test_sets keys"):
+        PrepareConfig(corpus="x", source_lang="a", target_lang="b", test_sets={"test1": "t"})
+
+
+def test_stage_builder_replaces_a_half_written_stage(tmp_path):
+    prep = PreparedDir(tmp_path / "out", PrepareConfig(corpus="x", source_lang="a", target_lang="b"))
+    prep.claim()
+    (tmp_path / "out" / "raw.stk-tmp").mkdir()
+    (tmp_path / "out" / "raw.stk-tmp" / "junk").write_text("half")
+    prep.claim()  # a re-run clears its own leftovers
+    assert not (tmp_path / "out" / "raw.stk-tmp").exists()
+    prep.build("raw", lambda tmp: atomic_write_lines(tmp / "train.a", ["x"]))
+    assert read_parallel(tmp_path / "out" / "raw" / "train.a", tmp_path / "out" / "raw" / "train.a")[0] == ["x"]
+    prep.build("raw", lambda tmp: pytest.fail("a finished stage is not rebuilt"))
