@@ -1,7 +1,8 @@
 """stk_nmt: STk loss aggregation and top-K hinge losses for PyTorch, and a fairseq --user-dir plugin.
 
 `import stk_nmt.core` never imports fairseq. When fairseq imports this package as a --user-dir
-(fairseq is then already loaded), the criteria are registered.
+(fairseq is then already loaded), the criteria are registered and fairseq checkpoints are made
+loadable under torch >= 2.6 (see stk_nmt/checkpoints.py).
 """
 
 import sys
@@ -9,4 +10,7 @@ import sys
 __version__ = "0.1.0"
 
 if "fairseq" in sys.modules:
+    from .checkpoints import allow_fairseq_checkpoints
+
+    allow_fairseq_checkpoints()
     from . import criterions  # noqa: F401  (registers the criteria with fairseq)

@@ -17,7 +17,16 @@ from .modules import (
     lam_param_groups,
     lam_parameters,
 )
+from .perturbed_topk import PerturbedTopK, perturbed_topk
 from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
+from .topk_hinge import (
+    BalancedTopKHinge,
+    ImbalancedTopKHinge,
+    balanced_topk_hinge,
+    class_margins,
+    imbalanced_topk_hinge,
+    noised_topk_hinge,
+)
 from .validation import resolve_k, select_valid
 
 __all__ = [
@@ -25,4 +34,7 @@ __all__ = [
     "average", "average_top_k", "build_aggregate", "fused_st_k", "get_smoother", "kth_largest",
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k",
+    # top-K hinge losses (Garcin et al. 2022)
+    "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
+    "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",
 ]

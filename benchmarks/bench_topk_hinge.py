@@ -1,0 +1,159 @@
+"""Balanced top-K hinge loss, forward + backward: stk_nmt.core vs pytopk 0.1.0, side by side.
+
+    python benchmarks/bench_topk_hinge.py                      # the three issue shapes
+    python benchmarks/bench_topk_hinge.py --shapes 256,1000,5,5 --repeats 9 --json out.json
+
+Both losses draw their own noise torch.randn(B, L, S) from the same seed, so they compute the same
+loss (printed as a check). Per shape:
+- time: one process alternates the two implementations call by call (forward + backward, median
+  over --repeats), so a busy machine slows both alike and the ratio stays meaningful;
+- peak memory: each implementation runs one forward + backward in a fresh subprocess; the extra
+  memory is the peak resident set size (Linux VmHWM, reset through /proc/self/clear_refs just
+  before the call) minus the resident size after the inputs are allocated. It includes the (B, L)
+  gradient both need. tracemalloc would miss torch's allocations, hence the OS counter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ISSUE_SHAPES = ["256,1000,5,5", "64,10000,5,5", "4096,10000,5,5"]
+EPSILON = 1.0
+
+
+def parse_shape(text: str):
+    try:
+        B, L, S, K = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--shapes entries must be B,L,S,K integers, got {text!r}") from None
+    if min(B, L, S, K) < 1 or K >= L:
+        raise ValueError(f"--shapes entry needs B, L, S, K >= 1 and K < L, got {text!r}")
+    return B, L, S, K
+
+
+def build_loss(impl: str, K: int, S: int):
+    if impl == "pytopk":
+        import pytopk
+
+        return pytopk.BalNoisedTopK(k=K, epsilon=EPSILON, n_sample=S)
+    from stk_nmt.core import BalancedTopKHinge
+
+    return BalancedTopKHinge(K, EPSILON, S)
+
+
+def make_inputs(B, L, seed):
+    g = torch.Generator().manual_seed(seed)
+    scores = (torch.randn(B, L, generator=g) * 2).requires_grad_(True)
+    labels = torch.randint(0, L, (B,), generator=g)
+    return scores, labels
+
+
+def step(loss_fn, scores, labels, seed):
+    scores.grad = None
+    torch.manual_seed(seed)  # both implementations draw from torch's default generator
+    loss = loss_fn(scores, labels)
+    loss.backward()
+    return float(loss.detach())
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def memory_worker(impl: str, B: int, L: int, S: int, K: int, seed: int) -> dict:
+    """One forward + backward in this (fresh) process; the peak RSS above the inputs, in MiB."""
+    scores, labels = make_inputs(B, L, seed)
+    loss_fn = build_loss(impl, K, S)
+    base = _status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current RSS
+        f.write("5")
+    value = step(loss_fn, scores, labels, seed + 1)
+    return {"peak_extra_mib": (_status_kib("VmHWM") - base) / 1024, "loss": value}
+
+
+def measure_memory(impl, B, L, S, K, seed) -> dict:
+    cmd = [sys.executable, __file__, "--memory-worker", impl, "--shapes", f"{B},{L},{S},{K}", "--seed", str(seed)]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_time(B, L, S, K, seed, repeats) -> dict:
+    """Median seconds per forward + backward, the two implementations alternating call by call."""
+    scores, labels = make_inputs(B, L, seed)
+    fns = {impl: build_loss(impl, K, S) for impl in ("pytopk", "stk_nmt")}
+    times = {impl: [] for impl in fns}
+    losses = {impl: step(fn, scores, labels, seed + 1) for impl, fn in fns.items()}  # warm-up + check
+    for _ in range(repeats):
+        for impl, fn in fns.items():
+            t0 = time.perf_counter()
+            step(fn, scores, labels, seed + 1)
+            times[impl].append(time.perf_counter() - t0)
+    return {impl: {"median_s": statistics.median(ts), "loss": losses[impl]} for impl, ts in times.items()}
+
+
+def write_json_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
+        json.dump(data, f, indent=2)
+    os.replace(f.name, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shapes", nargs="+", default=ISSUE_SHAPES, help="B,L,S,K entries (default: the issue's three)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per implementation (median reported)")
+    parser.add_argument("--big-repeats", type=int, default=2, help="timed calls when B*L*S > 1e8")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here (atomically)")
+    parser.add_argument("--memory-worker", choices=("pytopk", "stk_nmt"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    shapes = [parse_shape(s) for s in args.shapes]
+    if args.memory_worker:
+        print(json.dumps(memory_worker(args.memory_worker, *shapes[0], args.seed)))
+        return
+    if args.repeats < 1 or args.big_repeats < 1:
+        raise ValueError(f"--repeats and --big-repeats must be >= 1, got {args.repeats}, {args.big_repeats}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}, epsilon {EPSILON}; "
+          "time = median forward+backward, mem = extra peak RSS (MiB)", flush=True)
+    header = f"{'B':>5} {'L':>6} {'S':>3} {'K':>3} | {'pytopk ms':>10} {'ours ms':>9} {'speedup':>8} | " \
+             f"{'pytopk MiB':>10} {'ours MiB':>9} {'mem ratio':>9} | same loss"
+    print(header)
+    print("-" * len(header), flush=True)
+    results = []
+    for B, L, S, K in shapes:
+        repeats = args.big_repeats if B * L * S > 1e8 else args.repeats
+        timing = measure_time(B, L, S, K, args.seed, repeats)
+        memory = {impl: measure_memory(impl, B, L, S, K, args.seed) for impl in ("pytopk", "stk_nmt")}
+        ref, ours = timing["pytopk"], timing["stk_nmt"]
+        same = abs(ref["loss"] - ours["loss"]) <= 1e-6 * max(1.0, abs(ref["loss"]))
+        row = {
+            "B": B, "L": L, "S": S, "K": K, "repeats": repeats,
+            "pytopk_s": ref["median_s"], "ours_s": ours["median_s"], "speedup": ref["median_s"] / ours["median_s"],
+            "pytopk_mib": memory["pytopk"]["peak_extra_mib"], "ours_mib": memory["stk_nmt"]["peak_extra_mib"],
+            "loss_pytopk": ref["loss"], "loss_ours": ours["loss"], "same_loss": same,
+        }
+        results.append(row)
+        print(f"{B:>5} {L:>6} {S:>3} {K:>3} | {1e3 * row['pytopk_s']:>10.1f} {1e3 * row['ours_s']:>9.1f} "
+              f"{row['speedup']:>7.1f}x | {row['pytopk_mib']:>10.0f} {row['ours_mib']:>9.0f} "
+              f"{row['pytopk_mib'] / max(row['ours_mib'], 1e-9):>8.1f}x | {'yes' if same else 'NO'}", flush=True)
+        if args.json:
+            write_json_atomic(args.json, {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results})
+
+
+if __name__ == "__main__":
+    main()

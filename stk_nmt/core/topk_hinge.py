@@ -1,0 +1,218 @@
+"""Stochastically smoothed top-K calibrated hinge losses (Garcin et al., ICML 2022).
+
+    balanced:    l_i = ( 1 + top^_{K+1,eps,S}(s_i) - s_{i,y_i} )_+
+    imbalanced:  l_i = ( scale * (m_{y_i} + top^_{K+1,eps,S}(s_i) - s_{i,y_i}) )_+
+    margins:     m_c = max_m * (n_min / n_c)^(1/4), n_c the training count of class c
+
+top^ is the perturbed operator of perturbed_topk.py (the hinge is applied after averaging the S
+draws). K is the K of the top-K metric; the operator looks at the (K+1)-th largest score, as
+pytopk 0.1.0 (`bal_noised_topk_loss`, `imbal_noised_topk_loss`) does. The balanced loss is the
+imbalanced one with every margin 1 and scale 1, so both share one code path.
+
+reduction="none" returns the per-example losses, so any core aggregate (average, AT_k, ST_k...)
+combines with them: build_aggregate("stk", k_ratio=0.96)(noised_topk_hinge(..., reduction="none")).
+
+The loss is one autograd Function: its backward writes the whole (B, L) gradient with two
+scatter-adds (the S selected entries, and the true class), instead of autograd's separate
+gather-backward and operator-backward tensors that would then be summed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from .perturbed_topk import (
+    check_noise,
+    check_scores,
+    check_topk_args,
+    chunk_rows,
+    compute_dtype,
+    kth_largest_draws,
+    scatter_draws,
+)
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: float) -> torch.Tensor:
+    """m_c = max_m * (n_min / n_c)^(1/4) as fp32, computed like pytopk's ImbalNoisedTopK.
+
+    The rarest class gets max_m; a class 16 times more frequent gets max_m / 2.
+    """
+    counts = torch.as_tensor(class_counts, dtype=torch.float64).detach().cpu()
+    if counts.dim() != 1 or counts.numel() == 0:
+        raise ValueError(f"class_counts must be a non-empty 1-D sequence, got shape {tuple(counts.shape)}")
+    bad = ~(torch.isfinite(counts) & (counts > 0))
+    if bool(bad.any()):
+        c = int(bad.nonzero()[0])
+        raise ValueError(
+            f"class_counts must be finite and > 0 for every class (a margin needs n_c > 0), "
+            f"got class_counts[{c}]={float(counts[c])!r} ({int(bad.sum())} bad class(es))"
+        )
+    if isinstance(max_m, bool) or not isinstance(max_m, numbers.Real) or not math.isfinite(max_m) or max_m < 0:
+        raise ValueError(f"max_m must be a finite number >= 0, got max_m={max_m!r}")
+    inv = 1.0 / counts.pow(0.25)
+    return (inv * (max_m / inv.max())).to(torch.float32)
+
+
+def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int) -> None:
+    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+        raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
+    if tuple(labels.shape) != (n_rows,):
+        raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
+    lo, hi = int(labels.min()), int(labels.max())
+    if lo < 0 or hi >= n_cols:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
+
+
+def _check_scale(scale) -> None:
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
+        raise ValueError(f"scale must be a finite number > 0, got scale={scale!r}")
+
+
+class TopKHingeFunction(torch.autograd.Function):
+    """forward(scores, labels, margins (L,) or None, k, epsilon, n_samples, scale, noise, generator,
+    chunk_elements) -> per-example losses (B,) in compute_dtype(scores.dtype)."""
+
+    @staticmethod
+    def forward(ctx, scores, labels, margins, k, epsilon, n_samples, scale, noise, generator, chunk_elements):
+        dtype = compute_dtype(scores.dtype)
+        kth, indices = kth_largest_draws(scores, k + 1, epsilon, n_samples, noise, generator, chunk_elements)
+        correct = scores.detach().gather(1, labels[:, None]).squeeze(1).to(dtype)
+        margin = torch.ones_like(kth) if margins is None else margins.to(device=kth.device, dtype=dtype)[labels]
+        # Same order of operations as pytopk: (m + top) - s_y, then the scale, then the hinge.
+        arg = margin + kth - correct
+        if scale != 1.0:
+            arg = scale * arg
+        losses = torch.relu(arg)
+        ctx.save_for_backward(labels, indices, arg > 0)
+        ctx.meta = (tuple(scores.shape), scores.dtype, scale)
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        labels, indices, active = ctx.saved_tensors
+        shape, in_dtype, scale = ctx.meta
+        # d l_i / d s_i = scale * 1[l_i > 0] * (mean of the S one-hots - onehot(y_i))
+        weights = grad_out.to(compute_dtype(in_dtype)) * active * scale
+        grad = scatter_draws(shape, indices, weights)
+        grad.scatter_add_(1, labels[:, None], -weights[:, None])
+        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None
+
+
+def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return losses.mean()
+    if reduction == "sum":
+        return losses.sum()
+    return losses
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got reduction={reduction!r}")
+
+
+def noised_topk_hinge(
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+    epsilon: float = 1.0,
+    n_samples: int = 5,
+    *,
+    margins: Optional[torch.Tensor] = None,
+    scale: float = 1.0,
+    reduction: str = "mean",
+    noise: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+    chunk_elements: Optional[int] = None,
+) -> torch.Tensor:
+    """Smoothed top-K hinge loss of scores (B, L) against labels (B,).
+
+    Balanced when margins is None (margin 1; pass scale=1), imbalanced with per-class margins (L,)
+    (see class_margins). K in [1, L-1]: the operator reads the (K+1)-th largest score.
+    noise: optional Z (B, L, S); otherwise torch.randn(B, L, S) in chunks from `generator`.
+    reduction: "mean" (pytopk's output), "sum", or "none" for the (B,) per-example losses.
+    """
+    n_rows, n_cols = check_scores(scores)
+    check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
+    _check_labels(labels, n_rows, n_cols)
+    _check_scale(scale)
+    _check_reduction(reduction)
+    check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
+    chunk_rows(1, 1, chunk_elements)
+    if margins is not None:
+        if not isinstance(margins, torch.Tensor) or tuple(margins.shape) != (n_cols,):
+            raise ValueError(f"margins must be a tensor of shape (L,) = ({n_cols},), got {getattr(margins, 'shape', margins)!r}")
+    losses = TopKHingeFunction.apply(
+        scores, labels.long(), margins, int(k), float(epsilon), int(n_samples), float(scale), noise, generator, chunk_elements
+    )
+    return _reduce(losses, reduction)
+
+
+def balanced_topk_hinge(scores, labels, k, epsilon=1.0, n_samples=5, **kwargs) -> torch.Tensor:
+    """(1 + top^_{K+1,eps,S}(s) - s_y)_+ ; keyword arguments as noised_topk_hinge."""
+    return noised_topk_hinge(scores, labels, k, epsilon, n_samples, **kwargs)
+
+
+def imbalanced_topk_hinge(scores, labels, k, margins, epsilon=1.0, n_samples=5, scale=50.0, **kwargs) -> torch.Tensor:
+    """(scale * (m_y + top^_{K+1,eps,S}(s) - s_y))_+ ; scale 50 is pytopk's default (cosine logits)."""
+    return noised_topk_hinge(scores, labels, k, epsilon, n_samples, margins=margins, scale=scale, **kwargs)
+
+
+class BalancedTopKHinge(nn.Module):
+    """Balanced smoothed top-K hinge; forward(scores (B, L), labels (B,), noise=None).
+
+    Same arguments and defaults as pytopk.BalNoisedTopK(k, epsilon, n_samples=5), plus reduction,
+    a torch.Generator for the noise, and the chunk bound.
+    """
+
+    def __init__(self, k: int, epsilon: float = 1.0, n_samples: int = 5, reduction: str = "mean",
+                 generator: Optional[torch.Generator] = None, chunk_elements: Optional[int] = None):
+        super().__init__()
+        check_topk_args(k, epsilon, n_samples, k_name="k (the top-K of the loss)")
+        _check_reduction(reduction)
+        chunk_rows(1, 1, chunk_elements)
+        self.k, self.epsilon, self.n_samples, self.reduction = int(k), float(epsilon), int(n_samples), reduction
+        self.generator, self.chunk_elements = generator, chunk_elements
+
+    def _margins_and_scale(self):
+        return None, 1.0
+
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+        margins, scale = self._margins_and_scale()
+        return noised_topk_hinge(
+            scores, labels, self.k, self.epsilon, self.n_samples, margins=margins, scale=scale, reduction=self.reduction,
+            noise=noise, generator=self.generator, chunk_elements=self.chunk_elements,
+        )
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}, reduction={self.reduction!r}"
+
+
+class ImbalancedTopKHinge(BalancedTopKHinge):
+    """Imbalanced smoothed top-K hinge with margins from class counts (pytopk.ImbalNoisedTopK).
+
+    scale=50 is the reference default, meant for a cosine (normalised) last layer; use scale=1 with
+    plain logits. The margins are a buffer (they follow .to(device) and are saved in state_dict).
+    """
+
+    def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = 50.0, n_samples: int = 5,
+                 reduction: str = "mean", generator: Optional[torch.Generator] = None,
+                 chunk_elements: Optional[int] = None):
+        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements)
+        _check_scale(scale)
+        self.scale, self.max_m = float(scale), float(max_m)
+        self.register_buffer("margins", class_margins(class_counts, max_m))
+
+    def _margins_and_scale(self):
+        return self.margins, self.scale
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", max_m={self.max_m}, scale={self.scale}, classes={self.margins.numel()}"
