@@ -8,6 +8,7 @@ aggregate (average, AT_k, ST_k...) can combine them (see criterion.py).
   this is the balanced softmax of Ren et al. 2020.
 - LDAM (Cao et al. 2019): CE(scale * (logits - m_y e_y), y), margins m_c proportional to
   n_c^(-1/4), the largest equal to max_m. Meant for a normalised (cosine) last layer.
+- the smoothed top-K hinge losses of Garcin et al. 2022, balanced and imbalanced (from the core).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSSES = ("ce", "logit-adjusted", "balanced-softmax", "ldam")
+from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge, class_margins
+
+LOSSES = ("ce", "logit-adjusted", "balanced-softmax", "ldam", "topk-hinge", "topk-hinge-imbalanced")
+# Losses whose margins assume a cosine (normalised) last layer.
+COSINE_LOSSES = ("ldam", "topk-hinge-imbalanced")
 
 
 def check_logits_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
@@ -66,8 +71,8 @@ def ldam_margins(class_counts: Sequence[int], max_m: float = 0.5) -> torch.Tenso
     """m_c = max_m * (n_min / n_c)^(1/4): proportional to n_c^(-1/4), the largest equal to max_m."""
     if not (isinstance(max_m, (int, float)) and math.isfinite(max_m) and max_m > 0):
         raise ValueError(f"max_m must be a finite number > 0, got max_m={max_m!r}")
-    counts = class_count_tensor(class_counts)
-    return (max_m * (counts.min() / counts) ** 0.25).float()
+    # The same n_c^(-1/4) margins as the imbalanced top-K hinge loss of the core.
+    return class_margins(class_count_tensor(class_counts), max_m)
 
 
 def ldam_loss(logits: torch.Tensor, labels: torch.Tensor, margins: torch.Tensor, scale: float = 30.0) -> torch.Tensor:
@@ -117,8 +122,22 @@ class LDAM(nn.Module):
         return f"max_m={self.max_m}, scale={self.scale}"
 
 
-def build_loss(name: str, class_counts: Optional[Sequence[int]] = None, *, tau: float = 1.0, max_m: float = 0.5, scale: float = 30.0) -> nn.Module:
-    """The per-sample loss called `name` (one of LOSSES); class_counts = training images per class."""
+def build_loss(
+    name: str,
+    class_counts: Optional[Sequence[int]] = None,
+    *,
+    tau: float = 1.0,
+    max_m: float = 0.5,
+    scale: float = 30.0,
+    topk: int = 5,
+    epsilon: float = 0.2,
+    n_samples: int = 5,
+) -> nn.Module:
+    """The per-sample loss called `name` (one of LOSSES); class_counts = training images per class.
+
+    tau: logit adjustment. max_m, scale: LDAM and the imbalanced top-K hinge. topk (the K of the
+    top-K metric), epsilon, n_samples: the top-K hinge losses' perturbed operator.
+    """
     if name == "ce":
         return CrossEntropy()
     if name == "logit-adjusted":
@@ -127,4 +146,9 @@ def build_loss(name: str, class_counts: Optional[Sequence[int]] = None, *, tau: 
         return LogitAdjusted(class_counts, tau=1.0)
     if name == "ldam":
         return LDAM(class_counts, max_m=max_m, scale=scale)
+    if name == "topk-hinge":
+        return BalancedTopKHinge(topk, epsilon, n_samples, reduction="none")
+    if name == "topk-hinge-imbalanced":
+        return ImbalancedTopKHinge(topk, epsilon, max_m, class_count_tensor(class_counts), scale=scale,
+                                   n_samples=n_samples, reduction="none")
     raise ValueError(f"loss must be one of {LOSSES}, got loss={name!r}")

@@ -32,7 +32,7 @@ from stk_nmt.core import AGGREGATES
 
 from .criterion import LongTailCriterion
 from .data import DATASETS, DEFAULT_MODEL, build_datasets
-from .losses import LOSSES
+from .losses import COSINE_LOSSES, LOSSES
 from .metrics import evaluate
 from .models import MODELS, build_model
 from .plots import plot_per_class_accuracy
@@ -77,11 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model and loss")
     m.add_argument("--model", help=f"one of {MODELS}; default depends on the dataset {DEFAULT_MODEL}")
     m.add_argument("--classifier", choices=("auto", "linear", "cosine"), default="auto",
-                   help="last layer; auto = cosine for LDAM, linear otherwise")
+                   help=f"last layer; auto = cosine for {COSINE_LOSSES}, linear otherwise")
     m.add_argument("--loss", choices=LOSSES, default="ce", help="per-sample loss")
     m.add_argument("--tau", type=float, default=1.0, help="logit-adjusted loss: temperature of the log prior")
-    m.add_argument("--ldam-max-m", type=positive(float), default=0.5)
-    m.add_argument("--ldam-scale", type=positive(float), default=30.0)
+    m.add_argument("--max-m", type=positive(float),
+                   help="largest class margin: LDAM (default 0.5), imbalanced top-K hinge (default 0.2)")
+    m.add_argument("--scale", type=positive(float),
+                   help="logit scale: LDAM (default 30), imbalanced top-K hinge (default 50)")
+    m.add_argument("--topk", type=positive(int), default=5, help="top-K hinge losses: the K of the top-K metric")
+    m.add_argument("--epsilon", type=positive(float), help="top-K hinge noise level "
+                   "(default 0.2 balanced, 0.01 imbalanced: the paper's CIFAR-100 / Pl@ntNet settings)")
+    m.add_argument("--n-samples", type=positive(int), default=5, help="top-K hinge: noise draws S")
     m.add_argument("--aggregate", choices=AGGREGATES, default="stk", help="how the batch's per-sample losses combine")
     m.add_argument("--k-ratio", type=float, default=0.9, help="k as a fraction of the batch (atk, matk, stk)")
     m.add_argument("--k", type=positive(int), help="k as a count (replaces --k-ratio)")
@@ -187,7 +193,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print(f"{args.dataset}: {len(train_set)} training images in {len(counts)} classes "
           f"(largest {max(counts)}, smallest {min(counts)}), {len(test_set)} test images", file=sys.stderr)
 
-    cosine = args.classifier == "cosine" or (args.classifier == "auto" and args.loss == "ldam")
+    cosine = args.classifier == "cosine" or (args.classifier == "auto" and args.loss in COSINE_LOSSES)
     model = build_model(args.model, train_set.num_classes, train_set.image_shape, normed=cosine).to(device)
     criterion = LongTailCriterion(
         args.loss, aggregate=args.aggregate, k=args.k, k_ratio=args.k_ratio, delta=args.delta, lam_init=args.lam_init,
@@ -237,10 +243,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
 
 def loss_options(args) -> dict:
+    """The options of args.loss, with per-loss defaults where one flag serves two losses."""
     if args.loss == "logit-adjusted":
         return {"tau": args.tau}
     if args.loss == "ldam":
-        return {"max_m": args.ldam_max_m, "scale": args.ldam_scale}
+        return {"max_m": args.max_m or 0.5, "scale": args.scale or 30.0}
+    if args.loss == "topk-hinge":
+        return {"topk": args.topk, "epsilon": args.epsilon or 0.2, "n_samples": args.n_samples}
+    if args.loss == "topk-hinge-imbalanced":
+        return {"topk": args.topk, "epsilon": args.epsilon or 0.01, "n_samples": args.n_samples,
+                "max_m": args.max_m or 0.2, "scale": args.scale or 50.0}
     return {}
 
 
