@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--momentum", type=non_negative(float), default=0.9)
     o.add_argument("--weight-decay", type=non_negative(float), default=5e-4)
     o.add_argument("--warmup-epochs", type=non_negative(int), default=0)
+    o.add_argument("--stop-after", type=positive(int), help="stop (and evaluate) after this many epochs; "
+                   "the schedule still spans --epochs, and running again resumes: for time-limited jobs")
     r = p.add_argument_group("run")
     r.add_argument("--seed", type=int, default=1, help="seed of initialisation, shuffling and augmentation")
     r.add_argument("--save-dir", required=True, help="checkpoint, metrics.json and the plot go here")
@@ -218,7 +220,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         print(f"resuming from {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
 
     show = not args.no_progress
-    for epoch in tqdm(range(start_epoch, args.epochs), desc="epochs", disable=not show, file=sys.stderr,
+    stop = args.epochs if args.stop_after is None else min(args.epochs, args.stop_after)
+    for epoch in tqdm(range(start_epoch, stop), desc="epochs", disable=not show, file=sys.stderr,
                       initial=start_epoch, total=args.epochs):
         seed = epoch_seed(args.seed, epoch)
         generator.manual_seed(seed)
@@ -232,7 +235,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                            "scheduler": scheduler.state_dict()}, checkpoint_path)
 
     metrics = evaluate(model, test_loader, counts, device)
-    metrics.update({"dataset": args.dataset, "epochs": args.epochs, "lam": criterion.lam, "history": history,
+    metrics.update({"dataset": args.dataset, "epochs_done": len(history), "lam": criterion.lam, "history": history,
                     "args": vars(args)})
     atomic_write_json(metrics, os.path.join(args.save_dir, METRICS))
     if not args.no_plot:
