@@ -8,7 +8,9 @@ import pytest
 
 from stk_nmt.vision import train
 
-FAST = ["--dataset", "digits-lt", "--model", "cnn", "--batch-size", "128", "--lr", "0.05", "--no-progress", "--seed", "3"]
+# scikit-learn's long-tailed 8x8 digits (IF 10: 144 ... 14 images per class) with an MLP: seconds per run.
+FAST = ["--dataset", "sklearn-digits-lt", "--imb-factor", "10", "--model", "mlp", "--batch-size", "32", "--lr", "0.05",
+        "--no-progress", "--seed", "3"]
 
 
 def read_metrics(save_dir):
@@ -40,9 +42,9 @@ def test_cli_trains_above_chance_and_resumes_exactly(tmp_path):
     assert again["per_class_top1"] == pytest.approx(straight["per_class_top1"], abs=0.11)
 
     # Above chance (10 balanced test classes: 10 %), with the metrics the issue asks for.
-    assert straight["top1"] > 25.0 and straight["top5"] > 60.0
+    assert straight["top1"] > 40.0 and straight["top5"] > 70.0
     assert straight["many_top1"] > straight["few_top1"]
-    assert len(straight["per_class_top1"]) == 10 and straight["shot_classes"] == {"many": 3, "medium": 3, "few": 4}
+    assert len(straight["per_class_top1"]) == 10 and straight["shot_classes"] == {"many": 2, "medium": 6, "few": 2}
     assert straight["args"]["aggregate"] == "stk" and straight["args"]["k_ratio"] == 0.9
     assert straight["history"][0]["lam"] != straight["history"][-1]["lam"]  # lam is optimised
     on_disk = read_metrics(tmp_path / "straight")
@@ -50,9 +52,9 @@ def test_cli_trains_above_chance_and_resumes_exactly(tmp_path):
 
 
 def test_resume_refuses_changed_settings(tmp_path):
-    train.main([*FAST, "--dataset", "sklearn-digits-lt", "--epochs", "1", "--save-dir", str(tmp_path), "--no-plot"])
+    train.main([*FAST, "--epochs", "1", "--save-dir", str(tmp_path), "--no-plot"])
     with pytest.raises(ValueError, match=r"cannot resume .*aggregate: checkpoint 'stk' vs now 'average'"):
-        train.main([*FAST, "--dataset", "sklearn-digits-lt", "--epochs", "2", "--aggregate", "average",
+        train.main([*FAST, "--epochs", "2", "--aggregate", "average",
                     "--save-dir", str(tmp_path), "--no-plot"])
 
 
