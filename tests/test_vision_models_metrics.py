@@ -82,3 +82,13 @@ def test_evaluate_runs_the_model_in_eval_mode():
     with torch.no_grad():
         logits = model.eval()(x)
     assert report["top1"] == pytest.approx(100 * float((logits.argmax(1) == y).double().mean()))
+
+
+def test_vision_never_imports_fairseq_or_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, stk_nmt.vision.train; print('fairseq' in sys.modules, 'torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
