@@ -31,7 +31,7 @@ def results_dir(out: str | os.PathLike) -> Path:
     return path
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,7 +46,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
-    _atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
 def read_json(path: str | os.PathLike):
@@ -65,7 +65,7 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping], fieldnames=None)
     writer = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write_text(Path(path), buf.getvalue())
+    atomic_write_text(Path(path), buf.getvalue())
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 80) -> None:
