@@ -36,8 +36,8 @@ def main(argv=None) -> dict:
         print(f"not available offline: {name} ({why})")
     repeats = args.repeats if args.repeats is not None else MODES[args.mode][2]
     summary = run_table("regression", "regression", load_regression,
-                        args.datasets, args.losses, args.methods, args.mode, repeats, args.seed, out)
-    summary["missing"] = REGRESSION_MISSING
+                        args.datasets, args.losses, args.methods, args.mode, repeats, args.seed, out,
+                        extra={"missing": REGRESSION_MISSING})
     plot_table(summary, out / "regression.png", "test RMSE")
     for row in summary["rows"]:
         print(f"{row['dataset']:<8} {row['loss']:<9} {row['label']:<8} {row['mean']:.4f} +- {row['std']:.4f}")

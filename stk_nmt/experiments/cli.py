@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Optional
+
+import torch
 
 from .files import results_dir, seed_everything
+
+# torch's own default, read before any example changes it (the timing example restores it).
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 def base_parser(description: str, modes=("full", "quick", "smoke"), default_mode="quick") -> argparse.ArgumentParser:
@@ -18,11 +24,17 @@ def base_parser(description: str, modes=("full", "quick", "smoke"), default_mode
     return parser
 
 
-def start(args) -> Path:
-    """Seed everything, create the results directory and say what is used."""
+def start(args, threads: Optional[int] = 1) -> Path:
+    """Seed everything, create the results directory and say what is used.
+
+    threads: torch intra-op threads. The examples train tiny models whose ops are too small to
+    split; one thread is faster and does not spin against other jobs. None keeps torch's default.
+    """
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got seed={args.seed}")
     seed_everything(args.seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
     out = results_dir(args.out)
     print(f"{Path(sys.argv[0]).name}: mode={args.mode} seed={args.seed} out={out}", flush=True)
     return out

@@ -97,7 +97,9 @@ def classification_section(res: dict) -> str:
         "",
         f"Test misclassification (%), mean ± std over {res['repeats']} random 0.5/0.25/0.25 splits "
         f"({res['mode']} mode: grid sizes {res['grid_sizes']}, at most {res['max_epochs']} epochs, "
-        f"patience {res['patience']}). Bold: best of our columns.",
+        f"patience {res['patience']}"
+        + (f", training sets cut to {res['max_train']} examples" if res.get("max_train") else "")
+        + "). Bold: best of our columns.",
         "",
         "Logistic loss (paper Table 3):",
         "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -18,8 +18,9 @@ from .datasets import Dataset, split_standardize
 from .files import read_json, write_csv, write_json
 from .tabular import METHOD_LABELS, grid, select, train_grid
 
-# Epoch budget (maximum, early-stopping patience) and default repeats per mode.
-MODES = {"full": (100, 10, 10), "quick": (20, 5, 3), "smoke": (2, 2, 1)}
+# Per mode: maximum epochs, early-stopping patience, default repeats, cap on training examples
+# (the smoke mode trains on a subsample so that the tests take seconds).
+MODES = {"full": (100, 10, 10, None), "quick": (20, 5, 3, None), "smoke": (2, 2, 1, 160)}
 
 
 def run_table(
@@ -33,12 +34,13 @@ def run_table(
     repeats: int,
     seed: int,
     out: Path,
+    extra: Optional[dict] = None,
 ) -> dict:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}, got mode={mode!r}")
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got repeats={repeats}")
-    max_epochs, patience, _ = MODES[mode]
+    max_epochs, patience, _, max_train = MODES[mode]
     cells_dir = out / "cells" / f"{mode}-seed{seed}"
     jobs = [(d, l, m, r) for d in datasets for r in range(repeats) for l in losses for m in methods]
     start = time.perf_counter()
@@ -54,6 +56,8 @@ def run_table(
             loaded = {key: load(d, seed + r)}
         data = loaded[key]
         split = split_standardize(data, seed=seed + r)
+        if max_train is not None:
+            split.X_train, split.y_train = split.X_train[:max_train], split.y_train[:max_train]
         t0 = time.perf_counter()
         results = train_grid(split, l, m, grid(m, mode), task, seed=seed + r,
                              max_epochs=max_epochs, patience=patience)
@@ -65,9 +69,9 @@ def run_table(
         data = load(d, seed)
         shapes[d] = [int(data.X.shape[0]), int(data.n_attributes), int(data.X.shape[1])]
     summary.update({"table": name, "task": task, "mode": mode, "seed": seed, "repeats": repeats,
-                    "max_epochs": max_epochs, "patience": patience,
+                    "max_epochs": max_epochs, "patience": patience, "max_train": max_train,
                     "grid_sizes": {m: len(grid(m, mode)) for m in methods},
-                    "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start})
+                    "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start, **(extra or {})})
     write_json(out / f"{name}.json", summary)
     write_csv(out / f"{name}.csv", summary["rows"])
     return summary
