@@ -36,7 +36,9 @@ def plot(X, y, bayes, fits, path):
     ax.scatter(*X[y > 0].T, s=3, c="tab:red", alpha=0.4, label="+1 (prior 0.8)")
     ax.scatter(*X[y < 0].T, s=3, c="tab:blue", alpha=0.4, label="-1 (prior 0.2)")
     xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 2)
-    lines = [("Bayes", *bayes, "k", "-")] + [(METHOD_LABELS[m], np.array(f["w"]), f["b"], None, "--") for m, f in fits.items()]
+    styles = ["--", "-.", ":", (0, (6, 2))]  # distinct dashes: the fitted lines often overlap
+    lines = [("Bayes", *bayes, "k", "-")] + [(METHOD_LABELS[m], np.array(f["w"]), f["b"], None, styles[i % 4])
+                                             for i, (m, f) in enumerate(fits.items())]
     for label, w, b, color, style in lines:
         ax.plot(xs, -(w[0] * xs + b) / w[1], style, color=color, lw=1.5, label=label)
     ax.set_ylim(X[:, 1].min(), X[:, 1].max())

@@ -6,7 +6,8 @@
 Runs the project benchmark benchmarks/bench_aggregates.py (forward + backward, interleaved rounds,
 medians) with k = 5 as in the paper, adding one method: AT_k whose top-k indices come from Python's
 heapq.nlargest (the paper's HeapSort row; the paper's BubbleSort row, 20 s at n = 1e4, is O(n^2)
-and left out). Writes <out>/timing.{json,csv,png}.
+and left out). Runs on one torch thread unless --threads says otherwise. Writes
+<out>/timing.{json,csv,png}.
 """
 
 import heapq
@@ -67,10 +68,15 @@ def main(argv=None) -> dict:
     parser = base_parser(__doc__)
     parser.add_argument("--k", type=int, default=5, help="k (default 5, the paper's setting)")
     parser.add_argument("--rounds", type=int, default=0, help="timing rounds (default: the benchmark's, by size)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1; 0 = torch's default). One thread compares the "
+                             "algorithms themselves and does not stall when other jobs share the cores")
     args = parser.parse_args(argv)
     if args.k < 1:
         raise ValueError(f"--k must be >= 1, got k={args.k}")
-    out = start(args, threads=DEFAULT_THREADS)  # the benchmark runs with torch's default threads
+    if args.threads < 0:
+        raise ValueError(f"--threads must be >= 0, got threads={args.threads}")
+    out = start(args, threads=args.threads or DEFAULT_THREADS)
     bench = load_benchmark()
     bench.METHODS["atk_heap"] = atk_heap  # one more method for the benchmark to time side by side
     load_before = os.getloadavg()[0]  # other jobs on the machine skew every timing: say so
