@@ -40,7 +40,7 @@ def plot(X, y, bayes, fits, path):
     lines = [("Bayes", *bayes, "k", "-")] + [(METHOD_LABELS[m], np.array(f["w"]), f["b"], None, styles[i % 4])
                                              for i, (m, f) in enumerate(fits.items())]
     for label, w, b, color, style in lines:
-        ax.plot(xs, -(w[0] * xs + b) / w[1], style, color=color, lw=1.5, label=label)
+        ax.plot(xs, -(w[0] * xs + b) / w[1], linestyle=style, color=color, lw=1.5, label=label)
     ax.set_ylim(X[:, 1].min(), X[:, 1].max())
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Logistic regression: boundaries vs the Bayes rule", fontsize=9)
