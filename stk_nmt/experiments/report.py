@@ -8,19 +8,21 @@ from . import paper
 from .datasets import CLASSIFICATION_MISSING, PAPER_TABLE9, REGRESSION_MISSING
 from .tabular import METHOD_LABELS
 
-# Full-mode times measured on the project's 2-core CPU machine (torch 2.13.0 CPU, one torch thread)
-# while other jobs kept its load average at 8-10: wall times are inflated; the CPU time is close to
-# what an idle machine needs. Update these when the full runs are repeated.
+# Full-mode times measured on the project's 2-core CPU machine (torch 2.13.0 CPU, one torch thread per
+# example). Other jobs share that machine: the CPU time is what an idle machine needs, the wall time is
+# what the run took. Update these when the full runs are repeated.
 FULL_MODE_RUNTIMES = {
-    "synthetic_2d": "65 s wall, 10 s CPU",
-    "imbalance_sweep": "645 s wall, 148 s CPU",
-    "binary_classification": "not run in full; estimated 3.2 h CPU on one thread (5.7 s CPU per epoch for "
-                             "the 6 datasets x 5 aggregates on the full grid, x 100 epochs x 2 losses x 10 "
-                             "repeats: in the full regression runs some configuration of every grid still improved at epoch "
-                             "100, so early stopping does not shorten a grid). One process "
-                             "per dataset (--datasets) uses more cores; cells resume",
-    "regression": "45 min wall, 9.9 min CPU",
-    "timing": "75 s wall, 19 s CPU (n up to 1e7)",
+    "synthetic_2d": "7 s wall, 7 s CPU",
+    "imbalance_sweep": "94 s wall, 94 s CPU",
+    "binary_classification": "not run for all datasets: wisconsin alone took 292 s CPU (875 s wall, shared "
+                             "machine); the six datasets take about 2 h CPU on one thread, phoneme and "
+                             "spambase most of it (estimated from CPU time per epoch of each full grid x 100 "
+                             "epochs x 2 losses x 10 repeats, scaled by wisconsin's measured/estimated ratio). "
+                             "Some configuration of each grid still improves at epoch 100, so early stopping "
+                             "does not shorten a grid. One process per dataset (--datasets) uses more cores; "
+                             "cells resume",
+    "regression": "1117 s wall, 492 s CPU",
+    "timing": "23 s wall, 18 s CPU (n up to 1e7)",
 }
 
 
