@@ -249,8 +249,9 @@ def runtime_section(runtimes: Dict[str, float], mode: str) -> str:
     return "\n".join([
         "## Run times",
         "",
-        f"Wall-clock of the run that produced this page ({mode} mode, a 2-core CPU shared with other jobs), "
-        "and of the full mode (the paper's grid and 10 repeats), measured on the same machine under load:",
+        f"Wall-clock of the run that produced this page ({mode} mode, 2-core CPU), and of the full mode (the "
+        "paper's grid and 10 repeats) on the same machine, which other jobs share at times: its CPU time is "
+        "what an idle machine needs.",
         "",
         _table(["example", f"{mode} mode (this page)", "full mode"], rows),
         "",
