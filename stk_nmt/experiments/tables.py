@@ -1,0 +1,121 @@
+"""Run a tabular table (datasets x individual losses x aggregates x repeats), resumably.
+
+Every finished cell (dataset, loss, method, repeat) is written at once to <out>/cells/ as JSON, so
+a stopped run resumes where it was; the summary (CSV + JSON: mean +- std over repeats of the test
+metric of the configuration selected on validation) is rebuilt from the cells at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .datasets import Dataset, split_standardize
+from .files import read_json, write_csv, write_json
+from .tabular import METHOD_LABELS, grid, select, train_grid
+
+# Per mode: maximum epochs, early-stopping patience, default repeats, cap on training examples
+# (the smoke mode trains on a subsample so that the tests take seconds).
+MODES = {"full": (100, 10, 10, None), "quick": (20, 5, 3, None), "smoke": (2, 2, 1, 160)}
+
+
+def run_table(
+    name: str,
+    task: str,
+    load: Callable[[str, int], Dataset],
+    datasets: Sequence[str],
+    losses: Sequence[str],
+    methods: Sequence[str],
+    mode: str,
+    repeats: int,
+    seed: int,
+    out: Path,
+    extra: Optional[dict] = None,
+) -> dict:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {tuple(MODES)}, got mode={mode!r}")
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got repeats={repeats}")
+    max_epochs, patience, _, max_train = MODES[mode]
+    cells_dir = out / "cells" / f"{mode}-seed{seed}"
+    jobs = [(d, l, m, r) for d in datasets for r in range(repeats) for l in losses for m in methods]
+    start = time.perf_counter()
+    shapes: Dict[str, list] = {}
+    loaded: Dict[tuple, Dataset] = {}
+    for d, l, m, r in tqdm(jobs, desc=name, unit="cell"):
+        path = cells_dir / f"{d}__{l}__{m}__{r}.json"
+        if path.is_file():
+            continue  # resumed
+        # Regression data may depend on the repeat (sinc is resampled); classification data do not.
+        key = (d, r if task == "regression" else 0)
+        if key not in loaded:
+            loaded = {key: load(d, seed + r)}
+        data = loaded[key]
+        split = split_standardize(data, seed=seed + r)
+        if max_train is not None:
+            split.X_train, split.y_train = split.X_train[:max_train], split.y_train[:max_train]
+        t0 = time.perf_counter()
+        results = train_grid(split, l, m, grid(m, mode), task, seed=seed + r,
+                             max_epochs=max_epochs, patience=patience)
+        chosen = select(results)
+        write_json(path, {"dataset": d, "loss": l, "method": m, "repeat": r, "mode": mode,
+                          "seconds": time.perf_counter() - t0, "selected": chosen, "grid": results})
+    summary = summarize(cells_dir, datasets, losses, methods, repeats)
+    for d in datasets:
+        data = load(d, seed)
+        shapes[d] = [int(data.X.shape[0]), int(data.n_attributes), int(data.X.shape[1])]
+    summary.update({"table": name, "task": task, "mode": mode, "seed": seed, "repeats": repeats,
+                    "max_epochs": max_epochs, "patience": patience, "max_train": max_train,
+                    "grid_sizes": {m: len(grid(m, mode)) for m in methods},
+                    "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start, **(extra or {})})
+    write_json(out / f"{name}.json", summary)
+    write_csv(out / f"{name}.csv", summary["rows"])
+    return summary
+
+
+def summarize(cells_dir: Path, datasets, losses, methods, repeats) -> dict:
+    rows, cell_seconds = [], 0.0
+    for d in datasets:
+        for l in losses:
+            for m in methods:
+                tests = []
+                for r in range(repeats):
+                    cell = read_json(cells_dir / f"{d}__{l}__{m}__{r}.json")
+                    tests.append(cell["selected"]["test"])
+                    cell_seconds += cell["seconds"]
+                rows.append({"dataset": d, "loss": l, "method": m, "label": METHOD_LABELS[m],
+                             "mean": float(np.mean(tests)), "std": float(np.std(tests)), "n_repeats": len(tests)})
+    return {"rows": rows, "training_seconds": cell_seconds}
+
+
+def plot_table(summary: dict, path: Path, metric: str) -> None:
+    """One panel per individual loss: mean +- std per dataset and aggregate (grouped bars)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .files import save_figure
+
+    rows = summary["rows"]
+    losses = list(dict.fromkeys(r["loss"] for r in rows))
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.2), squeeze=False)
+    width = 0.8 / len(methods)
+    for ax, loss in zip(axes[0], losses):
+        for j, m in enumerate(methods):
+            sel = [next(r for r in rows if r["dataset"] == d and r["loss"] == loss and r["method"] == m) for d in datasets]
+            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
+            ax.bar(x, [r["mean"] for r in sel], width, yerr=[r["std"] for r in sel], label=METHOD_LABELS[m], capsize=2)
+        ax.set_xticks(np.arange(len(datasets)))
+        ax.set_xticklabels(datasets, rotation=30, fontsize=8)
+        ax.set_title(f"{loss} loss ({summary['mode']} mode)", fontsize=9)
+        ax.set_ylabel(metric, fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    save_figure(fig, path)
+    plt.close(fig)

@@ -1,0 +1,141 @@
+"""The paper's tabular protocol (Tables 3, 4, 6): a validation grid of 2-layer MLPs trained at once.
+
+2-layer MLP (10 hidden units, ReLU), L2 regulariser ||w||^2 / (2C), batch 16, AdaGrad, early
+stopping on the validation metric; every configuration of the grid over k, C, lr and delta is a
+model of one BatchedMLP, and the configuration with the best validation metric gives the test number.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Dict, List, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .batched import BatchedAdagrad, BatchedAggregate, BatchedMLP, Config
+from .datasets import Split
+
+METHODS = ("average", "maximum", "atk", "matk", "stk")
+METHOD_LABELS = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
+
+# Individual losses of a score f against a target y (+-1 for classification, [0, 1] for regression).
+INDIVIDUAL_LOSSES: Dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "logistic": lambda f, y: F.softplus(-y * f),  # log(1 + exp(-y f)), stable
+    "hinge": lambda f, y: F.relu(1 - y * f),
+    "square": lambda f, y: (f - y) ** 2,
+    "absolute": lambda f, y: (f - y).abs(),
+}
+CLASSIFICATION_LOSSES = ("logistic", "hinge")
+REGRESSION_LOSSES = ("square", "absolute")
+
+# The paper's validation grid, and smaller ones for the quick and smoke modes.
+GRIDS = {
+    "full": {"k": [1] + [round(0.1 * i, 1) for i in range(1, 11)], "C": [10.0**e for e in range(6)],
+             "lr": [0.1, 0.05, 0.01, 0.005, 0.001], "delta": [0.1, 0.01, 0.001, 0.0001]},
+    "quick": {"k": [1, 0.5, 0.9], "C": [1e2, 1e4], "lr": [0.1, 0.01], "delta": [0.01]},
+    "smoke": {"k": [0.9], "C": [1e3], "lr": [0.1], "delta": [0.01]},
+}
+
+
+def grid(method: str, mode: str) -> List[Config]:
+    """Every configuration a method is selected over: k only for AT_k/MAT_k/ST_k, delta only for ST_k."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+    if mode not in GRIDS:
+        raise ValueError(f"mode must be one of {tuple(GRIDS)}, got mode={mode!r}")
+    g = GRIDS[mode]
+    ks = g["k"] if method in ("atk", "matk", "stk") else [None]
+    deltas = g["delta"] if method == "stk" else [None]
+    return [Config(k, C, lr, d) for k, C, lr, d in itertools.product(ks, g["C"], g["lr"], deltas)]
+
+
+def _metric(scores: torch.Tensor, y: torch.Tensor, task: str) -> torch.Tensor:
+    """Per model: misclassification rate in % (classification) or RMSE (regression)."""
+    if task == "classification":
+        return 100.0 * ((scores > 0).to(y.dtype) * 2 - 1 != y).to(torch.float32).mean(1)
+    return (scores - y).pow(2).mean(1).sqrt()
+
+
+def train_grid(
+    split: Split,
+    loss: str,
+    method: str,
+    configs: Sequence[Config],
+    task: str,
+    seed: int,
+    max_epochs: int = 100,
+    patience: int = 10,
+    batch_size: int = 16,
+    hidden: int = 10,
+    progress: bool = True,
+) -> List[dict]:
+    """Train one model per configuration; return, per configuration, the validation metric at the
+    best epoch, the validation loss there (tie-breaker), the test metric there and that epoch."""
+    if loss not in INDIVIDUAL_LOSSES:
+        raise ValueError(f"loss must be one of {tuple(INDIVIDUAL_LOSSES)}, got loss={loss!r}")
+    if max_epochs < 1 or patience < 1 or batch_size < 1:
+        raise ValueError(f"max_epochs, patience, batch_size must be >= 1, got {max_epochs}, {patience}, {batch_size}")
+    individual = INDIVIDUAL_LOSSES[loss]
+    G = len(configs)
+    gen = torch.Generator().manual_seed(seed)
+    model = BatchedMLP(G, split.X_train.shape[1], hidden, generator=gen)
+    aggregate = BatchedAggregate(
+        method, G,
+        k_specs=[c.k for c in configs] if method in ("atk", "matk", "stk") else None,
+        deltas=[c.delta for c in configs] if method == "stk" else None,
+    )
+    params = list(model.parameters()) + list(aggregate.parameters())
+    lrs = torch.tensor([c.lr for c in configs])
+    optimizer = BatchedAdagrad(params, lrs)
+    inv_2C = torch.tensor([1.0 / (2 * c.C) for c in configs])
+
+    Xtr, ytr = torch.from_numpy(split.X_train), torch.from_numpy(split.y_train)
+    Xva, yva = torch.from_numpy(split.X_val), torch.from_numpy(split.y_val)
+    Xte, yte = torch.from_numpy(split.X_test), torch.from_numpy(split.y_test)
+    best = torch.full((G,), float("inf"))
+    best_loss = torch.full((G,), float("inf"))
+    test_at_best = torch.full((G,), float("nan"))
+    best_epoch = torch.zeros(G, dtype=torch.long)
+    waited = torch.zeros(G, dtype=torch.long)
+
+    bar = tqdm(range(1, max_epochs + 1), desc=f"{method}/{loss} G={G}", leave=False, disable=not progress)
+    for epoch in bar:
+        for idx in torch.randperm(len(ytr), generator=gen).split(batch_size):
+            scores = model(Xtr[idx])
+            values = aggregate(individual(scores, ytr[idx]))
+            objective = (values + inv_2C * model.weight_sq_norm()).sum()  # models are independent
+            optimizer.zero_grad()
+            objective.backward()
+            optimizer.step()
+        with torch.no_grad():
+            val_scores = model(Xva)
+            val = torch.nan_to_num(_metric(val_scores, yva, task), nan=float("inf"))
+            val_loss = torch.nan_to_num(individual(val_scores, yva).mean(1), nan=float("inf"))
+            better = (val < best) | ((val == best) & (val_loss < best_loss))
+            if bool(better.any()):
+                test = _metric(model(Xte), yte, task)
+                test_at_best = torch.where(better, test, test_at_best)
+            best = torch.where(better, val, best)
+            best_loss = torch.where(better, val_loss, best_loss)
+            best_epoch = torch.where(better, torch.full_like(best_epoch, epoch), best_epoch)
+            waited = torch.where(better, torch.zeros_like(waited), waited + 1)
+        bar.set_postfix(best_val=f"{float(best.min()):.3f}")
+        if bool((waited >= patience).all()):
+            break
+    bar.close()
+    return [
+        {**c.as_dict(), "val": float(best[g]), "val_loss": float(best_loss[g]),
+         "test": float(test_at_best[g]), "best_epoch": int(best_epoch[g])}
+        for g, c in enumerate(configs)
+    ]
+
+
+def select(results: Sequence[dict]) -> dict:
+    """The configuration with the best validation metric (ties: lower validation loss, then grid order)."""
+    finite = [r for r in results if np.isfinite(r["val"]) and np.isfinite(r["test"])]
+    if not finite:
+        raise ValueError("every configuration diverged (non-finite validation metric)")
+    return min(finite, key=lambda r: (r["val"], r["val_loss"]))

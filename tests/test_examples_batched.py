@@ -1,0 +1,97 @@
+"""The batched grid trainer against the core and torch.optim: same values, same gradients, same updates."""
+
+import math
+
+import pytest
+import torch
+
+from stk_nmt.core import average, average_top_k, mat_k, maximum, st_k
+from stk_nmt.experiments.batched import BatchedAdagrad, BatchedAggregate, BatchedMLP
+from stk_nmt.experiments.tabular import grid
+
+K_SPECS = [1, 0.1, 0.5, 0.9, 1.0, 3]
+DELTAS = [0.1, 0.01, 0.001, 0.0001, 0.01, 0.1]
+
+
+def _losses(G=6, B=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(G, B, generator=g, dtype=torch.float64) * 3).requires_grad_(True)
+
+
+def _k(spec, n):
+    return spec if isinstance(spec, int) else min(max(math.ceil(round(spec * n, 9)), 1), n)
+
+
+@pytest.mark.parametrize("name", ["average", "maximum", "atk", "matk", "stk"])
+def test_every_row_matches_the_core(name):
+    losses = _losses()
+    G, n = losses.shape
+    agg = BatchedAggregate(name, G, k_specs=K_SPECS, deltas=DELTAS).double()
+    values = agg(losses)
+    values.sum().backward()
+    for g in range(G):
+        row = losses.detach()[g].clone().requires_grad_(True)
+        k = _k(K_SPECS[g], n)
+        if name in ("matk", "stk"):
+            # lam starts at the row's k-th largest loss (brute force: sort)
+            assert agg.lam[g].item() == pytest.approx(sorted(row.tolist(), reverse=True)[k - 1])
+            lam = agg.lam.detach()[g].clone().requires_grad_(True)
+        ref = {"average": lambda: average(row), "maximum": lambda: maximum(row),
+               "atk": lambda: average_top_k(row, k),
+               "matk": lambda: mat_k(row, lam, k),
+               "stk": lambda: st_k(row, lam, k, delta=DELTAS[g])}[name]()
+        ref.backward()
+        assert values[g].item() == pytest.approx(ref.item(), rel=1e-9, abs=1e-12)
+        torch.testing.assert_close(losses.grad[g], row.grad, rtol=1e-7, atol=1e-12)
+        if name in ("matk", "stk"):
+            assert agg.lam.grad[g].item() == pytest.approx(lam.grad.item(), rel=1e-7, abs=1e-12)
+
+
+def test_batched_mlp_equals_one_model_at_a_time():
+    g = torch.Generator().manual_seed(1)
+    model = BatchedMLP(3, 5, hidden=4, generator=g)
+    x = torch.randn(7, 5, generator=g)
+    out = model(x)
+    for i in range(3):
+        h = torch.relu(x @ model.w1[i] + model.b1[i])
+        torch.testing.assert_close(out[i], (h @ model.w2[i] + model.b2[i]).squeeze(-1))
+        assert model.weight_sq_norm()[i].item() == pytest.approx(
+            (model.w1[i] ** 2).sum().item() + (model.w2[i] ** 2).sum().item(), rel=1e-6)
+
+
+def test_batched_adagrad_matches_torch_adagrad_per_model():
+    lrs = torch.tensor([0.1, 0.01, 0.5])
+    w = torch.nn.Parameter(torch.randn(3, 4, generator=torch.Generator().manual_seed(2)))
+    refs = [torch.nn.Parameter(w.detach()[i].clone()) for i in range(3)]
+    ours = BatchedAdagrad([w], lrs)
+    theirs = [torch.optim.Adagrad([p], lr=float(lr), eps=1e-10) for p, lr in zip(refs, lrs)]
+    for step in range(4):
+        target = torch.randn(3, 4, generator=torch.Generator().manual_seed(10 + step))
+        ours.zero_grad()
+        ((w - target) ** 2).sum().backward()
+        ours.step()
+        for i, (p, opt) in enumerate(zip(refs, theirs)):
+            opt.zero_grad()
+            ((p - target[i]) ** 2).sum().backward()
+            opt.step()
+    for i in range(3):
+        torch.testing.assert_close(w.detach()[i], refs[i].detach())
+
+
+def test_the_paper_grid_has_every_combination():
+    # k in {1} U {0.1..1.0} (11), C in 1e0..1e5 (6), lr (5), delta (4)
+    assert len(grid("stk", "full")) == 11 * 6 * 5 * 4
+    assert len(grid("atk", "full")) == len(grid("matk", "full")) == 11 * 6 * 5
+    assert len(grid("average", "full")) == len(grid("maximum", "full")) == 6 * 5
+    assert {c.k for c in grid("stk", "full")} == {1, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0}
+
+
+def test_bad_arguments_name_themselves():
+    with pytest.raises(ValueError, match="aggregate"):
+        BatchedAggregate("median", 2)
+    with pytest.raises(ValueError, match="k_specs"):
+        BatchedAggregate("stk", 2, k_specs=[0.5], deltas=[0.01, 0.01])
+    with pytest.raises(ValueError, match="method"):
+        grid("median", "full")
+    with pytest.raises(ValueError, match="mode"):
+        grid("stk", "huge")

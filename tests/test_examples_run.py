@@ -1,0 +1,141 @@
+"""Every example end to end in its seconds-long smoke mode, through examples/make_results.py."""
+
+import csv
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from stk_nmt.experiments.datasets import CLASSIFICATION, PAPER_TABLE9, REGRESSION
+from stk_nmt.experiments.paper import FIG3_BAYES_B, FIG3_BAYES_W, TABLE3_LOGISTIC
+from stk_nmt.experiments.tabular import METHODS
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _example(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("examples")
+    out, docs = base / "results", base / "docs"
+    page = _example("make_results").main(["--mode", "smoke", "--out", str(out), "--docs", str(docs)])
+    return out, docs, page
+
+
+def _json(out, name):
+    return json.loads((out / f"{name}.json").read_text())
+
+
+def _csv(out, name):
+    with open(out / f"{name}.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_no_examples_package():
+    # fairseq's --user-dir must never be able to import a top-level `examples` package from the repo
+    assert not (ROOT / "examples" / "__init__.py").exists()
+
+
+def test_synthetic_prints_the_bayes_boundary(run):
+    out, _, _ = run
+    res = _json(out, "synthetic_2d")
+    assert tuple(round(v, 3) for v in res["bayes"]["w"]) == FIG3_BAYES_W
+    assert round(res["bayes"]["b"], 3) == FIG3_BAYES_B
+    rows = {r["method"]: r for r in res["rows"]}
+    assert set(rows) == {"bayes", "average", "atk", "matk", "stk"}
+    # the Bayes rule is optimal: no trained boundary beats it by more than test-sampling noise
+    for m in ("average", "atk", "matk", "stk"):
+        assert 0.85 < rows[m]["test_accuracy"] <= rows["bayes"]["test_accuracy"] + 0.005
+    assert {r["method"] for r in _csv(out, "synthetic_2d")} == set(rows)
+
+
+def test_imbalance_sweep_covers_every_ratio_and_method(run):
+    out, _, _ = run
+    summary = _json(out, "imbalance_sweep")["summary"]
+    assert {(s["neg_ratio"], s["method"]) for s in summary} == {
+        (r, m) for r in (0.5, 0.6, 0.7, 0.8, 0.9, 0.95) for m in ("bayes", "average", "atk", "stk")}
+    for s in summary:
+        assert 0 <= s["f1_mean"] <= 1
+        if s["method"] == "bayes":  # the Bayes rule beats always predicting the majority
+            assert s["accuracy_mean"] >= max(s["neg_ratio"], 1 - s["neg_ratio"]) - 0.01
+
+
+def test_binary_classification_table_is_complete(run):
+    out, _, _ = run
+    res = _json(out, "binary_classification")
+    cells = {(r["dataset"], r["loss"], r["method"]) for r in _csv(out, "binary_classification")}
+    assert cells == {(d, l, m) for d in CLASSIFICATION for l in ("logistic", "hinge") for m in METHODS}
+    assert all(0 <= r["mean"] <= 100 for r in res["rows"])
+    for d, (n, attributes, _) in res["shapes"].items():
+        assert (n, attributes) == PAPER_TABLE9[d]
+
+
+def test_regression_table_is_complete(run):
+    out, _, _ = run
+    rows = _csv(out, "regression")
+    assert {(r["dataset"], r["loss"], r["method"]) for r in rows} == {
+        (d, l, m) for d in REGRESSION for l in ("square", "absolute") for m in ("average", "matk", "stk")}
+    assert all(0 < float(r["mean"]) < 1 for r in rows)  # RMSE on targets in [0, 1]
+    assert set(_json(out, "regression")["missing"]) == {"abalone", "cpusmall"}
+
+
+def test_timing_reports_every_method(run):
+    out, _, _ = run
+    res = _json(out, "timing")
+    (row,) = res["rows"]
+    assert (row["n"], row["k"]) == (10_000, 5)
+    assert set(row["seconds"]) == {"atk_heap", "atk_sort", "atk_topk", "stk_naive", "stk_fused", "mean"}
+
+
+def test_heap_atk_is_the_average_of_the_k_largest():
+    atk_heap = _example("timing").atk_heap
+    losses = torch.rand(1000, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    value = atk_heap(losses, None, 7)
+    assert value.item() == pytest.approx(sum(sorted(losses.tolist())[-7:]) / 7, rel=1e-6)
+    value.backward()
+    assert sorted(losses.grad.tolist())[-7:] == [pytest.approx(1 / 7)] * 7 and losses.grad.sum().item() == pytest.approx(1)
+
+
+def test_results_page_has_every_table_and_figure(run):
+    out, docs, page = run
+    text = page.read_text()
+    for header in ("Figure 3", "Figure 4", "Tables 3 and 4", "Table 6", "Table 1", "Differences from the paper", "Run times"):
+        assert header in text
+    for d in CLASSIFICATION + REGRESSION + ("appendicitis", "abalone", "cpusmall"):
+        assert d in text
+    assert f"{TABLE3_LOGISTIC['phoneme']['stk']:.2f}" in text  # the paper's numbers sit beside ours
+    for name in ("synthetic_2d", "imbalance_sweep", "binary_classification", "regression", "timing"):
+        assert f"img/{name}.png" in text
+        assert (docs / "img" / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+        assert (out / f"{name}.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_tables_resume_from_finished_cells(run, capsys):
+    out, _, _ = run
+    cells = sorted((out / "cells").rglob("*.json"))
+    before = {p: os.stat(p).st_mtime_ns for p in cells}
+    summary = _example("binary_classification").main(
+        ["--mode", "smoke", "--out", str(out), "--datasets", "wisconsin", "--losses", "hinge"])
+    assert {p: os.stat(p).st_mtime_ns for p in cells} == before  # nothing retrained
+    previous = {(r["dataset"], r["loss"], r["method"]): r["mean"] for r in _json(out, "binary_classification")["rows"]}
+    assert all(previous[(r["dataset"], r["loss"], r["method"])] == r["mean"] for r in summary["rows"])
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="ratios"):
+        _example("imbalance_sweep").main(["--mode", "smoke", "--out", str(tmp_path), "--ratios", "1.5"])
+    with pytest.raises(SystemExit):  # argparse refuses an unknown dataset and names it
+        _example("binary_classification").main(["--mode", "smoke", "--out", str(tmp_path), "--datasets", "iris"])
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="--out"):
+        _example("regression").main(["--mode", "smoke", "--out", str(tmp_path / "file")])
