@@ -108,8 +108,12 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=0, help="timing rounds (default: by size)")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-process memory measurement")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (default 0: torch's default); 1 is steadier on a busy machine")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0, got {args.threads}")
     if args.k is not None and args.k < 1:
         parser.error(f"--k must be >= 1, got {args.k}")
     if not 0 < args.k_ratio <= 1:
@@ -121,6 +125,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}; "
           f"forward+backward, median of interleaved rounds")
     results = []

@@ -50,7 +50,11 @@ def test_train_two_epochs_resume_third_generate_and_score(data_bin, two_epochs):
     assert logs[0]["lam"] == pytest.approx(logs[0]["kth_loss"], abs=1e-4)
     assert logs[0]["loss"] > 0 and logs[0]["nll_loss"] > 0 and logs[0]["ppl"] > 1
 
-    # The checkpoint loads with the safe weights-only loader and carries lam.
+    # The checkpoint loads with the safe weights-only loader once the plugin's allow-list is in place
+    # (called here explicitly: in this process stk_nmt may have been imported before fairseq).
+    from stk_nmt.checkpoints import allow_fairseq_checkpoints
+
+    allow_fairseq_checkpoints()
     state = torch.load(save / "checkpoint_last.pt", weights_only=True)
     saved_lam = float(state["criterion"]["aggregate.lam"])
     assert bool(state["criterion"]["aggregate.lam_initialized"])
