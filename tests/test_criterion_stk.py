@@ -22,6 +22,7 @@ from fairseq.data import Dictionary  # noqa: E402
 from fairseq.logging import metrics  # noqa: E402
 
 from stk_nmt.core import lambda_form  # noqa: E402
+from fairseq_fakes import LogitModel  # noqa: E402
 from stk_nmt.criterions import STkCriterion, STkLabelSmoothedCrossEntropyCriterion  # noqa: E402
 from stk_nmt.criterions.label_smoothed import STkLabelSmoothedCrossEntropyConfig  # noqa: E402
 
@@ -33,23 +34,6 @@ class Task:
         self.target_dictionary = Dictionary()  # pad index 1
         for i in range(V - len(self.target_dictionary)):
             self.target_dictionary.add_symbol(f"t{i}")
-
-
-class LogitModel(torch.nn.Module):
-    """A 'model' whose output is a trainable (B, T, V) logit tensor: gradients land on it."""
-
-    def __init__(self, logits):
-        super().__init__()
-        self.logits = torch.nn.Parameter(logits.clone())
-
-    def forward(self, **net_input):
-        return (self.logits, None)
-
-    def get_normalized_probs(self, net_output, log_probs=True):
-        return torch.log_softmax(net_output[0].float(), dim=-1)
-
-    def get_targets(self, sample, net_output):
-        return sample["target"]
 
 
 def make_sample(seed=0, pad=1):

@@ -20,6 +20,7 @@ from pytopk.functional import bal_noised_topk_loss, imbal_noised_topk_loss  # no
 from pytopk.noised_topk import _noised_topk  # noqa: E402
 
 from stk_nmt.core import st_k  # noqa: E402
+from fairseq_fakes import LogitModel  # noqa: E402
 from stk_nmt.criterions.topk_hinge import (  # noqa: E402
     ImbalancedTopKHingeConfig,
     ImbalancedTopKHingeCriterion,
@@ -40,21 +41,6 @@ class Task:
         for i in range(n_words):
             self.target_dictionary.add_symbol(f"w{i}", n=int(1000 / (i + 1) ** 1.2) + 1)
         self.target_dictionary.pad_to_multiple_(8)
-
-
-class LogitModel(torch.nn.Module):
-    def __init__(self, logits):
-        super().__init__()
-        self.logits = torch.nn.Parameter(logits.clone())
-
-    def forward(self, **net_input):
-        return (self.logits, None)
-
-    def get_normalized_probs(self, net_output, log_probs=True):
-        return torch.log_softmax(net_output[0].float(), dim=-1)
-
-    def get_targets(self, sample, net_output):
-        return sample["target"]
 
 
 def make_sample(V, seed=0):

@@ -249,6 +249,23 @@ class AggregatedCriterion(FairseqCriterion):
         return True
 
 
+def log_percentages(logging_outputs, total_key: str = "total", **count_keys: str) -> None:
+    """Log the summed `total_key` once and, for each name=count_key, the summed count and a derived
+    metric name = 100 * count / total (how label_smoothed_cross_entropy logs its accuracy)."""
+    total = utils.item(sum(log.get(total_key, 0) for log in logging_outputs))
+    if total <= 0:
+        return
+    metrics.log_scalar(total_key, total)
+    for name, count_key in count_keys.items():
+        metrics.log_scalar(count_key, utils.item(sum(log.get(count_key, 0) for log in logging_outputs)))
+        metrics.log_derived(
+            name,
+            lambda meters, count_key=count_key: round(meters[count_key].sum * 100.0 / meters[total_key].sum, 3)
+            if meters[total_key].sum > 0
+            else float("nan"),
+        )
+
+
 def _write_lam_value(module: AggregatedCriterion, state_dict, prefix, local_metadata):
     """State-dict hook: the saved lam is the value the criterion's own SGD maintains."""
     key = prefix + "aggregate.lam"

@@ -8,9 +8,8 @@ import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
-from fairseq.logging import metrics
 
-from .aggregated import AggregateConfig, AggregatedCriterion
+from .aggregated import AggregateConfig, AggregatedCriterion, log_percentages
 
 
 @dataclass
@@ -60,16 +59,7 @@ class STkLabelSmoothedCrossEntropyCriterion(AggregatedCriterion):
 
     @classmethod
     def reduce_extra_metrics(cls, logging_outputs) -> None:
-        total = utils.item(sum(log.get("total", 0) for log in logging_outputs))
-        if total > 0:
-            metrics.log_scalar("total", total)
-            metrics.log_scalar("n_correct", utils.item(sum(log.get("n_correct", 0) for log in logging_outputs)))
-            metrics.log_derived(
-                "accuracy",
-                lambda meters: round(meters["n_correct"].sum * 100.0 / meters["total"].sum, 3)
-                if meters["total"].sum > 0
-                else float("nan"),
-            )
+        log_percentages(logging_outputs, accuracy="n_correct")
 
 
 @register_criterion("stk", dataclass=STkLabelSmoothedCrossEntropyConfig)

@@ -22,10 +22,10 @@ from typing import Optional, Tuple
 import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
-from fairseq.logging import metrics
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
 
+from .aggregated import log_percentages
 from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, STkLabelSmoothedCrossEntropyCriterion
 
 logger = logging.getLogger(__name__)
@@ -155,16 +155,7 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
 
     @classmethod
     def reduce_extra_metrics(cls, logging_outputs) -> None:
-        super().reduce_extra_metrics(logging_outputs)  # accuracy (top-1) from n_correct / total
-        total = utils.item(sum(log.get("total", 0) for log in logging_outputs))
-        if total > 0:
-            metrics.log_scalar("n_correct_topk", utils.item(sum(log.get("n_correct_topk", 0) for log in logging_outputs)))
-            metrics.log_derived(
-                "topk_accuracy",
-                lambda meters: round(meters["n_correct_topk"].sum * 100.0 / meters["total"].sum, 3)
-                if meters["total"].sum > 0
-                else float("nan"),
-            )
+        log_percentages(logging_outputs, accuracy="n_correct", topk_accuracy="n_correct_topk")
 
 
 @register_criterion("imbalanced_topk_hinge", dataclass=ImbalancedTopKHingeConfig)
