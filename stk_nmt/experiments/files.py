@@ -7,12 +7,13 @@ import io
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 import torch
+
+from stk_nmt.files import atomic_write, atomic_write_text
 
 
 def seed_everything(seed: int) -> None:
@@ -29,20 +30,6 @@ def results_dir(out: str | os.PathLike) -> Path:
         raise ValueError(f"--out must be a directory, got out={str(path)!r} (a file)")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_json(path: str | os.PathLike, obj) -> None:
@@ -70,13 +57,5 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping], fieldnames=None)
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 80) -> None:
     """Save a matplotlib figure atomically (small PNGs: they are committed under docs/img/)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # savefig infers the format from the file name, so the temporary keeps the suffix.
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"), suffix=Path(path).suffix)

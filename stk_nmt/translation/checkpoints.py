@@ -7,12 +7,13 @@ back), everything else (config, criterion state such as STk's lam) is taken from
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Sequence
 
 import torch
+
+from stk_nmt.files import atomic_write
 
 _BY_UPDATE = re.compile(r"^checkpoint_\d+_(\d+)\.pt$")
 _BY_EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
@@ -54,9 +55,6 @@ def average_checkpoints(paths: Sequence[Path], output: Path) -> Path:
                 sums[name] += tensor.double()
     newest["model"] = {name: (total / len(paths)).to(newest["model"][name].dtype)
                        if total.is_floating_point() else total for name, total in sums.items()}
-    output = Path(output)
-    tmp = output.with_name(output.name + ".stk-tmp")
-    torch.save(newest, tmp)
-    os.replace(tmp, output)
+    output = atomic_write(output, lambda tmp: torch.save(newest, tmp), suffix=".pt")
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {output}")
     return output

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Dict, Sequence
+
+from stk_nmt.files import atomic_write
 
 
 def plot_per_class_accuracy(runs: Dict[str, dict], path: str, title: str = "") -> str:
@@ -36,15 +36,8 @@ def plot_per_class_accuracy(runs: Dict[str, dict], path: str, title: str = "") -
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"), suffix=".png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path

@@ -19,7 +19,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from typing import List, Optional
 
@@ -29,6 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stk_nmt.core import AGGREGATES
+from stk_nmt.files import atomic_write, atomic_write_text
 
 from .criterion import LongTailCriterion
 from .data import DATASETS, DEFAULT_MODEL, build_datasets
@@ -134,17 +134,11 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int):
 
 
 def atomic_write_json(obj, path: str) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=os.path.dirname(os.path.abspath(path)))
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=1))
 
 
 def atomic_torch_save(obj, path: str) -> None:
-    fd, tmp = tempfile.mkstemp(suffix=".pt", dir=os.path.dirname(os.path.abspath(path)))
-    os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(obj, tmp), suffix=".pt")
 
 
 def load_checkpoint(path: str, args, model, criterion, optimizer, scheduler):

@@ -1,0 +1,34 @@
+"""The shared atomic write: the target is replaced whole or not at all, and no temporary is left."""
+
+import pytest
+
+from stk_nmt.files import atomic_write, atomic_write_text
+
+
+def test_atomic_write_text_creates_folders_and_replaces(tmp_path):
+    path = tmp_path / "a" / "b.txt"
+    atomic_write_text(path, "first\n")
+    atomic_write_text(path, "second\n")
+    assert path.read_text() == "second\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["b.txt"]
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "result.json"
+    atomic_write_text(path, "old")
+
+    def half_then_crash(tmp):
+        with open(tmp, "w") as f:
+            f.write("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, half_then_crash)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_temporary_keeps_the_suffix_for_writers_that_infer_the_format(tmp_path):
+    seen = []
+    atomic_write(tmp_path / "plot.png", lambda tmp: (seen.append(tmp), open(tmp, "wb").close()), suffix=".png")
+    assert seen[0].endswith(".png") and (tmp_path / "plot.png").exists()
