@@ -9,7 +9,9 @@ from typing import Optional
 
 import torch
 
-from .files import results_dir, seed_everything
+from stk_nmt.seeding import seed_everything
+
+from .files import results_dir
 
 # torch's own default, read before any example changes it (the timing example restores it).
 DEFAULT_THREADS = torch.get_num_threads()

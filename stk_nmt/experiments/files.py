@@ -1,4 +1,4 @@
-"""Seeding, atomic result files and the results directory."""
+"""Atomic result files (JSON, CSV, figures) and the results directory."""
 
 from __future__ import annotations
 
@@ -6,22 +6,10 @@ import csv
 import io
 import json
 import os
-import random
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import numpy as np
-import torch
-
 from stk_nmt.files import atomic_write, atomic_write_text
-
-
-def seed_everything(seed: int) -> None:
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got seed={seed!r}")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def results_dir(out: str | os.PathLike) -> Path:

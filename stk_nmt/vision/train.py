@@ -17,18 +17,17 @@ import argparse
 import json
 import math
 import os
-import random
 import sys
 import time
 from typing import List, Optional
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stk_nmt.core import AGGREGATES
 from stk_nmt.files import atomic_write, atomic_write_text
+from stk_nmt.seeding import seed_everything
 
 from .criterion import LongTailCriterion
 from .data import DATASETS, DEFAULT_MODEL, build_datasets
@@ -111,12 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-plot", action="store_true")
     r.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
