@@ -8,6 +8,8 @@ Autograd over the unfused formula stores several n-sized intermediates and walks
 backward. Here the forward reads the losses once, chunk by chunk so the temporaries stay in cache,
 and writes the gradient w.r.t. the losses straight into one buffer; backward only scales that
 buffer by the incoming gradient (in place) and hands it over. Memory: one fp32 copy of the losses.
+A backward that builds a graph (create_graph=True: Hessian-vector products, gradient penalties)
+recomputes the gradient from differentiable ops instead, so higher-order derivatives are exact.
 This is written by hand because no library offers a fused ST_k; torch.compile would need a
 compiler toolchain at run time and recompiles per shape.
 """
@@ -77,6 +79,15 @@ def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
     return grad_buf, sum_x, sum_r, sum_g
 
 
+def _differentiable_grads(losses: torch.Tensor, lam: torch.Tensor, k: int, delta: float):
+    """d/dl_i and d/dlam from autograd-tracked ops, for a backward that builds a graph."""
+    n = losses.numel()
+    dtype = _compute_dtype(losses.dtype)
+    x = losses.to(dtype) - lam.to(dtype)
+    grad_losses = 0.5 * (1.0 + x / torch.hypot(x, x.new_tensor(delta))) / n
+    return grad_losses, k / n - grad_losses.sum()
+
+
 class FusedSTkFunction(torch.autograd.Function):
     """forward(losses 1-D, lam 0-dim, k int, delta float) -> scalar ST_k in at least fp32."""
 
@@ -99,7 +110,11 @@ class FusedSTkFunction(torch.autograd.Function):
         losses, lam = ctx.saved_tensors
         grad_buf = ctx.grad_buf
         ctx.grad_buf = None
-        if grad_buf is None:
+        if torch.is_grad_enabled():
+            # create_graph=True: the precomputed buffer is a constant to autograd, so its own
+            # derivatives (the curvature of SReLU) would be silently dropped.
+            grad_buf, lam_grad = _differentiable_grads(losses, lam, k, delta)
+        elif grad_buf is None:
             # A second backward through a retained graph: the first one handed its buffer over.
             grad_buf, _, _, sum_g = _one_pass(losses, lam, delta)
             lam_grad = k / n - sum_g
@@ -107,8 +122,10 @@ class FusedSTkFunction(torch.autograd.Function):
             lam_grad = ctx.lam_grad
         grad_losses = grad_lam = None
         if ctx.needs_input_grad[0]:
+            if torch.is_grad_enabled():
+                grad_buf = grad_buf * grad_out
             # Skip the multiply when the incoming gradient is exactly 1 (CPU only: no device sync).
-            if not (grad_out.device.type == "cpu" and float(grad_out) == 1.0):
+            elif not (grad_out.device.type == "cpu" and float(grad_out) == 1.0):
                 grad_buf.mul_(grad_out)
             grad_losses = grad_buf.to(in_dtype)
         if ctx.needs_input_grad[1]:
