@@ -20,6 +20,23 @@ def reference_st_k(losses, lam, k, delta):
     return value, grad_losses, k / n - grad_losses.sum()
 
 
+@pytest.mark.parametrize("chunk", [4, fused_stk.CHUNK])  # several chunks, a ragged last one / one chunk
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_losses_next_to_a_lam_that_half_precision_cannot_hold(monkeypatch, dtype, chunk):
+    monkeypatch.setattr(fused_stk, "CHUNK", chunk)
+    # Losses around 10 (fp16 steps by 2^-7 there, bf16 by 2^-4); lam = 10.003 rounds to 10.0 in both,
+    # which would put x = 0 instead of -0.003, within delta of the kink.
+    losses = (10.0 + torch.arange(-6, 7, dtype=torch.float64) / 128).to(dtype).requires_grad_(True)
+    lam = torch.tensor(10.003, requires_grad=True)
+    value = st_k(losses, lam, 4, delta=0.01)
+    value.backward()
+    ref_value, ref_grad, ref_lam_grad = reference_st_k(losses, lam, 4, 0.01)
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(ref_value.item(), rel=1e-6)
+    torch.testing.assert_close(losses.grad, ref_grad.to(dtype))  # equal up to rounding to dtype
+    assert lam.grad.item() == pytest.approx(ref_lam_grad.item(), abs=1e-6)
+
+
 @pytest.mark.parametrize("delta", [0.01, 0.5])
 def test_fused_st_k_gradgradcheck_float64(delta):
     g = torch.Generator().manual_seed(7)
@@ -58,3 +75,49 @@ def test_hessian_vector_product_through_a_logistic_model():
     torch.testing.assert_close(fused, unfused, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(fused, finite_diff, rtol=1e-6, atol=1e-8)
     assert fused.norm() > 0.1  # the SReLU curvature is part of it
+
+
+@pytest.mark.parametrize("chunk", [2, fused_stk.CHUNK])
+@pytest.mark.parametrize("dtype,huge", [(torch.float32, 1e20), (torch.bfloat16, 1e20), (torch.float64, 1e160)])
+@pytest.mark.parametrize("case", ["losses_far_above_lam", "lam_far_above_losses", "lam_far_below_losses"])
+def test_losses_far_from_lam_agree_with_the_unfused_path(monkeypatch, dtype, huge, case, chunk):
+    monkeypatch.setattr(fused_stk, "CHUNK", chunk)
+    # (l - lam)^2 overflows past sqrt(finfo.max): ~1.8e19 in fp32, ~1.3e154 in fp64.
+    lam_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    losses, lam = {
+        "losses_far_above_lam": ([huge, 3 * huge, 1.0, 2.0, 0.25], 0.5),
+        "lam_far_above_losses": ([1.0, 2.0, 0.25, 3.0, 0.5], huge),
+        "lam_far_below_losses": ([1.0, 2.0, 0.25, 3.0, 0.5], -huge),
+    }[case]
+    grads, values = [], []
+    for fused in (True, False):
+        l = torch.tensor(losses, dtype=dtype, requires_grad=True)
+        m = torch.tensor(lam, dtype=lam_dtype, requires_grad=True)
+        value = st_k(l, m, 2, delta=0.01, fused=fused)
+        value.backward()
+        values.append(value.detach())
+        grads.append((l.grad, m.grad))
+    torch.testing.assert_close(values[0], values[1], rtol=1e-6, atol=0.0)
+    for a, b in zip(grads[0], grads[1]):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-12)
+    if dtype != torch.float64:  # squares of 1e20 fit in float64: check against the written-out formula too
+        ref_value, ref_grad, ref_lam_grad = reference_st_k(
+            torch.tensor(losses, dtype=dtype), torch.tensor(lam, dtype=lam_dtype), 2, 0.01)
+        assert values[0].item() == pytest.approx(ref_value.item(), rel=1e-6)
+        torch.testing.assert_close(grads[0][0].double(), ref_grad, rtol=1e-2, atol=1e-6)
+        assert grads[0][1].item() == pytest.approx(ref_lam_grad.item(), abs=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [64, fused_stk.CHUNK])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_clamped_pass_equals_the_unclamped_one_on_ordinary_losses(monkeypatch, dtype, chunk):
+    # Off the CPU the pass always clamps (checking for overflow would stall the device); on the CPU
+    # only after an overflow. Clamping must change nothing when nothing overflows.
+    monkeypatch.setattr(fused_stk, "CHUNK", chunk)
+    losses = torch.randn(1000, generator=torch.Generator().manual_seed(2), dtype=dtype) * 3
+    lam = torch.tensor(0.4)
+    plain = fused_stk._one_pass(losses, lam, 0.01, clamp=False)[:3]
+    clamped = fused_stk._one_pass(losses, lam, 0.01, clamp=True)[:3]
+    torch.testing.assert_close(plain[0], clamped[0], rtol=0, atol=0)  # per-item gradients: same ops
+    for a, b in zip(plain[1:], clamped[1:]):  # sums: the chunk totals may add up in another order
+        torch.testing.assert_close(a, b, rtol=10 * torch.finfo(dtype).eps, atol=0)
