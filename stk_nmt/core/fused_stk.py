@@ -22,6 +22,8 @@ import threading
 
 import torch
 
+from .smoothers import srelu_grad
+
 
 # Elements per chunk: the fp32 temporaries of this size stay in L2/L3 cache.
 CHUNK = 1 << 18
@@ -50,7 +52,7 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 def _square_bound(dtype: torch.dtype) -> float:
-    """A power of two well below the largest finite value, and the square of one (2^120 in fp32)."""
+    """C^2 for a power of two C far below sqrt(finfo.max): 2^120 in fp32, 2^1016 in fp64."""
     return 2.0 ** (2 * (math.frexp(torch.finfo(dtype).max)[1] // 2 - 4))
 
 
@@ -125,8 +127,7 @@ def _differentiable_grads(losses: torch.Tensor, lam: torch.Tensor, k: int, delta
     """d/dl_i and d/dlam from autograd-tracked ops, for a backward that builds a graph."""
     n = losses.numel()
     dtype = _compute_dtype(losses.dtype)
-    x = losses.to(dtype) - lam.to(dtype)
-    grad_losses = 0.5 * (1.0 + x / torch.hypot(x, x.new_tensor(delta))) / n
+    grad_losses = srelu_grad(losses.to(dtype) - lam.to(dtype), delta) / n
     return grad_losses, k / n - grad_losses.sum()
 
 
