@@ -56,16 +56,18 @@ def _square_bound(dtype: torch.dtype) -> float:
     return 2.0 ** (2 * (math.frexp(torch.finfo(dtype).max)[1] // 2 - 4))
 
 
-def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float, clamp: bool):
+def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
     """Fill grad_buf[i] = SReLU'(l_i - lam) / n chunk by chunk; return it with (1/n) sum SReLU(l_i - lam),
-    sum grad_buf, and (clamp=False only) sum (x_i^2 + d^2), which is inf when a square overflowed.
+    and sum grad_buf.
 
     Per chunk, with x = l - lam and ir = 1/sqrt(x^2 + d^2): grad = 0.5/n + (0.5/n) x ir, and since
     SReLU(x) = x SReLU'(x) + (d/2)(d ir - 1), (1/n) sum SReLU = sum x grad + (d^2/2n) sum ir - d/2:
     a dot product and sums, no extra buffer, and no difference of two large sums.
-    clamp=True also holds where x^2 overflows (|x| > ~1.8e19 in fp32): x^2 + d^2 is capped at C^2
+    It also holds where x^2 would overflow (|x| > ~1.8e19 in fp32): x^2 + d^2 is capped at C^2
     (C ~1e18), so beyond C |x ir| > 1 and grad, clamped to [0, 1/n], is exactly 1/n or 0; x itself
-    is never clamped, so the value stays right.
+    is never clamped, so the value stays right. The cap is always on: checking whether a square
+    overflowed would read a result back to the host (a device sync on a GPU); on ordinary losses
+    it changes nothing.
     """
     n = losses.numel()
     dtype = _compute_dtype(losses.dtype)
@@ -77,7 +79,7 @@ def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float, clamp: bool
     grad_buf = torch.empty(n, dtype=dtype, device=device)
     x_buf, ir_buf = _chunk_buffers(min(n, CHUNK), dtype, device)
     n_chunks = (n + CHUNK - 1) // CHUNK
-    width = 3 if clamp else 4
+    width = 3
     sums = torch.empty(n_chunks, width, dtype=dtype, device=device)
     # All result slots in one op: indexing them chunk by chunk costs more than a small chunk's math.
     slots = sums.view(-1).unbind()
@@ -96,31 +98,16 @@ def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float, clamp: bool
         else:
             torch.sub(chunk, lam_c, out=x)
         torch.addcmul(delta_sq, x, x, out=ir)
-        if clamp:
-            ir.clamp_(max=_square_bound(dtype))
-        else:
-            torch.sum(ir, 0, out=slots[width * i + 3])
+        ir.clamp_(max=_square_bound(dtype))
         ir.rsqrt_()
         torch.addcmul(scale, x, ir, value=0.5 / n, out=g)
-        if clamp:
-            g.clamp_(0.0, 1.0 / n)
+        g.clamp_(0.0, 1.0 / n)
         torch.dot(x, g, out=sum_xg)
         torch.sum(ir, 0, out=sum_ir)
         torch.sum(g, 0, out=sum_g)
     totals = slots if n_chunks == 1 else sums.sum(0).unbind()
     mean_srelu = torch.add(totals[0], totals[1], alpha=0.5 * delta * delta / n).sub_(0.5 * delta)
-    return grad_buf, mean_srelu, totals[2], None if clamp else totals[3]
-
-
-def _fused_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
-    """_one_pass, clamping only where needed: on the CPU (where reading a result back is free) the
-    pass runs unclamped and is redone clamped if a square overflowed; elsewhere it always clamps,
-    because checking would stall the device."""
-    if losses.device.type == "cpu":
-        grad_buf, mean_srelu, sum_g, sum_q = _one_pass(losses, lam, delta, clamp=False)
-        if math.isfinite(float(sum_q)):
-            return grad_buf, mean_srelu, sum_g
-    return _one_pass(losses, lam, delta, clamp=True)[:3]
+    return grad_buf, mean_srelu, totals[2]
 
 
 def _differentiable_grads(losses: torch.Tensor, lam: torch.Tensor, k: int, delta: float):
@@ -137,7 +124,7 @@ class FusedSTkFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, losses: torch.Tensor, lam: torch.Tensor, k: int, delta: float):
         n = losses.numel()
-        grad_buf, mean_srelu, sum_g = _fused_pass(losses, lam, delta)
+        grad_buf, mean_srelu, sum_g = _one_pass(losses, lam, delta)
         value = torch.add(mean_srelu, lam.detach().to(grad_buf.dtype), alpha=k / n)
         ctx.grad_buf = grad_buf
         ctx.lam_grad = k / n - sum_g  # sum_g already carries the 1/n
@@ -157,7 +144,7 @@ class FusedSTkFunction(torch.autograd.Function):
             grad_buf, lam_grad = _differentiable_grads(losses, lam, k, delta)
         elif grad_buf is None:
             # A second backward through a retained graph: the first one handed its buffer over.
-            grad_buf, _, sum_g = _fused_pass(losses, lam, delta)
+            grad_buf, _, sum_g = _one_pass(losses, lam, delta)
             lam_grad = k / n - sum_g
         else:
             lam_grad = ctx.lam_grad
@@ -165,8 +152,8 @@ class FusedSTkFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             if torch.is_grad_enabled():
                 grad_buf = grad_buf * grad_out
-            # Skip the multiply when the incoming gradient is exactly 1 (CPU only: no device sync).
-            elif not (grad_out.device.type == "cpu" and float(grad_out) == 1.0):
+            else:
+                # Always scale: testing for grad_out == 1 would read it back to the host.
                 grad_buf.mul_(grad_out)
             grad_losses = grad_buf.to(in_dtype)
         if ctx.needs_input_grad[1]:
