@@ -8,18 +8,24 @@ Autograd over the unfused formula stores several n-sized intermediates and walks
 backward. Here the forward reads the losses once, chunk by chunk so the temporaries stay in cache,
 and writes the gradient w.r.t. the losses straight into one buffer; backward only scales that
 buffer by the incoming gradient (in place) and hands it over. Memory: one fp32 copy of the losses.
+All arithmetic runs in fp32 (fp64 for fp64 losses), half losses included. A backward that builds a
+graph (create_graph=True: Hessian-vector products, gradient penalties) recomputes the gradient
+from differentiable ops instead, so higher-order derivatives are exact.
 This is written by hand because no library offers a fused ST_k; torch.compile would need a
 compiler toolchain at run time and recompiles per shape.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 
 import torch
 
+from .smoothers import srelu_grad
 
-# Elements per chunk: two fp32 temporaries of this size (2 MiB) stay in L2/L3 cache.
+
+# Elements per chunk: the fp32 temporaries of this size stay in L2/L3 cache.
 CHUNK = 1 << 18
 
 
@@ -27,7 +33,7 @@ _workspace = threading.local()
 
 
 def _chunk_buffers(size: int, dtype: torch.dtype, device: torch.device):
-    """Three reusable temporaries of `size` elements, kept per thread, dtype and device.
+    """Two reusable temporaries of `size` elements, kept per thread, dtype and device.
 
     Allocating them anew on every call costs page faults that rival the arithmetic.
     """
@@ -37,44 +43,79 @@ def _chunk_buffers(size: int, dtype: torch.dtype, device: torch.device):
     key = (dtype, device)
     buf = cache.get(key)
     if buf is None or buf.shape[1] < size:
-        buf = cache[key] = torch.empty(3, max(size, CHUNK if device.type == "cpu" else size), dtype=dtype, device=device)
-    return buf[0, :size], buf[1, :size], buf[2, :size]
+        buf = cache[key] = torch.empty(2, max(size, CHUNK if device.type == "cpu" else size), dtype=dtype, device=device)
+    return buf[0, :size], buf[1, :size]
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
-    """Fill grad_buf[i] = SReLU'(l_i - lam) / n chunk by chunk; return it with sum x, sum r, sum grad_buf.
+def _square_bound(dtype: torch.dtype) -> float:
+    """C^2 for a power of two C far below sqrt(finfo.max): 2^120 in fp32, 2^1016 in fp64."""
+    return 2.0 ** (2 * (math.frexp(torch.finfo(dtype).max)[1] // 2 - 4))
 
-    Per chunk, with x = l - lam, q = x^2 + d^2 and ir = 1/sqrt(q):
-    grad = 0.5/n + (0.5/n) x ir, and sum r = sum q * ir (a dot product, no extra buffer).
+
+def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
+    """Fill grad_buf[i] = SReLU'(l_i - lam) / n chunk by chunk; return it with (1/n) sum SReLU(l_i - lam),
+    and sum grad_buf.
+
+    Per chunk, with x = l - lam and ir = 1/sqrt(x^2 + d^2): grad = 0.5/n + (0.5/n) x ir, and since
+    SReLU(x) = x SReLU'(x) + (d/2)(d ir - 1), (1/n) sum SReLU = sum x grad + (d^2/2n) sum ir - d/2:
+    a dot product and sums, no extra buffer, and no difference of two large sums.
+    It also holds where x^2 would overflow (|x| > ~1.8e19 in fp32): x^2 + d^2 is capped at C^2
+    (C ~1e18), so beyond C |x ir| > 1 and grad, clamped to [0, 1/n], is exactly 1/n or 0; x itself
+    is never clamped, so the value stays right. The cap is always on: checking whether a square
+    overflowed would read a result back to the host (a device sync on a GPU); on ordinary losses
+    it changes nothing.
     """
     n = losses.numel()
     dtype = _compute_dtype(losses.dtype)
     device = losses.device
+    upcast = losses.dtype != dtype
     lam_c = lam.detach().to(dtype)
     delta_sq = torch.tensor(delta * delta, dtype=dtype, device=device)
     scale = torch.tensor(0.5 / n, dtype=dtype, device=device)
     grad_buf = torch.empty(n, dtype=dtype, device=device)
-    size = min(n, CHUNK)
-    x_buf, q_buf, ir_buf = _chunk_buffers(size, dtype, device)
+    x_buf, ir_buf = _chunk_buffers(min(n, CHUNK), dtype, device)
     n_chunks = (n + CHUNK - 1) // CHUNK
-    sums = torch.empty(n_chunks, 3, dtype=dtype, device=device)
-    for c in range(n_chunks):
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        m = hi - lo
-        x, q, ir, g = x_buf[:m], q_buf[:m], ir_buf[:m], grad_buf[lo:hi]
-        torch.sub(losses[lo:hi], lam_c, out=x)
-        torch.addcmul(delta_sq, x, x, out=q)
-        torch.rsqrt(q, out=ir)
+    width = 3
+    sums = torch.empty(n_chunks, width, dtype=dtype, device=device)
+    # All result slots in one op: indexing them chunk by chunk costs more than a small chunk's math.
+    slots = sums.view(-1).unbind()
+    for i in range(n_chunks):
+        if n_chunks == 1:
+            chunk, x, ir, g = losses, x_buf, ir_buf, grad_buf
+        else:
+            lo, hi = i * CHUNK, min(n, (i + 1) * CHUNK)
+            chunk, x, ir, g = losses[lo:hi], x_buf[:hi - lo], ir_buf[:hi - lo], grad_buf[lo:hi]
+        sum_xg, sum_ir, sum_g = slots[width * i:width * i + 3]
+        if upcast:
+            # Half losses: upcast before subtracting (a 0-dim fp32 lam does not promote them, and
+            # l - lam would be rounded to half precision).
+            x.copy_(chunk)
+            x.sub_(lam_c)
+        else:
+            torch.sub(chunk, lam_c, out=x)
+        torch.addcmul(delta_sq, x, x, out=ir)
+        ir.clamp_(max=_square_bound(dtype))
+        ir.rsqrt_()
         torch.addcmul(scale, x, ir, value=0.5 / n, out=g)
-        torch.sum(x, 0, out=sums[c, 0])
-        torch.dot(q, ir, out=sums[c, 1])
-        torch.sum(g, 0, out=sums[c, 2])
-    sum_x, sum_r, sum_g = sums.sum(0).unbind()
-    return grad_buf, sum_x, sum_r, sum_g
+        g.clamp_(0.0, 1.0 / n)
+        torch.dot(x, g, out=sum_xg)
+        torch.sum(ir, 0, out=sum_ir)
+        torch.sum(g, 0, out=sum_g)
+    totals = slots if n_chunks == 1 else sums.sum(0).unbind()
+    mean_srelu = torch.add(totals[0], totals[1], alpha=0.5 * delta * delta / n).sub_(0.5 * delta)
+    return grad_buf, mean_srelu, totals[2]
+
+
+def _differentiable_grads(losses: torch.Tensor, lam: torch.Tensor, k: int, delta: float):
+    """d/dl_i and d/dlam from autograd-tracked ops, for a backward that builds a graph."""
+    n = losses.numel()
+    dtype = _compute_dtype(losses.dtype)
+    grad_losses = srelu_grad(losses.to(dtype) - lam.to(dtype), delta) / n
+    return grad_losses, k / n - grad_losses.sum()
 
 
 class FusedSTkFunction(torch.autograd.Function):
@@ -83,10 +124,8 @@ class FusedSTkFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, losses: torch.Tensor, lam: torch.Tensor, k: int, delta: float):
         n = losses.numel()
-        grad_buf, sum_x, sum_r, sum_g = _one_pass(losses, lam, delta)
-        lam_c = lam.detach().to(grad_buf.dtype)
-        # (1/n) sum SReLU(x_i) = (sum x + sum r - n d) / (2n)
-        value = (sum_x + sum_r - n * delta) * (0.5 / n) + (k / n) * lam_c
+        grad_buf, mean_srelu, sum_g = _one_pass(losses, lam, delta)
+        value = torch.add(mean_srelu, lam.detach().to(grad_buf.dtype), alpha=k / n)
         ctx.grad_buf = grad_buf
         ctx.lam_grad = k / n - sum_g  # sum_g already carries the 1/n
         ctx.meta = (n, k, delta, losses.dtype)
@@ -99,16 +138,22 @@ class FusedSTkFunction(torch.autograd.Function):
         losses, lam = ctx.saved_tensors
         grad_buf = ctx.grad_buf
         ctx.grad_buf = None
-        if grad_buf is None:
+        if torch.is_grad_enabled():
+            # create_graph=True: the precomputed buffer is a constant to autograd, so its own
+            # derivatives (the curvature of SReLU) would be silently dropped.
+            grad_buf, lam_grad = _differentiable_grads(losses, lam, k, delta)
+        elif grad_buf is None:
             # A second backward through a retained graph: the first one handed its buffer over.
-            grad_buf, _, _, sum_g = _one_pass(losses, lam, delta)
+            grad_buf, _, sum_g = _one_pass(losses, lam, delta)
             lam_grad = k / n - sum_g
         else:
             lam_grad = ctx.lam_grad
         grad_losses = grad_lam = None
         if ctx.needs_input_grad[0]:
-            # Skip the multiply when the incoming gradient is exactly 1 (CPU only: no device sync).
-            if not (grad_out.device.type == "cpu" and float(grad_out) == 1.0):
+            if torch.is_grad_enabled():
+                grad_buf = grad_buf * grad_out
+            else:
+                # Always scale: testing for grad_out == 1 would read it back to the host.
                 grad_buf.mul_(grad_out)
             grad_losses = grad_buf.to(in_dtype)
         if ctx.needs_input_grad[1]:
