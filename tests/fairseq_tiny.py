@@ -101,3 +101,30 @@ def train(data_bin: Path, save_dir: Path, *args, check=True):
                *TRAIN_COMMON, *args, check=check)
     output = proc.stdout + proc.stderr
     return parse_logs(output), output
+
+
+def build_trainer(data_bin: Path, save_dir: Path, *args, batches: int = 4):
+    """fairseq's own Trainer, task, model and criterion in this process, as fairseq_cli.train builds
+    them from the tiny-model flags + args; returns (trainer, the first `batches` training batches)."""
+    import itertools
+
+    import torch
+    from fairseq import options, tasks, utils
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.trainer import Trainer
+
+    parser = options.get_training_parser()
+    argv = [str(data_bin), "--user-dir", USER_DIR, "--save-dir", str(save_dir), *TRAIN_COMMON, *map(str, args)]
+    cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(parser, argv))
+    utils.import_user_module(cfg.common)
+    torch.manual_seed(cfg.common.seed)
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("train")
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+    trainer = Trainer(cfg, task, model, criterion)
+    itr = task.get_batch_iterator(
+        dataset=task.dataset("train"), max_tokens=cfg.dataset.max_tokens, max_sentences=cfg.dataset.batch_size,
+        seed=cfg.common.seed,
+    ).next_epoch_itr(shuffle=False)
+    return trainer, list(itertools.islice(itr, batches))
