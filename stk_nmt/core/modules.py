@@ -92,9 +92,10 @@ class STk(Aggregate):
             it, so validation never fixes lam.
         fused: use the one-pass fused ST_k kernel (srelu only).
         clip_k: a batch with fewer valid items than a count k uses k = n instead of raising (the
-            last partial batch of an epoch); `k_clipped` counts how often. With k = n, MAT_k equals
-            the average whenever lam <= min loss; ST_k equals (1/n) sum SReLU(l_i - lam) + lam, the
-            average of the losses with those below lam raised to about lam (within delta).
+            last partial batch of an epoch); `k_clipped` counts how often. With k = n, AT_k is the
+            average, MAT_k is the average whenever lam <= min loss, and ST_k = (1/n) sum
+            SReLU(l_i - lam) + lam is the average - delta/2 (same gradients, up to O(delta^2/gap))
+            when lam lies many delta below every loss; losses below lam count as about lam.
 
     lam is an nn.Parameter kept in fp32 even after .half()/.to(bfloat16). Optimise it: pass
     `param_group()` (or lam_param_groups(model)) to your optimizer; it is easy to forget.

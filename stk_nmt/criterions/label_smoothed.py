@@ -30,9 +30,12 @@ class STkLabelSmoothedCrossEntropyConfig(LabelSmoothedCrossEntropyCriterionConfi
 class STkLabelSmoothedCrossEntropyCriterion(AggregatedCriterion):
     """Label-smoothed cross-entropy per target token (fairseq's own functions), then the aggregate."""
 
-    # fairseq's methods, used as ours (they read self.ignore_prefix_size and self.padding_idx).
-    get_lprobs_and_target = LabelSmoothedCrossEntropyCriterion.get_lprobs_and_target
-    compute_accuracy = LabelSmoothedCrossEntropyCriterion.compute_accuracy
+    # fairseq's methods, looked up at call time (they read self.ignore_prefix_size, self.padding_idx).
+    def get_lprobs_and_target(self, model, net_output, sample):
+        return LabelSmoothedCrossEntropyCriterion.get_lprobs_and_target(self, model, net_output, sample)
+
+    def compute_accuracy(self, model, net_output, sample):
+        return LabelSmoothedCrossEntropyCriterion.compute_accuracy(self, model, net_output, sample)
 
     def __init__(self, cfg: STkLabelSmoothedCrossEntropyConfig, task):
         super().__init__(cfg, task)
