@@ -195,3 +195,24 @@ def test_average_reproduces_label_smoothed_cross_entropy_on_a_time_first_model(m
     torch.testing.assert_close(m1.logits.grad, m2.logits.grad, rtol=1e-6, atol=1e-8)
     for key in ("nll_loss", "n_correct", "total"):
         torch.testing.assert_close(torch.as_tensor(log1[key]).float(), torch.as_tensor(log2[key]).float())
+
+
+@pytest.mark.parametrize("aggregate", ["atk", "maximum"])
+def test_selection_aggregates_equal_independent_computation(aggregate):
+    from stk_nmt.core import average_top_k
+
+    sample, logits = make_sample(seed=7)
+    crit = STkCriterion(make_cfg(stk_aggregate=aggregate, stk_k=4), Task())
+    model = LogitModel(logits)
+    loss, _, log = crit(model, sample)
+    loss.backward()
+    ref_logits = logits.clone().double().requires_grad_(True)
+    lprobs = torch.log_softmax(ref_logits, -1).view(-1, V)
+    tok, _ = label_smoothed_nll_loss(lprobs, sample["target"].view(-1), 0.1, ignore_index=1, reduce=False)
+    valid = tok.view(-1)[sample["target"].view(-1).ne(1)]
+    n = valid.numel()
+    ref = (average_top_k(valid, 4) if aggregate == "atk" else valid.max()) * n
+    ref.backward()
+    torch.testing.assert_close(loss.double(), ref.detach(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(model.logits.grad.double(), ref_logits.grad, rtol=1e-5, atol=1e-7)
+    assert int(log["agg_k"]) == (4 if aggregate == "atk" else 1)

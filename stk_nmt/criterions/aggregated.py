@@ -345,9 +345,9 @@ class AggregatedCriterion(FairseqCriterion):
         else:
             k, clipped = resolve_k_tensor(n, self.k, self.k_ratio)
         # One sort of the (B*T) token losses, for AT_k and the logged k-th largest loss.
-        ranked = masked_sorted(losses if name == "atk" else losses.detach(), mask)
-        kth = masked_kth_largest(ranked, k)
-        ranked = ranked.detach()
+        ranked_graph = masked_sorted(losses if name == "atk" else losses.detach(), mask)
+        kth = masked_kth_largest(ranked_graph, k)
+        ranked = ranked_graph.detach()
         lam_module, lam = self.lam_module, None
         if lam_module is not None:
             lam = lam_module.lam
@@ -358,7 +358,7 @@ class AggregatedCriterion(FairseqCriterion):
             if not self._lam_ready:
                 lam = kth  # before the first training batch: this batch's k-th largest, not stored
         loss = masked_total(name, losses, mask, n, k, lam, smoother=getattr(lam_module, "smoother", "srelu"),
-                            delta=getattr(lam_module, "delta", 0.01), sorted_desc=ranked if name == "atk" else None)
+                            delta=getattr(lam_module, "delta", 0.01), sorted_desc=ranked_graph if name == "atk" else None)
         if lam_module is not None and training and self._lam_ready:
             if self._lam_by_sgd():
                 lam_grad_sum = lam_gradient_sum(losses, mask, lam, k, lam_module.smoother, lam_module.delta)
@@ -399,11 +399,13 @@ class AggregatedCriterion(FairseqCriterion):
             metrics.log_derived("ppl", lambda meters: utils.get_perplexity(meters["nll_loss"].avg))
         batches = utils.item(total("agg_batches"))
         if batches > 0:
-            # Means over batches (and processes) of per-batch values, in nats.
-            metrics.log_scalar("k", total("agg_k") / batches, batches, round=1)
-            metrics.log_scalar("kth_loss", total("kth_loss") / batches, batches, round=4)
+            # Means over batches (and processes) of per-batch values, in nats. No round=: fairseq
+            # rounds a meter with .item() on every update (a read-back); unrounded tensor meters are
+            # read only when a log line is printed.
+            metrics.log_scalar("k", total("agg_k") / batches, batches)
+            metrics.log_scalar("kth_loss", total("kth_loss") / batches, batches)
             if any("lam" in log for log in logging_outputs):
-                metrics.log_scalar("lam", total("lam") / batches, batches, round=4)
+                metrics.log_scalar("lam", total("lam") / batches, batches)
             if any("k_clipped" in log for log in logging_outputs):
                 # How many batches had fewer valid tokens than --stk-k (and used k = n), summed.
                 metrics.log_scalar_sum("k_clipped", total("k_clipped"))
