@@ -151,3 +151,12 @@ def test_model_in_eval_mode_does_not_move_lam(data_bin, tmp_path):
     opt.backward(loss)
     task.optimizer_step(opt, model=model, update_num=0)
     assert lam_of(trainer) == 2.5
+
+
+@pytest.mark.parametrize("flags,match", [
+    (["--stk-k", "215"], "--stk-k 215 cannot fit.*--max-tokens 200"),  # the tiny setting's --max-tokens 200
+    (["--stk-k", "150", "--max-tokens-valid", "120"], "--stk-k 150 cannot fit.*--max-tokens-valid 120"),
+])
+def test_count_k_that_cannot_fit_is_refused_when_fairseq_builds_the_criterion(data_bin, tmp_path, flags, match):
+    with pytest.raises(ValueError, match=match):
+        build_trainer(data_bin, tmp_path, "--criterion", "stk", *flags)
