@@ -109,14 +109,18 @@ def build_trainer(data_bin: Path, save_dir: Path, *args, batches: int = 4):
     import itertools
 
     import torch
-    from fairseq import options, tasks, utils
+    from fairseq import options, tasks
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.trainer import Trainer
 
+    # The criteria are registered by importing them (stk_nmt may have been imported before fairseq,
+    # which skips the registration); no --user-dir, whose import fairseq refuses for a module
+    # already in sys.modules under another path.
+    import stk_nmt.criterions  # noqa: F401
+
     parser = options.get_training_parser()
-    argv = [str(data_bin), "--user-dir", USER_DIR, "--save-dir", str(save_dir), *TRAIN_COMMON, *map(str, args)]
+    argv = [str(data_bin), "--save-dir", str(save_dir), *TRAIN_COMMON, *map(str, args)]
     cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(parser, argv))
-    utils.import_user_module(cfg.common)
     torch.manual_seed(cfg.common.seed)
     task = tasks.setup_task(cfg.task)
     task.load_dataset("train")
