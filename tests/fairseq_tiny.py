@@ -101,3 +101,34 @@ def train(data_bin: Path, save_dir: Path, *args, check=True):
                *TRAIN_COMMON, *args, check=check)
     output = proc.stdout + proc.stderr
     return parse_logs(output), output
+
+
+def build_trainer(data_bin: Path, save_dir: Path, *args, batches: int = 4):
+    """fairseq's own Trainer, task, model and criterion in this process, as fairseq_cli.train builds
+    them from the tiny-model flags + args; returns (trainer, the first `batches` training batches)."""
+    import itertools
+
+    import torch
+    from fairseq import options, tasks
+    from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+    from fairseq.trainer import Trainer
+
+    # The criteria are registered by importing them (stk_nmt may have been imported before fairseq,
+    # which skips the registration); no --user-dir, whose import fairseq refuses for a module
+    # already in sys.modules under another path.
+    import stk_nmt.criterions  # noqa: F401
+
+    parser = options.get_training_parser()
+    argv = [str(data_bin), "--save-dir", str(save_dir), *TRAIN_COMMON, *map(str, args)]
+    cfg = convert_namespace_to_omegaconf(options.parse_args_and_arch(parser, argv))
+    torch.manual_seed(cfg.common.seed)
+    task = tasks.setup_task(cfg.task)
+    task.load_dataset("train")
+    model = task.build_model(cfg.model)
+    criterion = task.build_criterion(cfg.criterion)
+    trainer = Trainer(cfg, task, model, criterion)
+    itr = task.get_batch_iterator(
+        dataset=task.dataset("train"), max_tokens=cfg.dataset.max_tokens, max_sentences=cfg.dataset.batch_size,
+        seed=cfg.common.seed,
+    ).next_epoch_itr(shuffle=False)
+    return trainer, list(itertools.islice(itr, batches))

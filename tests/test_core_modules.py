@@ -88,3 +88,19 @@ def test_build_aggregate_covers_every_name():
     assert isinstance(build_aggregate("atk", k_ratio=0.5), AverageTopK)
     with pytest.raises(ValueError, match="aggregate.*'median'"):
         build_aggregate("median")
+
+
+def test_eval_or_no_grad_forward_does_not_initialise_lam():
+    module = STk(k=2, delta=0.01)
+    batch = torch.tensor([1.0, 4.0, 3.0])
+    module.eval()
+    value = module(batch)
+    assert not bool(module.lam_initialized) and module.lam.item() == 0.0
+    # Evaluated with the batch's own 2nd largest loss (3.0) as lam, which is not stored.
+    assert value.item() == pytest.approx(st_k(batch, torch.tensor(3.0), 2, delta=0.01).item(), rel=1e-6)
+    module.train()
+    with torch.no_grad():
+        module(batch)
+    assert not bool(module.lam_initialized)
+    module(torch.tensor([5.0, 7.0, 6.0]))  # the first training forward
+    assert bool(module.lam_initialized) and module.lam.item() == 6.0

@@ -149,7 +149,10 @@ def test_sgd_lam_update_and_checkpoint_state():
     # fairseq's optimizer sees a zero gradient for lam.
     loss.backward()
     assert crit.aggregate.lam.grad is not None and float(crit.aggregate.lam.grad) == 0.0
-    # The criterion's own SGD step: lam - lr * dST_k/dlam (finite differences).
+    # The criterion's own SGD step, lam - lr * dST_k/dlam (finite differences), happens when an
+    # optimizer steps, not in forward or backward.
+    assert float(crit.lam_value) == pytest.approx(float(kth), abs=1e-6)
+    torch.optim.SGD(model.parameters(), lr=0.0).step()
     expected = float(kth) - lr * finite_difference_lam_grad(valid, float(kth), k, 0.5)
     assert float(crit.lam_value) == pytest.approx(expected, abs=1e-5)
     # Whatever fairseq's optimizer does to lam (weight decay) is undone on the next batch.
@@ -185,11 +188,20 @@ def test_lam_stays_fp32_under_half():
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        (dict(stk_k=5, stk_k_ratio=0.5), "stk_k=5, stk_k_ratio=0.5"),
-        (dict(stk_k_ratio=1.5), "k_ratio=1.5"),
-        (dict(stk_lam_lr=0.0), "stk_lam_lr=0.0"),
-        (dict(stk_delta=-1.0), "delta=-1.0"),
-        (dict(label_smoothing=1.0), "label_smoothing=1.0"),
+        (dict(stk_k=5, stk_k_ratio=0.5), "--stk-k 5 --stk-k-ratio 0.5"),
+        (dict(stk_k_ratio=1.5), "--stk-k-ratio 1.5"),
+        (dict(stk_lam_lr=0.0), "--stk-lam-lr 0.0"),
+        (dict(stk_delta=-1.0), "--stk-delta -1.0"),
+        (dict(label_smoothing=1.0), "--label-smoothing 1.0"),
+        # whatever the aggregate (average and maximum ignore k, but a bad flag is still a mistake)
+        (dict(stk_aggregate="average", stk_k_ratio=1.5), "--stk-k-ratio 1.5"),
+        (dict(stk_aggregate="maximum", stk_k=0), "--stk-k 0"),
+        (dict(stk_aggregate="average", stk_lam_lr=-1.0), "--stk-lam-lr -1.0"),
+        (dict(stk_lam_init=float("nan")), "--stk-lam-init nan"),
+        (dict(ignore_prefix_size=-1), "--ignore-prefix-size -1"),
+        # a count k that cannot fit in any batch
+        (dict(stk_k=215, max_tokens=200), "--stk-k 215 cannot fit.*--max-tokens 200"),
+        (dict(stk_k=200, max_tokens=4096, max_tokens_valid=150), "--stk-k 200 cannot fit.*--max-tokens-valid 150"),
     ],
 )
 def test_bad_flags_raise_naming_the_value(kwargs, match):

@@ -180,11 +180,11 @@ def test_top1_and_topk_accuracy_logged():
 @pytest.mark.parametrize(
     "kw,match",
     [
-        (dict(topk_k=32), r"topk_k must be an integer in \[1, 31\].*got topk_k=32"),
-        (dict(topk_k=0), "topk_k must be an integer"),
-        (dict(topk_eps=-1.0), r"invalid --topk-\* flag: epsilon must be a finite number >= 0, got epsilon=-1.0"),
-        (dict(topk_samples=0), "n_samples must be an integer >= 1, got n_samples=0"),
-        (dict(topk_ce_mix=1.5), "topk_ce_mix must be in"),
+        (dict(topk_k=32), r"--topk-k must be an integer in \[1, 31\].*got --topk-k 32"),
+        (dict(topk_k=0), "--topk-k must be an integer"),
+        (dict(topk_eps=-1.0), r"^--topk-eps must be a finite number >= 0, got --topk-eps -1.0"),
+        (dict(topk_samples=0), "^--topk-samples must be an integer >= 1, got --topk-samples 0"),
+        (dict(topk_ce_mix=1.5), "--topk-ce-mix must be in"),
     ],
 )
 def test_bad_flags(kw, match):
@@ -193,9 +193,9 @@ def test_bad_flags(kw, match):
 
 
 def test_bad_imbalanced_flags_and_counts():
-    with pytest.raises(ValueError, match="max_m must be a finite number >= 0"):
+    with pytest.raises(ValueError, match="--topk-max-m must be a finite number >= 0"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_max_m=-0.1), Task())
-    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
+    with pytest.raises(ValueError, match="--topk-scale must be a finite number > 0"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_scale=0.0), Task())
     empty = Task(n_words=0)
     for i in range(10):

@@ -66,3 +66,20 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
         train.main([*FAST, "--imb-factor", "1", "--save-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="k-ratio"):
         train.main([*FAST, "--k-ratio", "1.2", "--save-dir", str(tmp_path)])
+
+
+def test_k_above_the_batch_size_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match=r"--k 40 cannot fit.*--batch-size 32"):
+        train.main([*FAST, "--k", "40", "--epochs", "1", "--save-dir", str(tmp_path), "--no-plot"])
+
+
+def test_last_partial_batch_smaller_than_k_uses_k_equal_n_and_is_counted(tmp_path):
+    from stk_nmt.vision.data import build_datasets
+
+    args = train.build_parser().parse_args([*FAST, "--k", "30", "--save-dir", str(tmp_path)])
+    n_train = len(build_datasets(args.dataset, args.data_dir, args.split_dir, args.imb_factor, args.data_seed,
+                                 args.image_size)[0])
+    last = n_train % 32
+    assert 0 < last < 30  # the case that used to crash at the end of the first epoch
+    metrics = train.main([*FAST, "--k", "30", "--epochs", "2", "--save-dir", str(tmp_path), "--no-plot"])
+    assert [h["k_clipped"] for h in metrics["history"]] == [1, 2]

@@ -3,7 +3,19 @@
 Imports torch only (never fairseq or torchvision), so it serves any training loop.
 """
 
-from .aggregates import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
+from .aggregates import (
+    average,
+    average_top_k,
+    kth_largest,
+    lambda_form,
+    masked_kth_largest,
+    masked_sorted,
+    masked_total,
+    mat_k,
+    maximum,
+    resolve_k_tensor,
+    st_k,
+)
 from .fused_stk import fused_st_k
 from .modules import (
     AGGREGATES,
@@ -34,6 +46,8 @@ __all__ = [
     "average", "average_top_k", "build_aggregate", "fused_st_k", "get_smoother", "kth_largest",
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k",
+    # sync-free masked forms (n and k as tensors) for training loops such as the fairseq criteria
+    "masked_kth_largest", "masked_sorted", "masked_total", "resolve_k_tensor",
     # top-K hinge losses (Garcin et al. 2022)
     "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
     "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",

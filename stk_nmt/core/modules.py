@@ -21,13 +21,25 @@ AGGREGATES = ("average", "maximum", "atk", "matk", "stk")
 
 
 class Aggregate(nn.Module):
-    """Base class: remembers n and k of the last call for logging."""
+    """Base class: remembers n and k of the last call for logging.
+
+    `k_clipped` counts the calls where a count k larger than the batch was replaced by k = n
+    (only with clip_k=True; otherwise such a batch raises ValueError).
+    """
 
     last_n: int = 0
     last_k: int = 0
+    k_clipped: int = 0
 
     def _record(self, n: int, k: int) -> None:
         self.last_n, self.last_k = n, k
+
+    def _resolve_k(self, n: int) -> int:
+        """resolve_k, except that with clip_k a count k > n becomes n (and is counted)."""
+        if getattr(self, "clip_k", False) and self.k is not None and self.k > n:
+            self.k_clipped += 1
+            return n
+        return resolve_k(n, self.k, self.k_ratio)
 
 
 class Average(Aggregate):
@@ -46,16 +58,16 @@ class Maximum(Aggregate):
 
 
 class AverageTopK(Aggregate):
-    """AT_k by exact selection."""
+    """AT_k by exact selection. clip_k: a batch smaller than a count k uses k = n (AT_n = the average)."""
 
-    def __init__(self, k: Optional[int] = None, k_ratio: Optional[float] = None):
+    def __init__(self, k: Optional[int] = None, k_ratio: Optional[float] = None, clip_k: bool = False):
         super().__init__()
         check_k_args(k, k_ratio)
-        self.k, self.k_ratio = k, k_ratio
+        self.k, self.k_ratio, self.clip_k = k, k_ratio, clip_k
 
     def forward(self, losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         valid = select_valid(losses, mask)
-        k = resolve_k(valid.numel(), self.k, self.k_ratio)
+        k = self._resolve_k(valid.numel())
         self._record(valid.numel(), k)
         return F.average_top_k(valid, k)
 
@@ -70,12 +82,20 @@ class STk(Aggregate):
         k / k_ratio: exactly one; a count, or a fraction of the valid items of each batch.
         delta: SReLU smoothing (paper default 0.01).
         smoother: "srelu" (ST_k), or "relu" (MAT_k), "elu", "softplus", "leaky_relu".
-        lam_init: initial lam. The default None sets lam, on the first forward call, to the k-th
-            largest valid loss of that batch (averaged over processes under torch.distributed):
-            that is where the optimum of ST_k over lam lies, so top-k selection is active from the
-            first update. Starting at 0 below every loss makes ST_k an average until the optimiser
-            has moved lam all the way up, which can take thousands of updates at NMT learning rates.
+        lam_init: initial lam. The default None sets lam, on the first *training* forward call
+            (module in train mode, gradients enabled), to the k-th largest valid loss of that batch
+            (averaged over processes under torch.distributed): that is where the optimum of ST_k
+            over lam lies, so top-k selection is active from the first update. Starting at 0 below
+            every loss makes ST_k an average until the optimiser has moved lam all the way up,
+            which can take thousands of updates at NMT learning rates. A forward in eval mode or
+            under no_grad before that uses the batch's own k-th largest loss as lam without storing
+            it, so validation never fixes lam.
         fused: use the one-pass fused ST_k kernel (srelu only).
+        clip_k: a batch with fewer valid items than a count k uses k = n instead of raising (the
+            last partial batch of an epoch); `k_clipped` counts how often. With k = n, AT_k is the
+            average, MAT_k is the average whenever lam <= min loss, and ST_k = (1/n) sum
+            SReLU(l_i - lam) + lam is the average - delta/2 (same gradients, up to O(delta^2/gap))
+            when lam lies many delta below every loss; losses below lam count as about lam.
 
     lam is an nn.Parameter kept in fp32 even after .half()/.to(bfloat16). Optimise it: pass
     `param_group()` (or lam_param_groups(model)) to your optimizer; it is easy to forget.
@@ -89,6 +109,7 @@ class STk(Aggregate):
         smoother: str = "srelu",
         lam_init: Optional[float] = None,
         fused: bool = True,
+        clip_k: bool = False,
     ):
         super().__init__()
         check_k_args(k, k_ratio)
@@ -99,6 +120,7 @@ class STk(Aggregate):
         if lam_init is not None and not (isinstance(lam_init, (int, float)) and math.isfinite(lam_init)):
             raise ValueError(f"lam_init must be a finite number or None, got lam_init={lam_init!r}")
         self.k, self.k_ratio, self.delta, self.smoother, self.fused = k, k_ratio, delta, smoother, fused
+        self.clip_k = clip_k
         self.lam = nn.Parameter(torch.tensor(0.0 if lam_init is None else float(lam_init), dtype=torch.float32))
         # Saved in state_dict so a resumed run does not re-initialise lam.
         self.register_buffer("lam_initialized", torch.tensor(lam_init is not None))
@@ -126,11 +148,16 @@ class STk(Aggregate):
 
     def forward(self, losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         valid = select_valid(losses, mask)
-        k = resolve_k(valid.numel(), self.k, self.k_ratio)
+        k = self._resolve_k(valid.numel())
+        lam = self.lam
         if not bool(self.lam_initialized):
-            self.initialize_lam(valid, k)
+            if self.training and torch.is_grad_enabled():
+                self.initialize_lam(valid, k)
+            else:
+                # Evaluation before any training batch: this batch's k-th largest loss, not stored.
+                lam = torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
         self._record(valid.numel(), k)
-        return F.lambda_form(valid, self.lam, k, smoother=self.smoother, delta=self.delta, fused=self.fused)
+        return F.lambda_form(valid, lam, k, smoother=self.smoother, delta=self.delta, fused=self.fused)
 
     def param_group(self, lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
         """An optimizer parameter group for lam (no weight decay by default: it would pull lam to 0)."""
@@ -149,8 +176,11 @@ class STk(Aggregate):
 class MATk(STk):
     """MAT_k = (1/n) sum [l_i - lam]_+ + (k/n) lam: ST_k with the exact hinge."""
 
-    def __init__(self, k: Optional[int] = None, k_ratio: Optional[float] = None, lam_init: Optional[float] = None):
-        super().__init__(k=k, k_ratio=k_ratio, smoother="relu", lam_init=lam_init, fused=False)
+    def __init__(
+        self, k: Optional[int] = None, k_ratio: Optional[float] = None, lam_init: Optional[float] = None,
+        clip_k: bool = False,
+    ):
+        super().__init__(k=k, k_ratio=k_ratio, smoother="relu", lam_init=lam_init, fused=False, clip_k=clip_k)
 
 
 def build_aggregate(
@@ -160,6 +190,7 @@ def build_aggregate(
     delta: float = 0.01,
     smoother: str = "srelu",
     lam_init: Optional[float] = None,
+    clip_k: bool = False,
 ) -> Aggregate:
     """The aggregate called `name` (one of AGGREGATES); k/k_ratio are ignored by average/maximum."""
     if name == "average":
@@ -167,11 +198,11 @@ def build_aggregate(
     if name == "maximum":
         return Maximum()
     if name == "atk":
-        return AverageTopK(k=k, k_ratio=k_ratio)
+        return AverageTopK(k=k, k_ratio=k_ratio, clip_k=clip_k)
     if name == "matk":
-        return MATk(k=k, k_ratio=k_ratio, lam_init=lam_init)
+        return MATk(k=k, k_ratio=k_ratio, lam_init=lam_init, clip_k=clip_k)
     if name == "stk":
-        return STk(k=k, k_ratio=k_ratio, delta=delta, smoother=smoother, lam_init=lam_init)
+        return STk(k=k, k_ratio=k_ratio, delta=delta, smoother=smoother, lam_init=lam_init, clip_k=clip_k)
     raise ValueError(f"aggregate must be one of {AGGREGATES}, got aggregate={name!r}")
 
 

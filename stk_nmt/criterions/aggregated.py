@@ -21,14 +21,29 @@ from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.logging import metrics
 from omegaconf import II
 
-from stk_nmt.core import AGGREGATES, SMOOTHERS, STk, build_aggregate, kth_largest, select_valid
+from stk_nmt.core import (
+    AGGREGATES,
+    SMOOTHERS,
+    STk,
+    build_aggregate,
+    masked_kth_largest,
+    masked_sorted,
+    masked_total,
+    resolve_k_tensor,
+)
 
-from .lam_update import lam_gradient, mean_over_processes
+from .lam_update import LamGradientTap, lam_gradient_sum, mark_pending, sum_over_processes
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_K_RATIO = 0.96  # the paper's translation setting (k/n over target tokens)
 LAM_OPTIMIZERS = ("sgd", "fairseq")
+# lam outside the batch's loss range: checked every LAM_RANGE_CHECK_EVERY training batches (one
+# read-back then, none in between); warned about after LAM_RANGE_WARN_AFTER batches in a row, then
+# at most once every LAM_RANGE_WARN_EVERY batches.
+LAM_RANGE_CHECK_EVERY = 100
+LAM_RANGE_WARN_AFTER = 100
+LAM_RANGE_WARN_EVERY = 2000
 
 
 @dataclass
@@ -61,25 +76,60 @@ class AggregateConfig(FairseqDataclass):
     )
     stk_lam_optimizer: ChoiceEnum(list(LAM_OPTIMIZERS)) = field(
         default="sgd",
-        metadata={"help": "sgd: the criterion updates lam itself by SGD at --stk-lam-lr on every "
-                  "training batch (no lr schedule, warm-up, weight decay or clipping; fairseq's "
+        metadata={"help": "sgd: the criterion updates lam itself by SGD at --stk-lam-lr once per "
+                  "optimizer step (no lr schedule, warm-up, weight decay or clipping; fairseq's "
                   "optimizer sees a zero gradient for lam); fairseq: lam is an ordinary parameter "
                   "of fairseq's optimizer (model lr schedule, weight decay, clipping)"},
     )
     stk_lam_lr: float = field(
         default=1.0,
         metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant; lam moves by at "
-                  "most lr * k/n down and lr * (1 - k/n) up per training batch)"},
+                  "most lr * k/n down and lr * (1 - k/n) up per update)"},
     )
     sentence_avg: bool = II("optimization.sentence_avg")
+    # Read (not flags of their own): a count --stk-k above them can never fit in a batch.
+    max_tokens: Optional[int] = II("dataset.max_tokens")
+    max_tokens_valid: Optional[int] = II("dataset.max_tokens_valid")
+
+
+def _given(value) -> bool:
+    """A resolved config value (a bare dataclass holds the unresolved '${...}' string)."""
+    return value is not None and not (isinstance(value, str) and value.startswith("${"))
+
+
+def _finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_aggregate_flags(cfg: AggregateConfig) -> None:
+    """Refuse invalid --stk-* flags, whatever the aggregate, naming the flag and value as typed."""
+    k, ratio = cfg.stk_k, cfg.stk_k_ratio
+    if k is not None and ratio is not None:
+        raise ValueError(f"give --stk-k or --stk-k-ratio, not both: got --stk-k {k} --stk-k-ratio {ratio}")
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+        raise ValueError(f"--stk-k must be an integer >= 1, got --stk-k {k}")
+    if ratio is not None and not (_finite_number(ratio) and 0 < ratio <= 1):
+        raise ValueError(f"--stk-k-ratio must be in (0, 1], got --stk-k-ratio {ratio}")
+    if not (_finite_number(cfg.stk_delta) and cfg.stk_delta > 0):
+        raise ValueError(f"--stk-delta must be a finite number > 0, got --stk-delta {cfg.stk_delta}")
+    if cfg.stk_lam_init is not None and not _finite_number(cfg.stk_lam_init):
+        raise ValueError(f"--stk-lam-init must be a finite number, got --stk-lam-init {cfg.stk_lam_init}")
+    if str(cfg.stk_lam_optimizer) not in LAM_OPTIMIZERS:
+        raise ValueError(f"--stk-lam-optimizer must be one of {LAM_OPTIMIZERS}, got --stk-lam-optimizer {cfg.stk_lam_optimizer}")
+    if not (_finite_number(cfg.stk_lam_lr) and cfg.stk_lam_lr > 0):
+        raise ValueError(f"--stk-lam-lr must be a finite number > 0, got --stk-lam-lr {cfg.stk_lam_lr}")
+    if k is not None:
+        # A batch holds at most --max-tokens tokens (padding included), so at most that many targets.
+        for flag, limit in (("--max-tokens", cfg.max_tokens), ("--max-tokens-valid", cfg.max_tokens_valid)):
+            if _given(limit) and k > int(limit):
+                raise ValueError(
+                    f"--stk-k {k} cannot fit: a batch holds at most {flag} {limit} target tokens; "
+                    f"lower --stk-k or give k as a fraction with --stk-k-ratio"
+                )
 
 
 def resolve_k_args(cfg: AggregateConfig) -> Tuple[Optional[int], Optional[float]]:
     """(k, k_ratio) from the flags: exactly one; the paper's ratio when neither is given."""
-    if cfg.stk_k is not None and cfg.stk_k_ratio is not None:
-        raise ValueError(
-            f"give --stk-k or --stk-k-ratio, not both: got stk_k={cfg.stk_k!r}, stk_k_ratio={cfg.stk_k_ratio!r}"
-        )
     if cfg.stk_k is None and cfg.stk_k_ratio is None:
         return None, DEFAULT_K_RATIO
     return cfg.stk_k, cfg.stk_k_ratio
@@ -109,39 +159,53 @@ class AggregatedCriterion(FairseqCriterion):
       nothing.
 
     What the base does in `forward`: runs the model; aggregates `losses` over `mask` (value A, a
-    mean-like scalar over n valid tokens); returns loss = A * n, so that after fairseq divides by
-    sample_size (ntokens, or sentences with --sentence-avg) the gradient scale equals
+    mean-like scalar over n valid tokens) and returns loss = A * n, so that after fairseq divides
+    by sample_size (ntokens, or sentences with --sentence-avg) the gradient scale equals
     label_smoothed_cross_entropy's, and the `average` aggregate reproduces its loss and gradients
-    exactly. It logs loss, nll_loss, ppl, ntokens, nsentences, sample_size, and per batch the
-    aggregate's k, the k-th largest valid token loss (`kth_loss`) and lam (lambda-form
-    aggregates), in nats. With --stk-lam-optimizer sgd it also updates lam (see `lam_update`).
+    exactly. The computation is masked with n and k as device tensors: it reads nothing back
+    from the device (no host-device synchronisation) and never raises on a NaN/inf token loss,
+    which reaches fairseq (its fp16 loss scaler then skips the step) as with
+    label_smoothed_cross_entropy. A batch with fewer valid tokens than a count --stk-k uses
+    k = n and is counted in the `k_clipped` log. It logs loss, nll_loss, ppl, ntokens,
+    nsentences, sample_size, and per batch the aggregate's k, the k-th largest valid token loss
+    (`kth_loss`) and lam (lambda-form aggregates), in nats. lam's lifecycle: docs/criteria.md.
     """
 
     def __init__(self, cfg: AggregateConfig, task):
         super().__init__(task)
+        check_aggregate_flags(cfg)
         self.sentence_avg = cfg.sentence_avg
         self.k, self.k_ratio = resolve_k_args(cfg)
+        self.aggregate_name = str(cfg.stk_aggregate)
         self.lam_optimizer = str(cfg.stk_lam_optimizer)
-        if self.lam_optimizer not in LAM_OPTIMIZERS:
-            raise ValueError(f"stk_lam_optimizer must be one of {LAM_OPTIMIZERS}, got {self.lam_optimizer!r}")
         self.lam_lr = cfg.stk_lam_lr
-        if self.lam_optimizer == "sgd" and not (math.isfinite(self.lam_lr) and self.lam_lr > 0):
-            raise ValueError(f"stk_lam_lr must be a finite number > 0, got stk_lam_lr={self.lam_lr!r}")
         self.aggregate = build_aggregate(
-            str(cfg.stk_aggregate), k=self.k, k_ratio=self.k_ratio, delta=cfg.stk_delta,
-            smoother=str(cfg.stk_smoother), lam_init=cfg.stk_lam_init,
+            self.aggregate_name, k=self.k, k_ratio=self.k_ratio, delta=cfg.stk_delta,
+            smoother=str(cfg.stk_smoother), lam_init=cfg.stk_lam_init, clip_k=True,
         )
-        if self.lam_module is not None:
+        lam_module = self.lam_module
+        if lam_module is not None:
             # A one-element 1-D lam instead of the core's 0-dim one: fairseq's legacy_ddp all-reduce
             # slices every gradient, which raises IndexError on a criterion whose only parameter is
             # 0-dim. The core accepts any one-element lam.
-            self.lam_module.lam = torch.nn.Parameter(self.lam_module.lam.detach().reshape(1))
-        if self.lam_module is not None and self.lam_optimizer == "sgd":
-            # The value the criterion's own SGD maintains. Not persistent: state_dict() writes it
-            # into aggregate.lam, so checkpoints look the same whichever rule trained lam.
-            self.register_buffer("lam_value", self.lam_module.lam.detach().clone(), persistent=False)
+            lam_module.lam = torch.nn.Parameter(lam_module.lam.detach().reshape(1))
+            # Python-side copy of lam_initialized, so that no training step reads the buffer back.
+            self._lam_ready = cfg.stk_lam_init is not None
+            # Consecutive training batches with lam below / above every valid token loss (item: the
+            # degenerate-settings warning); device counters, read every LAM_RANGE_CHECK_EVERY batches.
+            self.register_buffer("lam_outside_streak", torch.zeros(2, dtype=torch.long), persistent=False)
+            self._train_batches = 0
+            self._next_range_warning = 0
+        if lam_module is not None and self.lam_optimizer == "sgd":
+            # The value the criterion's own SGD maintains; lam is reset to it before every forward,
+            # undoing whatever fairseq's optimizer wrote into lam (weight decay, fp16 master copy).
+            # Not persistent: state_dict() writes it into aggregate.lam, so checkpoints look the
+            # same whichever rule trained lam.
+            self.register_buffer("lam_value", lam_module.lam.detach().clone(), persistent=False)
+            # (sum over micro-batches of n * dST_k/dlam, sum of n) since the last optimizer step.
+            self.register_buffer("lam_grad_accum", torch.zeros(2), persistent=False)
             # fairseq's optimizer sees a zero gradient for lam (no step, no clipping share).
-            self.lam_module.lam.register_hook(torch.zeros_like)
+            lam_module.lam.register_hook(torch.zeros_like)
             self._register_state_dict_hook(_write_lam_value)
 
     # ---- the subclass interface -------------------------------------------------------------
@@ -162,25 +226,104 @@ class AggregatedCriterion(FairseqCriterion):
         return self.aggregate if isinstance(self.aggregate, STk) else None
 
     def _apply(self, fn, recurse=True):
-        # lam_value stays fp32 under .half() like lam itself (the core keeps lam fp32).
+        # lam_value and the accumulator stay fp32 under .half() like lam itself (the core keeps lam fp32).
         out = super()._apply(fn, recurse)
-        if hasattr(self, "lam_value"):
-            self.lam_value = self.lam_value.float()
+        for name in ("lam_value", "lam_grad_accum"):
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name).float())
         return out
 
     def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
         """Accept None: fairseq stores None for a criterion without parameters, so warm-starting from
-        a label_smoothed_cross_entropy checkpoint keeps lam fresh (initialised on the first batch)."""
+        a label_smoothed_cross_entropy checkpoint keeps lam fresh (initialised on the first training
+        batch)."""
         if state_dict is None:
             logger.info("checkpoint has no criterion state: lam starts fresh")
             return torch.nn.modules.module._IncompatibleKeys([], [])
         result = super().load_state_dict(state_dict, strict=strict, **kwargs)
+        if self.lam_module is not None:
+            self._lam_ready = bool(self.lam_module.lam_initialized)  # read once, at load time
         if hasattr(self, "lam_value"):
             self.lam_value.copy_(self.lam_module.lam.detach())
+            self.lam_grad_accum.zero_()
         return result
 
     def _lam_by_sgd(self) -> bool:
         return hasattr(self, "lam_value")
+
+    @torch.no_grad()
+    def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor) -> None:
+        """lam = this batch's k-th largest valid token loss, averaged over the processes whose value
+        is finite. On the first training batch only: the one read-back of the criterion."""
+        kth = masked_kth_largest(ranked, k).float()
+        finite = torch.isfinite(kth)
+        both = sum_over_processes(torch.stack([torch.where(finite, kth, 0.0), finite.float()]))
+        if float(both[1]) == 0:
+            return  # non-finite everywhere (an fp16 overflow): lam stays uninitialised, not poisoned
+        value = (both[0] / both[1]).reshape(1)
+        agg = self.lam_module
+        agg.lam.data.copy_(value)
+        agg.lam_initialized.fill_(True)
+        if self._lam_by_sgd():
+            self.lam_value.copy_(value)
+        self._lam_ready = True
+
+    def accumulate_lam_gradient(self, lam_grad_sum: torch.Tensor, count: torch.Tensor, loss_grad: torch.Tensor):
+        """Called by LamGradientTap in the backward of one training batch's loss."""
+        if self.lam_module.lam.grad is None:
+            # The first backward since fairseq's zero_grad: a new update (or an AMP retry) begins.
+            self.lam_grad_accum.zero_()
+        # A dummy batch (loss multiplied by 0) or a non-finite batch contributes nothing.
+        use = (loss_grad.reshape(()) != 0) & torch.isfinite(lam_grad_sum)
+        zero = lam_grad_sum.new_zeros(())
+        self.lam_grad_accum += torch.stack([torch.where(use, lam_grad_sum, zero), torch.where(use, count, zero)]).float()
+        mark_pending(self)
+
+    @torch.no_grad()
+    def apply_lam_step(self) -> None:
+        """One SGD step on lam with the accumulated gradient; called after an optimizer step."""
+        if self.lam_module.lam.grad is None:
+            # zero_grad ran after the last backward (fp16 overflow): that update was thrown away.
+            self.lam_grad_accum.zero_()
+            return
+        total = sum_over_processes(self.lam_grad_accum)
+        grad = torch.where(total[1] > 0, total[0] / torch.clamp(total[1], min=1.0), 0.0)
+        self.lam_value.sub_(self.lam_lr * grad)
+        self.lam_module.lam.data.copy_(self.lam_value)
+        self.lam_grad_accum.zero_()
+
+    @torch.no_grad()
+    def _track_lam_range(self, ranked: torch.Tensor, n: torch.Tensor, lam: torch.Tensor) -> None:
+        """Count consecutive training batches with lam outside [min, max] of the valid losses."""
+        lam = lam.detach().reshape(()).float()
+        top = ranked[0]
+        bottom = ranked.gather(0, torch.clamp(n - 1, min=0).reshape(1)).reshape(())
+        outside = torch.stack([lam < bottom, lam > top]) & (n > 0)
+        self.lam_outside_streak.copy_(torch.where(outside, self.lam_outside_streak + 1, 0))
+        self._train_batches += 1
+        if self._train_batches % LAM_RANGE_CHECK_EVERY == 0:
+            self._warn_if_lam_degenerate()
+
+    def _warn_if_lam_degenerate(self) -> None:
+        below, above = self.lam_outside_streak.tolist()  # one read-back per LAM_RANGE_CHECK_EVERY batches
+        if max(below, above) < LAM_RANGE_WARN_AFTER or self._train_batches < self._next_range_warning:
+            return
+        self._next_range_warning = self._train_batches + LAM_RANGE_WARN_EVERY
+        lam = float(self.lam_module.lam.detach().reshape(()))
+        change = ("--stk-lam-init, --stk-lam-lr" if self._lam_by_sgd()
+                  else "--stk-lam-init, or --stk-lam-optimizer sgd (fairseq's optimizer moves lam by about --lr per update)")
+        if below >= LAM_RANGE_WARN_AFTER:
+            logger.warning(
+                f"lam = {lam:.4g} has been below every token loss for the last {below} training batches: "
+                f"ST_k has degenerated into the plain average of the token losses (every token selected). "
+                f"Check {change} (a large --stk-lam-lr overshoots downwards)."
+            )
+        else:
+            logger.warning(
+                f"lam = {lam:.4g} has been above every token loss for the last {above} training batches: "
+                f"no token is selected, ST_k is about (k/n) * lam and its gradients vanish (gnorm near 0). "
+                f"Check {change} (unset --stk-lam-init starts at the first batch's k-th largest loss)."
+            )
 
     # ---- forward -----------------------------------------------------------------------------
     def forward(self, model, sample, reduce=True):
@@ -189,16 +332,38 @@ class AggregatedCriterion(FairseqCriterion):
             raise ValueError("reduce=False is not supported: a top-k aggregate has no per-token form")
         net_output = model(**sample["net_input"])
         losses, nll, mask = self.token_losses(model, net_output, sample)
-        lam_module = self.lam_module
-        if self._lam_by_sgd() and bool(lam_module.lam_initialized):
-            lam_module.lam.data.copy_(self.lam_value)  # undo whatever fairseq's optimizer did
-        valid = select_valid(losses, mask)  # masked once here, not again inside the aggregate
-        value = self.aggregate(valid)
-        n, k = self.aggregate.last_n, self.aggregate.last_k
-        valid = valid.detach()
-        if self._lam_by_sgd() and self.training:
-            self._sgd_step(valid, k)
-        loss = value * n
+        losses, mask = losses.reshape(-1), mask.reshape(-1)
+        # lam is initialised and updated only by training batches: criterion and model in train
+        # mode with gradients on (not validation, not a model left in eval mode).
+        training = self.training and model.training and torch.is_grad_enabled()
+        name = self.aggregate_name
+        n = mask.sum()
+        if name == "average":
+            k, clipped = n, None
+        elif name == "maximum":
+            k, clipped = torch.ones_like(n), None
+        else:
+            k, clipped = resolve_k_tensor(n, self.k, self.k_ratio)
+        # One sort of the (B*T) token losses, for AT_k and the logged k-th largest loss.
+        ranked_graph = masked_sorted(losses if name == "atk" else losses.detach(), mask)
+        kth = masked_kth_largest(ranked_graph, k)
+        ranked = ranked_graph.detach()
+        lam_module, lam = self.lam_module, None
+        if lam_module is not None:
+            lam = lam_module.lam
+            if self._lam_by_sgd():
+                lam.data.copy_(self.lam_value)
+            if not self._lam_ready and training:
+                self._initialize_lam(ranked, k)
+            if not self._lam_ready:
+                lam = kth  # before the first training batch: this batch's k-th largest, not stored
+        loss = masked_total(name, losses, mask, n, k, lam, smoother=getattr(lam_module, "smoother", "srelu"),
+                            delta=getattr(lam_module, "delta", 0.01), sorted_desc=ranked_graph if name == "atk" else None)
+        if lam_module is not None and training and self._lam_ready:
+            if self._lam_by_sgd():
+                lam_grad_sum = lam_gradient_sum(losses, mask, lam, k, lam_module.smoother, lam_module.delta)
+                loss = LamGradientTap.apply(loss, lam_grad_sum, n.to(lam_grad_sum.dtype), self)
+            self._track_lam_range(ranked, n, lam)
         sample_size = sample["target"].size(0) if self.sentence_avg else sample["ntokens"]
         logging_output = {
             "loss": loss.data,
@@ -208,40 +373,42 @@ class AggregatedCriterion(FairseqCriterion):
             "agg_batches": 1,
             "agg_k": k,
             "agg_n": n,
-            "kth_loss": kth_largest(valid, k),
+            "kth_loss": kth,
         }
+        if clipped is not None and self.k is not None:
+            logging_output["k_clipped"] = clipped.long()
         if nll is not None:
-            logging_output["nll_loss"] = torch.where(mask, nll.detach().float(), 0.0).sum()
-        if lam_module is not None:
-            logging_output["lam"] = lam_module.lam.detach().float().reshape(()).clone()
+            logging_output["nll_loss"] = torch.where(mask, nll.detach().reshape(-1).float(), 0.0).sum()
+        if lam is not None:
+            logging_output["lam"] = lam.detach().float().reshape(()).clone()
         logging_output.update(self.extra_logging(model, net_output, sample))
         return loss, sample_size, logging_output
-
-    @torch.no_grad()
-    def _sgd_step(self, valid: torch.Tensor, k: int) -> None:
-        agg = self.lam_module
-        grad = lam_gradient(valid, agg.lam.detach(), k, smoother=agg.smoother, delta=agg.delta)
-        grad = mean_over_processes(grad)
-        self.lam_value.copy_(agg.lam.detach().float() - self.lam_lr * grad)
 
     # ---- logging -------------------------------------------------------------------------------
     @classmethod
     def reduce_metrics(cls, logging_outputs) -> None:
+        # Device tensors stay tensors: fairseq's meters read them back at log time, not per step.
         def total(key):
-            return utils.item(sum(log.get(key, 0) for log in logging_outputs))
+            return sum(log.get(key, 0) for log in logging_outputs)
 
-        loss_sum, sample_size, ntokens = total("loss"), total("sample_size"), total("ntokens")
+        loss_sum = total("loss")
+        sample_size, ntokens = utils.item(total("sample_size")), utils.item(total("ntokens"))
         metrics.log_scalar("loss", loss_sum / sample_size / math.log(2), sample_size, round=3)
         if any("nll_loss" in log for log in logging_outputs):
             metrics.log_scalar("nll_loss", total("nll_loss") / ntokens / math.log(2), ntokens, round=3)
             metrics.log_derived("ppl", lambda meters: utils.get_perplexity(meters["nll_loss"].avg))
-        batches = total("agg_batches")
+        batches = utils.item(total("agg_batches"))
         if batches > 0:
-            # Means over batches (and processes) of per-batch values, in nats.
-            metrics.log_scalar("k", total("agg_k") / batches, batches, round=1)
-            metrics.log_scalar("kth_loss", total("kth_loss") / batches, batches, round=4)
+            # Means over batches (and processes) of per-batch values, in nats. No round=: fairseq
+            # rounds a meter with .item() on every update (a read-back); unrounded tensor meters are
+            # read only when a log line is printed.
+            metrics.log_scalar("k", total("agg_k") / batches, batches)
+            metrics.log_scalar("kth_loss", total("kth_loss") / batches, batches)
             if any("lam" in log for log in logging_outputs):
-                metrics.log_scalar("lam", total("lam") / batches, batches, round=4)
+                metrics.log_scalar("lam", total("lam") / batches, batches)
+            if any("k_clipped" in log for log in logging_outputs):
+                # How many batches had fewer valid tokens than --stk-k (and used k = n), summed.
+                metrics.log_scalar_sum("k_clipped", total("k_clipped"))
         cls.reduce_extra_metrics(logging_outputs)
 
     @staticmethod
@@ -269,6 +436,6 @@ def log_percentages(logging_outputs, total_key: str = "total", **count_keys: str
 def _write_lam_value(module: AggregatedCriterion, state_dict, prefix, local_metadata):
     """State-dict hook: the saved lam is the value the criterion's own SGD maintains."""
     key = prefix + "aggregate.lam"
-    if key in state_dict and bool(module.lam_module.lam_initialized):
+    if key in state_dict:
         state_dict[key] = module.lam_value.detach().clone()
     return state_dict

@@ -1,48 +1,51 @@
 """`stk_label_smoothed_cross_entropy` and its short name `stk`: fairseq's label-smoothed token
-losses aggregated over the batch's non-padding target tokens (ST_k by default)."""
+losses aggregated over the batch's non-padding target tokens (ST_k by default).
+
+A drop-in for fairseq's label_smoothed_cross_entropy: its config dataclass (the same flags,
+names and defaults), its get_lprobs_and_target (--ignore-prefix-size slicing) and compute_accuracy,
+and its per-token label_smoothed_nll_loss are fairseq's own objects, not copies, so they follow
+whatever the installed fairseq does.
+"""
 
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
-from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+from fairseq.criterions.label_smoothed_cross_entropy import (
+    LabelSmoothedCrossEntropyCriterion,
+    LabelSmoothedCrossEntropyCriterionConfig,
+    label_smoothed_nll_loss,
+)
 
 from .aggregated import AggregateConfig, AggregatedCriterion, log_percentages
 
 
 @dataclass
-class STkLabelSmoothedCrossEntropyConfig(AggregateConfig):
-    # The same flags, names and defaults as fairseq's label_smoothed_cross_entropy.
-    label_smoothing: float = field(
-        default=0.0, metadata={"help": "epsilon for label smoothing, 0 means no label smoothing"}
-    )
-    report_accuracy: bool = field(default=False, metadata={"help": "report accuracy metric"})
-    ignore_prefix_size: int = field(default=0, metadata={"help": "Ignore first N tokens"})
+class STkLabelSmoothedCrossEntropyConfig(LabelSmoothedCrossEntropyCriterionConfig, AggregateConfig):
+    """fairseq's --label-smoothing / --report-accuracy / --ignore-prefix-size + the --stk-* flags."""
 
 
 @register_criterion("stk_label_smoothed_cross_entropy", dataclass=STkLabelSmoothedCrossEntropyConfig)
 class STkLabelSmoothedCrossEntropyCriterion(AggregatedCriterion):
-    """Label-smoothed cross-entropy per target token (fairseq's own function), then the aggregate."""
+    """Label-smoothed cross-entropy per target token (fairseq's own functions), then the aggregate."""
+
+    # fairseq's methods, looked up at call time (they read self.ignore_prefix_size, self.padding_idx).
+    def get_lprobs_and_target(self, model, net_output, sample):
+        return LabelSmoothedCrossEntropyCriterion.get_lprobs_and_target(self, model, net_output, sample)
+
+    def compute_accuracy(self, model, net_output, sample):
+        return LabelSmoothedCrossEntropyCriterion.compute_accuracy(self, model, net_output, sample)
 
     def __init__(self, cfg: STkLabelSmoothedCrossEntropyConfig, task):
         super().__init__(cfg, task)
         if not 0.0 <= cfg.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got label_smoothing={cfg.label_smoothing!r}")
+            raise ValueError(f"--label-smoothing must be in [0, 1), got --label-smoothing {cfg.label_smoothing}")
         if cfg.ignore_prefix_size < 0:
-            raise ValueError(f"ignore_prefix_size must be >= 0, got ignore_prefix_size={cfg.ignore_prefix_size!r}")
+            raise ValueError(f"--ignore-prefix-size must be >= 0, got --ignore-prefix-size {cfg.ignore_prefix_size}")
         self.eps = cfg.label_smoothing
         self.ignore_prefix_size = cfg.ignore_prefix_size
         self.report_accuracy = cfg.report_accuracy
-
-    def get_lprobs_and_target(self, model, net_output, sample):
-        lprobs = model.get_normalized_probs(net_output, log_probs=True)
-        target = model.get_targets(sample, net_output)
-        if self.ignore_prefix_size > 0:
-            lprobs = lprobs[:, self.ignore_prefix_size :, :].contiguous()
-            target = target[:, self.ignore_prefix_size :].contiguous()
-        return lprobs.view(-1, lprobs.size(-1)), target.view(-1)
 
     def token_losses(self, model, net_output, sample):
         lprobs, target = self.get_lprobs_and_target(model, net_output, sample)
@@ -52,10 +55,9 @@ class STkLabelSmoothedCrossEntropyCriterion(AggregatedCriterion):
     def extra_logging(self, model, net_output, sample):
         if not self.report_accuracy:
             return {}
-        lprobs, target = self.get_lprobs_and_target(model, net_output, sample)
-        mask = target.ne(self.padding_idx)
-        n_correct = torch.sum(lprobs.argmax(1).masked_select(mask).eq(target.masked_select(mask)))
-        return {"n_correct": utils.item(n_correct.data), "total": utils.item(mask.sum().data)}
+        # As label_smoothed_cross_entropy does (including its two read-backs).
+        n_correct, total = self.compute_accuracy(model, net_output, sample)
+        return {"n_correct": utils.item(n_correct.data), "total": utils.item(total.data)}
 
     @classmethod
     def reduce_extra_metrics(cls, logging_outputs) -> None:

@@ -16,6 +16,7 @@ search needs. --topk-ce-mix 0 trains on the pure hinge (a top-K classifier, not 
 """
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -61,6 +62,19 @@ class ImbalancedTopKHingeConfig(TopKHingeConfig):
     )
 
 
+# The core's argument names -> this criterion's flags, for its error messages.
+CORE_ARGUMENT_FLAGS = {"epsilon": "--topk-eps", "n_samples": "--topk-samples", "chunk_elements": "--topk-chunk-elements",
+                       "max_m": "--topk-max-m", "scale": "--topk-scale", "k": "--topk-k"}
+
+
+def core_names_to_flags(message: str) -> str:
+    """'epsilon must be ..., got epsilon=-1.0' -> '--topk-eps must be ..., got --topk-eps -1.0'."""
+    for name, flag in CORE_ARGUMENT_FLAGS.items():
+        message = re.sub(rf"\b{name}=", f"{flag} ", message)
+        message = re.sub(rf"^{name}\b", flag, message)
+    return message
+
+
 def dictionary_class_counts(dictionary) -> Tuple[torch.Tensor, int]:
     """Per-symbol training counts for the class margins, from a fairseq Dictionary.
 
@@ -97,16 +111,16 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
         self.vocab_size = len(task.target_dictionary)
         if not isinstance(cfg.topk_k, int) or not 1 <= cfg.topk_k < self.vocab_size:
             raise ValueError(
-                f"topk_k must be an integer in [1, {self.vocab_size - 1}] (below the target vocabulary size "
-                f"{self.vocab_size}), got topk_k={cfg.topk_k!r}"
+                f"--topk-k must be an integer in [1, {self.vocab_size - 1}] (below the target vocabulary size "
+                f"{self.vocab_size}), got --topk-k {cfg.topk_k}"
             )
         if not 0.0 <= cfg.topk_ce_mix <= 1.0:
-            raise ValueError(f"topk_ce_mix must be in [0, 1], got topk_ce_mix={cfg.topk_ce_mix!r}")
+            raise ValueError(f"--topk-ce-mix must be in [0, 1], got --topk-ce-mix {cfg.topk_ce_mix}")
         self.topk_k, self.ce_mix = cfg.topk_k, cfg.topk_ce_mix
         try:
             self.hinge = self.build_hinge(cfg, task)
         except ValueError as err:  # name the command-line flags, not the core's arguments
-            raise ValueError(f"invalid --topk-* flag: {err}") from None
+            raise ValueError(core_names_to_flags(str(err))) from None
 
     def build_hinge(self, cfg: TopKHingeConfig, task) -> BalancedTopKHinge:
         return BalancedTopKHinge(

@@ -48,7 +48,9 @@ class LongTailCriterion(nn.Module):
         if k is not None:
             k_ratio = None  # an explicit count replaces the default ratio
         self.loss = build_loss(loss, class_counts, **loss_options) if isinstance(loss, str) else loss
-        self.aggregate = build_aggregate(aggregate, k=k, k_ratio=k_ratio, delta=delta, lam_init=lam_init)
+        # clip_k: a batch smaller than a count k (the last partial batch) uses k = n, counted in
+        # k_clipped, instead of killing the run.
+        self.aggregate = build_aggregate(aggregate, k=k, k_ratio=k_ratio, delta=delta, lam_init=lam_init, clip_k=True)
 
     def per_sample(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return self.loss(logits, labels)
@@ -65,6 +67,11 @@ class LongTailCriterion(nn.Module):
         if lr is not None:
             group["lr"] = lr
         return [group]
+
+    @property
+    def k_clipped(self) -> int:
+        """How many batches so far were smaller than a count k and used k = n."""
+        return self.aggregate.k_clipped
 
     @property
     def lam(self) -> Optional[float]:

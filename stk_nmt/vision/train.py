@@ -171,6 +171,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     args = build_parser().parse_args(argv)
     if not 0 < args.k_ratio <= 1:
         raise ValueError(f"--k-ratio must be in (0, 1], got {args.k_ratio}")
+    if args.k is not None and args.aggregate in ("atk", "matk", "stk") and args.k > args.batch_size:
+        raise ValueError(f"--k {args.k} cannot fit: a batch holds at most --batch-size {args.batch_size} samples; "
+                         f"lower --k or give --k-ratio")
     args.model = args.model or DEFAULT_MODEL[args.dataset]
     os.makedirs(args.save_dir, exist_ok=True)
     device = torch.device(args.device)
@@ -215,7 +218,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         torch.manual_seed(seed)
         started = time.time()
         loss = train_one_epoch(model, criterion, optimizer, scheduler, train_loader, device, f"epoch {epoch + 1}", show)
-        history.append({"epoch": epoch + 1, "train_loss": loss, "lam": criterion.lam,
+        # k_clipped: batches (so far) smaller than --k, which used k = n (the last partial batch).
+        history.append({"epoch": epoch + 1, "train_loss": loss, "lam": criterion.lam, "k_clipped": criterion.k_clipped,
                         "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 3)})
         atomic_torch_save({"args": vars(args), "epoch": epoch + 1, "history": history, "model": model.state_dict(),
                            "criterion": criterion.state_dict(), "optimizer": optimizer.state_dict(),
