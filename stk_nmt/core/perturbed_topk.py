@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from statistics import NormalDist
 from typing import Optional, Tuple
 
 import torch
@@ -37,6 +38,16 @@ from torch import nn
 # Elements of each of the two (rows, L, S) work buffers: 2**21 fp32 = 8 MiB, small enough to stay
 # mostly in cache between the draw, the shift and the selection, large enough that the loop is cheap.
 DEFAULT_CHUNK_ELEMENTS = 1 << 21
+
+# How the noise is drawn (see truncation_margin and select_draws):
+# "dense" draws (B, L, S) noise, pytopk's operator exactly; "truncated" perturbs only each row's
+# candidate classes; "auto" truncates the rows whose candidate set is small and is dense elsewhere.
+NOISE_MODES = ("auto", "dense", "truncated")
+# Default bound on the probability, per row and call, that truncation changes the row's result.
+DEFAULT_TOLERANCE = 1e-6
+# "auto": a row whose candidate set holds more than this fraction of the L classes is computed
+# densely (flat scores, early in training): beyond it, gathering and padding cost more than they save.
+DENSE_FRACTION = 0.25
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -75,6 +86,33 @@ def check_noise(noise: Optional[torch.Tensor], shape: Tuple[int, int, int], devi
         raise ValueError(f"noise must have shape (B, L, S) = {tuple(shape)}, got noise.shape={tuple(noise.shape)}")
     if noise.device != device:
         raise ValueError(f"noise is on {noise.device} but scores are on {device}")
+
+
+def check_noise_mode(noise_mode, tolerance) -> None:
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got noise_mode={noise_mode!r}")
+    if (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not math.isfinite(tolerance)
+            or not 0 < tolerance < 1):
+        raise ValueError(f"tolerance must be a number in (0, 1), got tolerance={tolerance!r}")
+
+
+def truncation_margin(n_classes: int, k: int, n_samples: int, epsilon: float, tolerance: float) -> float:
+    """The candidate margin m: classes scoring below (k-th largest score) - m are not perturbed.
+
+    A class j outside the candidate set can change draw b only if s_j + eps Z_jb beats s_c + eps Z_cb
+    for one of the k top classes c, whose score is more than m above s_j. eps (Z_jb - Z_cb) is
+    N(0, 2 eps^2), so by a union bound over the (L - k) outside classes, the k top classes and the
+    S draws, the row's result changes with probability at most
+
+        S * k * (L - k) * Q(m / (eps sqrt 2))        Q = upper tail of N(0, 1),
+
+    and m is chosen so that this equals `tolerance` (0 when no class can lie outside).
+    """
+    pairs = n_samples * k * (n_classes - k)
+    if pairs <= 0 or epsilon == 0:
+        return 0.0
+    z = -NormalDist().inv_cdf(tolerance / pairs)  # Q^{-1}; accurate far into the tail
+    return max(0.0, epsilon * math.sqrt(2.0) * z)
 
 
 def chunk_rows(n_rows: int, row_elements: int, chunk_elements: Optional[int]) -> int:
@@ -144,6 +182,102 @@ def kth_largest_draws(
     return values, indices
 
 
+def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
+    """Per row, how many classes score at least (k-th largest score) - margin: (B,), >= k."""
+    kth = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
+    return (scores >= kth - margin).sum(dim=1)
+
+
+def truncated_draws(
+    scores: torch.Tensor,
+    k: int,
+    epsilon: float,
+    n_samples: int,
+    n_candidates: int,
+    noise: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+    chunk_elements: Optional[int] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """kth_largest_draws restricted to each row's n_candidates highest-scoring classes.
+
+    scores: (R, L) in the compute dtype, detached. The noise is drawn for the candidates only,
+    torch.randn(R, C, S) (fp32) per chunk, or gathered from a given (R, L, S) noise: then draw b
+    perturbs every candidate exactly as the dense operator does, and the result is the dense one
+    whenever no other class enters the top k of a draw (probability bounded by truncation_margin).
+    Returns the mean k-th largest (R,) and the selected class indices (R, S), in [0, L).
+    """
+    n_rows = scores.shape[0]
+    values = torch.empty(n_rows, dtype=scores.dtype, device=scores.device)
+    indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=scores.device)
+    rows = chunk_rows(n_rows, n_candidates * n_samples, chunk_elements)
+    for lo in range(0, n_rows, rows):
+        hi = min(n_rows, lo + rows)
+        # Sorted candidates; a row with fewer than C candidates gets its next-highest classes too,
+        # which only brings it closer to the dense result.
+        cand_values, cand_index = torch.topk(scores[lo:hi], n_candidates, dim=1)
+        if noise is None:
+            z = torch.randn(hi - lo, n_candidates, n_samples, generator=generator, device=scores.device)
+        else:
+            z = noise[lo:hi].gather(1, cand_index[:, :, None].expand(-1, -1, n_samples))
+        if epsilon != 1.0:  # z is a fresh tensor either way; 1 * z == z exactly
+            z.mul_(epsilon)
+        # Same operations, in the same dtypes, as the dense path: (eps Z) + s, then topk per draw.
+        perturbed = torch.add(z.transpose(1, 2), cand_values[:, None, :])
+        top = torch.topk(perturbed, k, dim=2)
+        values[lo:hi] = top.values[:, :, k - 1].mean(dim=-1)
+        indices[lo:hi] = cand_index.gather(1, top.indices[:, :, k - 1])
+    return values, indices
+
+
+def select_draws(
+    scores: torch.Tensor,
+    k: int,
+    epsilon: float,
+    n_samples: int,
+    noise: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+    chunk_elements: Optional[int] = None,
+    noise_mode: str = "auto",
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """kth_largest_draws (dense) or its truncated twin, per noise_mode; same outputs.
+
+    "truncated" and "auto" find each row's candidate count (classes within truncation_margin of
+    the row's k-th largest score), which costs one device-to-host copy of the (B,) counts per call
+    (the padded candidate width C must be known on the host). "auto" then computes the rows with
+    more than DENSE_FRACTION * L candidates densely, and when every row is such a row it is exactly
+    the dense path (same draws from the same generator).
+    """
+    n_rows, n_cols = scores.shape
+    if noise_mode == "dense" or epsilon == 0:
+        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    margin = truncation_margin(n_cols, k, n_samples, epsilon, tolerance)
+    s = scores.detach().to(compute_dtype(scores.dtype))
+    counts = candidate_counts(s, k, margin).cpu()  # the one sync per call
+    if noise_mode == "truncated":
+        return truncated_draws(s, k, epsilon, n_samples, int(counts.max()), noise, generator, chunk_elements)
+    dense = counts > DENSE_FRACTION * n_cols
+    n_dense = int(dense.sum())
+    if n_dense == n_rows:
+        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    if n_dense == 0:
+        return truncated_draws(s, k, epsilon, n_samples, int(counts.max()), noise, generator, chunk_elements)
+    values = torch.empty(n_rows, dtype=s.dtype, device=s.device)
+    indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=s.device)
+    sparse_rows = (~dense).nonzero().squeeze(1)
+    dense_rows = dense.nonzero().squeeze(1)
+    n_candidates = int(counts[sparse_rows].max())
+    sparse_rows, dense_rows = sparse_rows.to(s.device), dense_rows.to(s.device)
+    pick = (lambda rows: None) if noise is None else (lambda rows: noise[rows])
+    values[sparse_rows], indices[sparse_rows] = truncated_draws(
+        s[sparse_rows], k, epsilon, n_samples, n_candidates, pick(sparse_rows), generator, chunk_elements
+    )
+    values[dense_rows], indices[dense_rows] = kth_largest_draws(
+        scores.detach()[dense_rows], k, epsilon, n_samples, pick(dense_rows), generator, chunk_elements
+    )
+    return values, indices
+
+
 def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor) -> torch.Tensor:
     """A (B, L) tensor with row_weights[i] / S added at each of the S indices of row i."""
     n_samples = indices.shape[1]
@@ -153,11 +287,14 @@ def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor) -> to
 
 
 class PerturbedTopKFunction(torch.autograd.Function):
-    """forward(scores (B, L), k, epsilon, n_samples, noise, generator, chunk_elements) -> (B,)."""
+    """forward(scores (B, L), k, epsilon, n_samples, noise, generator, chunk_elements, noise_mode,
+    tolerance) -> (B,)."""
 
     @staticmethod
-    def forward(ctx, scores, k, epsilon, n_samples, noise, generator, chunk_elements):
-        values, indices = kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    def forward(ctx, scores, k, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance):
+        values, indices = select_draws(
+            scores, k, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance
+        )
         ctx.save_for_backward(indices)
         ctx.meta = (tuple(scores.shape), scores.dtype)
         return values
@@ -167,7 +304,7 @@ class PerturbedTopKFunction(torch.autograd.Function):
         (indices,) = ctx.saved_tensors
         shape, in_dtype = ctx.meta
         grad = scatter_draws(shape, indices, grad_out.to(compute_dtype(in_dtype)))
-        return grad.to(in_dtype), None, None, None, None, None, None
+        return grad.to(in_dtype), None, None, None, None, None, None, None, None
 
 
 def perturbed_topk(
@@ -179,6 +316,8 @@ def perturbed_topk(
     noise: Optional[torch.Tensor] = None,
     generator: Optional[torch.Generator] = None,
     chunk_elements: Optional[int] = None,
+    noise_mode: str = "auto",
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> torch.Tensor:
     """Perturbed k-th largest entry of each row of scores (B, L): a (B,) tensor, differentiable.
 
@@ -189,27 +328,35 @@ def perturbed_topk(
         noise: optional Z of shape (B, L, S); otherwise drawn as torch.randn(B, L, S) (fp32) from
             `generator` (torch's default generator when None), chunk by chunk.
         chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**21 elements).
+        noise_mode: "dense" (pytopk's operator: noise on all L classes), "truncated" (noise only on
+            the classes within truncation_margin of each row's k-th largest score), or "auto"
+            (truncated where the candidate set is small, dense elsewhere). Truncation changes a
+            row's result with probability at most `tolerance` (docs/topk-hinge.md).
     """
     n_rows, n_cols = check_scores(scores)
     check_topk_args(k, epsilon, n_samples, n_cols, k_max=n_cols)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
-    return PerturbedTopKFunction.apply(scores, int(k), float(epsilon), int(n_samples), noise, generator, chunk_elements)
+    check_noise_mode(noise_mode, tolerance)
+    return PerturbedTopKFunction.apply(scores, int(k), float(epsilon), int(n_samples), noise, generator, chunk_elements,
+                                       noise_mode, float(tolerance))
 
 
 class PerturbedTopK(nn.Module):
     """nn.Module twin of perturbed_topk; forward(scores, noise=None) -> (B,)."""
 
     def __init__(self, k: int, epsilon: float = 1.0, n_samples: int = 5, generator: Optional[torch.Generator] = None,
-                 chunk_elements: Optional[int] = None):
+                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
         super().__init__()
         check_topk_args(k, epsilon, n_samples)
         chunk_rows(1, 1, chunk_elements)  # validates chunk_elements
+        check_noise_mode(noise_mode, tolerance)
         self.k, self.epsilon, self.n_samples = int(k), float(epsilon), int(n_samples)
         self.generator, self.chunk_elements = generator, chunk_elements
+        self.noise_mode, self.tolerance = noise_mode, float(tolerance)
 
     def forward(self, scores: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         return perturbed_topk(scores, self.k, self.epsilon, self.n_samples, noise=noise, generator=self.generator,
-                              chunk_elements=self.chunk_elements)
+                              chunk_elements=self.chunk_elements, noise_mode=self.noise_mode, tolerance=self.tolerance)
 
     def extra_repr(self) -> str:
-        return f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}"
+        return f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}, noise_mode={self.noise_mode!r}"
