@@ -67,7 +67,7 @@ def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int) -> None:
         raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
     if tuple(labels.shape) != (n_rows,):
         raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    lo, hi = int(labels.min()), int(labels.max())
+    lo, hi = (int(v) for v in torch.aminmax(labels))  # one pass
     if lo < 0 or hi >= n_cols:
         bad = lo if lo < 0 else hi
         raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
@@ -90,9 +90,12 @@ class TopKHingeFunction(torch.autograd.Function):
             scores, k + 1, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance
         )
         correct = scores.detach().gather(1, labels[:, None]).squeeze(1).to(dtype)
-        margin = torch.ones_like(kth) if margins is None else margins.to(device=kth.device, dtype=dtype)[labels]
-        # Same order of operations as pytopk: (m + top) - s_y, then the scale, then the hinge.
-        arg = margin + kth - correct
+        # Same order of operations as pytopk: (m + top) - s_y, then the scale, then the hinge
+        # (1 + top is pytopk's ones-tensor + top, bit for bit: IEEE addition commutes).
+        if margins is None:
+            arg = (kth + 1.0).sub_(correct)
+        else:
+            arg = margins.to(device=kth.device, dtype=dtype)[labels].add_(kth).sub_(correct)
         if scale != 1.0:
             arg = scale * arg
         losses = torch.relu(arg)

@@ -47,7 +47,7 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     )
     topk_chunk_elements: Optional[int] = field(
         default=None,
-        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**21)"},
+        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**18)"},
     )
     topk_hinge_noise: ChoiceEnum(["auto", "dense", "truncated"]) = field(
         default="auto",
