@@ -144,7 +144,13 @@ def test_flat_rows_take_the_dense_path(monkeypatch):
     monkeypatch.setattr(ptk, "truncated_draws", lambda s, *a: calls["truncated"].append(s.clone()) or real_truncated(s, *a))
     out = noised_topk_hinge(scores, labels, K, eps, S, noise=noise, reduction="none")  # auto
     assert [c.shape[0] for c in calls["dense"]] == [int(flat.sum())]
-    assert torch.equal(calls["dense"][0], scores[flat]) and torch.equal(calls["truncated"][0], scores[~flat])
+    assert torch.equal(calls["dense"][0], scores[flat])
+    # The other rows went truncated: their candidate scores (padded with -inf), far fewer than L.
+    cand = calls["truncated"][0]
+    assert cand.shape[0] == int((~flat).sum()) and cand.shape[1] < L // 4
+    assert torch.equal(cand.amax(dim=1), scores[~flat].amax(dim=1))
+    assert torch.equal(torch.isfinite(cand).sum(dim=1),
+                       ptk.candidate_counts(scores[~flat], K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)))
     ref = noised_topk_hinge(scores, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none")
     assert torch.equal(out, ref)
     # All rows flat: "auto" is the dense path itself, so from a seed it draws pytopk's numbers.

@@ -183,12 +183,6 @@ def kth_largest_draws(
     return values, indices
 
 
-def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
-    """Per row, how many classes score at least (k-th largest score) - margin: (B,), >= k."""
-    kth = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
-    return (scores >= kth - margin).sum(dim=1)
-
-
 def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128) -> bool:
     """A cheap look before counting candidates: True when, in every row, more than 2 * DENSE_FRACTION
     of a strided sample of the columns lies within the margin of the row's maximum.
@@ -202,44 +196,70 @@ def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128) 
     return bool((near.float().mean(dim=1) > 2 * DENSE_FRACTION).all())
 
 
+def candidate_mask(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
+    """(B, L) bool: the classes scoring at least (the row's k-th largest score) - margin; >= k per row."""
+    kth = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
+    return scores >= kth - margin
+
+
+def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
+    """Per row, the number of candidate classes (see candidate_mask): (B,)."""
+    return candidate_mask(scores, k, margin).sum(dim=1, dtype=torch.int32)
+
+
+def gather_candidates(scores: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor, width: int):
+    """Each row's candidates packed to `width` columns: (values, class indices), both (B, width).
+
+    One nonzero pass over the mask instead of a top-`width` selection (which costs as much as the
+    dense draw once width is a tenth of L). Rows with fewer candidates are padded with score -inf
+    (class 0): -inf + noise is -inf, never among a draw's k largest, as every row has >= k candidates.
+    """
+    rows, cols = mask.nonzero(as_tuple=True)  # row-major: each row's candidates are contiguous
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(rows.numel(), device=rows.device) - starts[rows]
+    values = torch.full((scores.shape[0], width), -math.inf, dtype=scores.dtype, device=scores.device)
+    index = torch.zeros(scores.shape[0], width, dtype=torch.long, device=scores.device)
+    values[rows, slot] = scores[rows, cols]
+    index[rows, slot] = cols
+    return values, index
+
+
 def truncated_draws(
-    scores: torch.Tensor,
+    cand_values: torch.Tensor,
+    cand_index: torch.Tensor,
     k: int,
     epsilon: float,
     n_samples: int,
-    n_candidates: int,
     noise: Optional[torch.Tensor] = None,
     generator: Optional[torch.Generator] = None,
     chunk_elements: Optional[int] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """kth_largest_draws restricted to each row's n_candidates highest-scoring classes.
+    """kth_largest_draws restricted to each row's candidate classes.
 
-    scores: (R, L) in the compute dtype, detached. The noise is drawn for the candidates only,
-    torch.randn(R, C, S) (fp32) per chunk, or gathered from a given (R, L, S) noise: then draw b
-    perturbs every candidate exactly as the dense operator does, and the result is the dense one
-    whenever no other class enters the top k of a draw (probability bounded by truncation_margin).
+    cand_values, cand_index: (R, C) candidate scores (compute dtype, -inf for padding) and classes,
+    from gather_candidates. The noise is drawn for the candidates only, torch.randn(R, C, S) (fp32)
+    per chunk, or gathered from a given (R, L, S) noise: then draw b perturbs every candidate
+    exactly as the dense operator does, and the result is the dense one whenever no other class
+    enters the top k of a draw (probability bounded by truncation_margin).
     Returns the mean k-th largest (R,) and the selected class indices (R, S), in [0, L).
     """
-    n_rows = scores.shape[0]
-    values = torch.empty(n_rows, dtype=scores.dtype, device=scores.device)
-    indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=scores.device)
+    n_rows, n_candidates = cand_values.shape
+    values = torch.empty(n_rows, dtype=cand_values.dtype, device=cand_values.device)
+    indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=cand_values.device)
     rows = chunk_rows(n_rows, n_candidates * n_samples, chunk_elements)
     for lo in range(0, n_rows, rows):
         hi = min(n_rows, lo + rows)
-        # Sorted candidates; a row with fewer than C candidates gets its next-highest classes too,
-        # which only brings it closer to the dense result.
-        cand_values, cand_index = torch.topk(scores[lo:hi], n_candidates, dim=1)
         if noise is None:
-            z = torch.randn(hi - lo, n_candidates, n_samples, generator=generator, device=scores.device)
+            z = torch.randn(hi - lo, n_candidates, n_samples, generator=generator, device=cand_values.device)
         else:
-            z = noise[lo:hi].gather(1, cand_index[:, :, None].expand(-1, -1, n_samples))
+            z = noise[lo:hi].gather(1, cand_index[lo:hi, :, None].expand(-1, -1, n_samples))
         if epsilon != 1.0:  # z is a fresh tensor either way; 1 * z == z exactly
             z.mul_(epsilon)
         # Same operations, in the same dtypes, as the dense path: (eps Z) + s, then topk per draw.
-        perturbed = torch.add(z.transpose(1, 2), cand_values[:, None, :])
+        perturbed = torch.add(z.transpose(1, 2), cand_values[lo:hi, None, :])
         top = torch.topk(perturbed, k, dim=2)
         values[lo:hi] = top.values[:, :, k - 1].mean(dim=-1)
-        indices[lo:hi] = cand_index.gather(1, top.indices[:, :, k - 1])
+        indices[lo:hi] = cand_index[lo:hi].gather(1, top.indices[:, :, k - 1])
     return values, indices
 
 
@@ -256,8 +276,8 @@ def select_draws(
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """kth_largest_draws (dense) or its truncated twin, per noise_mode; same outputs.
 
-    "truncated" and "auto" find each row's candidate count (classes within truncation_margin of
-    the row's k-th largest score), which costs one device-to-host copy of the (B,) counts per call
+    "truncated" and "auto" find each row's candidates (classes within truncation_margin of the
+    row's k-th largest score), which costs one device-to-host copy of the (B,) counts per call
     (the padded candidate width C must be known on the host). "auto" then computes the rows with
     more than DENSE_FRACTION * L candidates densely, and when every row is such a row it is exactly
     the dense path (same draws from the same generator).
@@ -269,24 +289,26 @@ def select_draws(
     s = scores.detach().to(compute_dtype(scores.dtype))
     if noise_mode == "auto" and mostly_flat(s, margin):
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
-    counts = candidate_counts(s, k, margin).cpu()  # the one sync per call
-    if noise_mode == "truncated":
-        return truncated_draws(s, k, epsilon, n_samples, int(counts.max()), noise, generator, chunk_elements)
-    dense = counts > DENSE_FRACTION * n_cols
+    mask = candidate_mask(s, k, margin)
+    counts = mask.sum(dim=1, dtype=torch.int32)  # int32: a third of the int64 count's time on CPU
+    counts_host = counts.cpu()  # the one sync per call
+    dense = counts_host > (DENSE_FRACTION * n_cols if noise_mode == "auto" else n_cols)
     n_dense = int(dense.sum())
     if n_dense == n_rows:
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
     if n_dense == 0:
-        return truncated_draws(s, k, epsilon, n_samples, int(counts.max()), noise, generator, chunk_elements)
+        cand = gather_candidates(s, mask, counts, int(counts_host.max()))
+        return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
     values = torch.empty(n_rows, dtype=s.dtype, device=s.device)
     indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=s.device)
     sparse_rows = (~dense).nonzero().squeeze(1)
     dense_rows = dense.nonzero().squeeze(1)
-    n_candidates = int(counts[sparse_rows].max())
+    width = int(counts_host[sparse_rows].max())
     sparse_rows, dense_rows = sparse_rows.to(s.device), dense_rows.to(s.device)
     pick = (lambda rows: None) if noise is None else (lambda rows: noise[rows])
+    cand = gather_candidates(s[sparse_rows], mask[sparse_rows], counts[sparse_rows], width)
     values[sparse_rows], indices[sparse_rows] = truncated_draws(
-        s[sparse_rows], k, epsilon, n_samples, n_candidates, pick(sparse_rows), generator, chunk_elements
+        *cand, k, epsilon, n_samples, pick(sparse_rows), generator, chunk_elements
     )
     values[dense_rows], indices[dense_rows] = kth_largest_draws(
         scores.detach()[dense_rows], k, epsilon, n_samples, pick(dense_rows), generator, chunk_elements
