@@ -184,16 +184,18 @@ def kth_largest_draws(
 
 
 def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128) -> bool:
-    """A cheap look before counting candidates: True when, in every row, more than 2 * DENSE_FRACTION
-    of a strided sample of the columns lies within the margin of the row's maximum.
+    """A cheap look before counting candidates: True when, in 99% of the rows or more, more than
+    1.5 * DENSE_FRACTION of a strided sample of the columns lies within the margin of the row's maximum.
 
     Those classes are all candidates (the k-th largest score is at most the maximum), so such rows
-    would take the dense path anyway; one max pass spares the top-k pass and the count. It only ever
-    chooses the dense path, which is exact, so it cannot change a result.
+    would take the dense path anyway (the sample's standard error, under 0.045 for 128 columns,
+    keeps a row below DENSE_FRACTION from passing); the few others (a row whose maximum stands out)
+    go dense with them. One max pass spares the top-k pass, the count and its (B, L) mask. It only
+    ever chooses the dense path, which is exact, so it cannot change a result.
     """
     step = max(1, scores.shape[1] // sample_columns)
     near = scores[:, ::step] >= scores.amax(dim=1, keepdim=True) - margin
-    return bool((near.float().mean(dim=1) > 2 * DENSE_FRACTION).all())
+    return bool((near.float().mean(dim=1) > 1.5 * DENSE_FRACTION).float().mean() >= 0.99)
 
 
 def candidate_mask(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
