@@ -179,3 +179,22 @@ def test_bad_noise_mode_and_tolerance(kwargs, match):
         BalancedTopKHinge(2, **kwargs)
     with pytest.raises(ValueError, match=match):
         perturbed_topk(scores, 2, **kwargs)
+
+
+@pytest.mark.parametrize("L,k", [(5000, 6), (4099, 1), (8192, 40)])
+def test_blocked_selection_is_torch_topk(L, k):
+    """The dense path's blocked selection (wide rows) returns torch.topk's k-th value and class."""
+    blocks = ptk.select_blocks(L, k)
+    assert blocks is not None
+    g = torch.Generator().manual_seed(L)
+    perturbed = torch.full((3, 4, blocks * ptk.BLOCK_WIDTH), -math.inf)
+    perturbed[:, :, :L] = torch.randn(3, 4, L, generator=g) * 3
+    value, index = ptk.kth_along_last(perturbed, k, blocks)
+    top = torch.topk(perturbed[:, :, :L], k, dim=2)
+    assert torch.equal(value, top.values[:, :, k - 1]) and torch.equal(index, top.indices[:, :, k - 1])
+    # And the whole dense operator against a brute-force sort, same noise.
+    scores = torch.randn(3, L, generator=g)
+    noise = torch.randn(3, L, 2, generator=g)
+    out = perturbed_topk(scores, k, 0.5, 2, noise=noise, noise_mode="dense")
+    brute = (scores[:, :, None] + 0.5 * noise).sort(dim=1, descending=True).values[:, k - 1, :].mean(dim=1)
+    assert torch.equal(out, brute)
