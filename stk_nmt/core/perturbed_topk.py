@@ -23,6 +23,11 @@ automatically; always possible when 16 rows fit in chunk_elements) equals the on
 torch.randn(B, L, S, generator=g) draw, because torch's CPU normal sampler works in blocks of 16:
 the chunked path reproduces pytopk given the same seed.
 Other devices draw per chunk too (same distribution, not the same numbers as a one-shot draw).
+
+Truncated noise (noise_mode "truncated", or "auto", the default, where it is cheaper): only the
+classes within truncation_margin of each row's k-th largest score are perturbed; the result is the
+dense one for the same noise on those classes except with probability at most `tolerance` per row
+(union bound, see truncation_margin and docs/topk-hinge.md). select_draws dispatches.
 """
 
 from __future__ import annotations

@@ -19,11 +19,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
-from fairseq.dataclass import ChoiceEnum
-
 import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
+from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
 
