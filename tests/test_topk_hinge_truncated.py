@@ -198,3 +198,18 @@ def test_blocked_selection_is_torch_topk(L, k):
     out = perturbed_topk(scores, k, 0.5, 2, noise=noise, noise_mode="dense")
     brute = (scores[:, :, None] + 0.5 * noise).sort(dim=1, descending=True).values[:, k - 1, :].mean(dim=1)
     assert torch.equal(out, brute)
+
+
+def test_few_candidates_wide_rows_same_noise():
+    """Wide, peaked rows (a few dozen candidates out of 6000) agree with the dense operator
+    (blocked selection) for the same noise, values and gradients, where the bound's condition holds."""
+    B, L, S, K, eps = 6, 6000, 3, 4, 0.2
+    scores, labels, noise = peaked_batch(B, L, S, seed=9, spread=6.0)
+    margin = truncation_margin(L, K + 1, S, eps, 1e-6)
+    assert bound_holds(scores, noise, K + 1, eps, margin).all()
+    assert int(ptk.candidate_counts(scores, K + 1, margin).max()) <= L // 64
+    ref, ref_grad = loss_and_grad(
+        lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none"), scores)
+    out, grad = loss_and_grad(
+        lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, reduction="none"), scores)
+    assert torch.equal(out, ref) and torch.equal(grad, ref_grad)
