@@ -1,15 +1,19 @@
 """fairseq training speed of the top-K hinge criteria against label_smoothed_cross_entropy.
 
-    python benchmarks/bench_topk_hinge_fairseq.py                    # defaults below, ~2-4 minutes
-    python benchmarks/bench_topk_hinge_fairseq.py --vocab 4000 --max-update 40 --rounds 3
+    python benchmarks/bench_topk_hinge_fairseq.py                    # defaults below
+    python benchmarks/bench_topk_hinge_fairseq.py --dims 128 --rounds 3 --criteria topk_hinge
 
 Builds a synthetic translation corpus with a Zipf-distributed vocabulary (the target is the source
 with its words mapped and reversed), binarises it with fairseq-preprocess, then trains the same
-small transformer with each criterion for --max-update updates, same seed and batches. The rounds
-interleave the criteria (A B C, A B C, ...) so a busy machine slows them alike; the table gives the
-median words per second and its ratio to label_smoothed_cross_entropy, twice: per CPU second of
-the training process (start-up cancelled by a 1-update run; steady on a shared machine) and per
-wall-clock second (fairseq's train_wps). Work goes to --workdir (kept: a rerun skips preprocessing).
+small transformer (width --dims, each) with each criterion for --epochs epochs, same seed and
+batches. The rounds interleave the criteria (A B C, A B C, ...) so a busy machine slows them alike;
+the table gives the median words per second and its ratio to label_smoothed_cross_entropy:
+- "first epoch" and "later epochs": per CPU second of the training process. The later epochs'
+  figure is (CPU seconds of the --epochs run - those of a 1-epoch run) over the words in between,
+  so start-up and the first epoch (flat scores: the top-K hinge's truncation falls back to the
+  dense noise) cancel; the first epoch's is the 1-epoch run less a 1-update run (start-up);
+- "wall, later": fairseq's wall-clock train_wps of the epochs after the first.
+Work goes to --workdir (kept: a rerun skips preprocessing).
 """
 
 from __future__ import annotations
@@ -28,14 +32,19 @@ import numpy as np
 from tqdm import tqdm
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from stk_nmt.files import atomic_write_text  # noqa: E402
 
 CRITERIA = {
     "label_smoothed_cross_entropy": ["--label-smoothing", "0.1"],
+    "topk_hinge (dense noise)": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "1.0", "--stk-aggregate",
+                                 "average", "--topk-hinge-noise", "dense"],
     "topk_hinge": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "1.0", "--stk-aggregate", "average"],
     "topk_hinge (pure, mix 0)": ["--topk-k", "5", "--topk-eps", "1.0", "--topk-ce-mix", "0", "--stk-aggregate", "average"],
     "topk_hinge + ST_k": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "1.0"],
     "imbalanced_topk_hinge": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "0.01", "--stk-aggregate", "average"],
 }
+DEFAULT_CRITERIA = ["label_smoothed_cross_entropy", "topk_hinge", "imbalanced_topk_hinge"]
 
 
 def write_corpus(folder: Path, vocab: int, lines: int, seed: int) -> None:
@@ -52,6 +61,13 @@ def write_corpus(folder: Path, vocab: int, lines: int, seed: int) -> None:
             tmp = folder / f".{split}.{ext}.tmp"
             tmp.write_text("\n".join(text) + "\n")
             os.replace(tmp, folder / f"{split}.{ext}")
+    # Dictionaries with every word of the vocabulary (expected counts, most frequent first), so the
+    # output layer has --vocab entries however short the corpus is.
+    expected = np.maximum(1, np.round(probs * lines * 19)).astype(int)
+    for ext, prefix in (("src", "s"), ("tgt", "t")):
+        tmp = folder / f".dict.{ext}.tmp"
+        tmp.write_text("".join(f"{prefix}{i} {c}\n" for i, c in enumerate(expected)))
+        os.replace(tmp, folder / f"dict.{ext}.txt")
 
 
 def run(args, cwd: Path, threads: int) -> str:
@@ -68,7 +84,7 @@ def children_cpu_seconds() -> float:
 
 
 def prepare(workdir: Path, vocab: int, lines: int, seed: int, threads: int) -> Path:
-    data_bin = workdir / f"bin-v{vocab}-n{lines}-s{seed}"
+    data_bin = workdir / f"bin-v{vocab}-n{lines}-s{seed}-fulldict"
     if (data_bin / "train.src-tgt.tgt.idx").exists():
         return data_bin
     corpus = workdir / f"text-v{vocab}-n{lines}-s{seed}"
@@ -76,83 +92,104 @@ def prepare(workdir: Path, vocab: int, lines: int, seed: int, threads: int) -> P
     write_corpus(corpus, vocab, lines, seed)
     tmp_bin = Path(tempfile.mkdtemp(dir=workdir, prefix=".bin-"))
     run(["fairseq_cli.preprocess", "--source-lang", "src", "--target-lang", "tgt", "--trainpref", "train",
-         "--validpref", "valid", "--destdir", str(tmp_bin), "--workers", "1"], corpus, threads)
+         "--validpref", "valid", "--destdir", str(tmp_bin), "--workers", "1",
+         "--srcdict", "dict.src.txt", "--tgtdict", "dict.tgt.txt"], corpus, threads)
     os.replace(tmp_bin, data_bin)
     return data_bin
 
 
-def train(data_bin: Path, criterion: str, flags, args, workdir: Path, max_update: int):
-    """One fairseq-train run: (words trained, fairseq's wall-clock train_wps, CPU seconds of the process)."""
+def train(data_bin: Path, criterion: str, flags, args, workdir: Path, dim: int, stop):
+    """One fairseq-train run until `stop` (fairseq flags): per-epoch (words, wall seconds), CPU seconds."""
     name = criterion.split(" ")[0]
     cpu0 = children_cpu_seconds()
     log = run(["fairseq_cli.train", str(data_bin), "--user-dir", str(REPO / "stk_nmt"), "--task", "translation",
                "--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
-               "--encoder-embed-dim", str(args.dim), "--decoder-embed-dim", str(args.dim),
-               "--encoder-ffn-embed-dim", str(4 * args.dim), "--decoder-ffn-embed-dim", str(4 * args.dim),
+               "--encoder-embed-dim", str(dim), "--decoder-embed-dim", str(dim),
+               "--encoder-ffn-embed-dim", str(4 * dim), "--decoder-ffn-embed-dim", str(4 * dim),
                "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
                "--share-decoder-input-output-embed", "--criterion", name, *flags,
                "--optimizer", "adam", "--lr", "5e-4", "--max-tokens", str(args.max_tokens),
-               "--max-update", str(max_update), "--disable-validation", "--no-save",
+               *stop, "--disable-validation", "--no-save",
                "--save-dir", str(workdir / "unused-ckpt"), "--no-progress-bar", "--log-format", "json",
                "--log-interval", "1000", "--cpu", "--seed", str(args.seed), "--num-workers", "0"], workdir, args.threads)
     cpu = children_cpu_seconds() - cpu0
     summaries = [json.loads(line[line.index("{"):]) for line in log.splitlines() if '"train_wps"' in line]
     if not summaries:
         raise RuntimeError(f"no train_wps in the log of {criterion}:\n{log[-2000:]}")
-    words, wall, done = 0.0, 0.0, 0
+    epochs, done = [], 0
     for summary in summaries:  # one per epoch
         updates = int(float(summary["train_num_updates"])) - done
         done += updates
-        words += float(summary["train_wpb"]) * updates
-        if float(summary["train_wps"]) > 0:
-            wall += float(summary["train_wpb"]) * updates / float(summary["train_wps"])
-    return words, words / wall if wall > 0 else float("nan"), cpu
+        words = float(summary["train_wpb"]) * updates
+        wps = float(summary["train_wps"])
+        epochs.append((words, words / wps if wps > 0 else float("nan")))
+    return epochs, cpu
 
 
-def measure(data_bin: Path, criterion: str, args) -> dict:
-    """Wall-clock words/s (fairseq's) of a --max-update run, and CPU words/s: the CPU seconds of that
-    run minus those of a 1-update run (imports, data loading, the first update), so the start-up cost
-    cancels and other processes on the machine do not count."""
-    words, wall_wps, cpu = train(data_bin, criterion, CRITERIA[criterion], args, args.workdir, args.max_update)
-    words_1, _, cpu_1 = train(data_bin, criterion, CRITERIA[criterion], args, args.workdir, 1)
-    return {"wall_wps": wall_wps, "cpu_wps": (words - words_1) / max(cpu - cpu_1, 1e-9)}
+def measure(data_bin: Path, criterion: str, dim: int, args) -> dict:
+    """CPU words/s of the first epoch and of the later ones, and fairseq's wall-clock words/s of the
+    later ones. Runs of --epochs epochs, of 1 epoch and of 1 update: differences of their CPU
+    seconds cancel the start-up (imports, data loading) and separate the first epoch; other
+    processes on the machine do not count."""
+    flags = CRITERIA[criterion]
+    epochs, cpu = train(data_bin, criterion, flags, args, args.workdir, dim, ["--max-epoch", str(args.epochs)])
+    first, cpu_1 = train(data_bin, criterion, flags, args, args.workdir, dim, ["--max-epoch", "1"])
+    one, cpu_0 = train(data_bin, criterion, flags, args, args.workdir, dim, ["--max-update", "1"])
+    later_words = sum(w for w, _ in epochs[1:])
+    return {
+        "first_cpu_wps": (first[0][0] - one[0][0]) / max(cpu_1 - cpu_0, 1e-9),
+        "later_cpu_wps": later_words / max(cpu - cpu_1, 1e-9),
+        "later_wall_wps": later_words / sum(s for _, s in epochs[1:]),
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vocab", type=int, default=2000, help="words per language before fairseq's dictionary")
-    parser.add_argument("--lines", type=int, default=3000)
-    parser.add_argument("--dim", type=int, default=128, help="transformer embedding dim (2+2 layers)")
+    parser.add_argument("--vocab", type=int, default=8000, help="words per language (the dictionaries hold them all)")
+    parser.add_argument("--lines", type=int, default=600, help="training sentences (8-29 words each)")
+    parser.add_argument("--dims", type=int, nargs="+", default=[128, 256], help="transformer widths (2+2 layers)")
     parser.add_argument("--max-tokens", type=int, default=1024)
-    parser.add_argument("--max-update", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per run (>= 2: the first is reported apart)")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each training run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("work/bench_topk_hinge_fairseq"))
-    parser.add_argument("--criteria", nargs="+", default=list(CRITERIA), choices=list(CRITERIA), metavar="NAME")
+    parser.add_argument("--criteria", nargs="+", default=DEFAULT_CRITERIA, choices=list(CRITERIA), metavar="NAME",
+                        help=f"any of {list(CRITERIA)}")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
-    for name in ("vocab", "lines", "dim", "max_tokens", "max_update", "rounds", "threads"):
+    for name in ("vocab", "lines", "max_tokens", "rounds", "threads"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.epochs < 2:
+        raise ValueError(f"--epochs must be >= 2 (the first epoch is reported apart), got {args.epochs}")
+    if min(args.dims) < 8 or any(d % 4 for d in args.dims):
+        raise ValueError(f"--dims must be multiples of 4 (4 attention heads), >= 8, got {args.dims}")
     if "label_smoothed_cross_entropy" not in args.criteria:
         args.criteria.insert(0, "label_smoothed_cross_entropy")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"seed {args.seed}, vocab {args.vocab}, {args.lines} lines, dim {args.dim}, max-tokens {args.max_tokens}, "
-          f"{args.max_update} updates, {args.threads} thread(s), {args.rounds} round(s)", flush=True)
+    print(f"seed {args.seed}, vocab {args.vocab}, {args.lines} lines, dims {args.dims}, max-tokens {args.max_tokens}, "
+          f"{args.epochs} epochs, {args.threads} thread(s), {args.rounds} round(s)", flush=True)
     data_bin = prepare(args.workdir, args.vocab, args.lines, args.seed, args.threads)
     vocab_size = sum(1 for _ in open(data_bin / "dict.tgt.txt")) + 4
-    results = {name: [] for name in args.criteria}
-    runs = [(r, name) for r in range(args.rounds) for name in args.criteria]
-    for _, name in tqdm(runs, desc="training runs", file=sys.stderr):
-        results[name].append(measure(data_bin, name, args))
-    print(f"target vocabulary {vocab_size} symbols (with specials)")
-    print(f"{'criterion':<30} {'CPU words/s':>12} {'ratio':>6} {'wall words/s':>13} {'ratio':>6}   wall runs")
-    base = {key: statistics.median(r[key] for r in results["label_smoothed_cross_entropy"]) for key in ("cpu_wps", "wall_wps")}
-    for name in args.criteria:
-        cpu = statistics.median(r["cpu_wps"] for r in results[name])
-        wall = statistics.median(r["wall_wps"] for r in results[name])
-        runs_text = ", ".join(f"{r['wall_wps']:.0f}" for r in results[name])
-        print(f"{name:<30} {cpu:>12.0f} {cpu / base['cpu_wps']:>6.2f} {wall:>13.0f} {wall / base['wall_wps']:>6.2f}   {runs_text}")
+    results = {(dim, name): [] for dim in args.dims for name in args.criteria}
+    runs = [(dim, name) for _ in range(args.rounds) for dim in args.dims for name in args.criteria]
+    for dim, name in tqdm(runs, desc="training runs", file=sys.stderr):
+        results[dim, name].append(measure(data_bin, name, dim, args))
+    print(f"target vocabulary {vocab_size} symbols (with specials); words/s (ratio to label_smoothed_cross_entropy)")
+    keys = ("first_cpu_wps", "later_cpu_wps", "later_wall_wps")
+    print(f"{'dim':>4} {'criterion':<28} {'CPU, first epoch':>18} {'CPU, later epochs':>18} {'wall, later':>16}")
+    table = []
+    for dim in args.dims:
+        base = {key: statistics.median(r[key] for r in results[dim, "label_smoothed_cross_entropy"]) for key in keys}
+        for name in args.criteria:
+            med = {key: statistics.median(r[key] for r in results[dim, name]) for key in keys}
+            table.append({"dim": dim, "criterion": name, **med, **{f"{key}_ratio": med[key] / base[key] for key in keys}})
+            cells = " ".join(f"{med[key]:>9.0f} ({med[key] / base[key]:.2f})" for key in keys)
+            print(f"{dim:>4} {name:<28} {cells}", flush=True)
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "vocab": vocab_size,
+                                         "rows": table, "runs": {f"{d} {n}": r for (d, n), r in results.items()}}, indent=2))
 
 
 if __name__ == "__main__":

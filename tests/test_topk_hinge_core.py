@@ -194,10 +194,11 @@ def test_modules_reproduce_pytopk_modules_from_the_same_seed():
     scores, labels, _ = make_batch(40, 60, 5, seed=8)
     counts = zipf_counts(60)
     pairs = [
-        (pytopk.BalNoisedTopK(k=2, epsilon=0.5), BalancedTopKHinge(2, 0.5, chunk_elements=16 * 60 * 5)),
+        # From a seed (not a given noise tensor) only the dense path draws pytopk's numbers.
+        (pytopk.BalNoisedTopK(k=2, epsilon=0.5), BalancedTopKHinge(2, 0.5, chunk_elements=16 * 60 * 5, noise_mode="dense")),
         (
             pytopk.ImbalNoisedTopK(k=2, epsilon=0.05, max_m=0.2, cls_num_list=counts),
-            ImbalancedTopKHinge(2, 0.05, max_m=0.2, class_counts=counts, chunk_elements=16 * 60 * 5),
+            ImbalancedTopKHinge(2, 0.05, max_m=0.2, class_counts=counts, chunk_elements=16 * 60 * 5, noise_mode="dense"),
         ),
     ]
     for ref_module, module in pairs:

@@ -114,7 +114,9 @@ def test_imbalanced_margins_from_dictionary_counts():
     assert torch.all(counts[d.nspecial :][regular == 0] == regular[regular > 0].min())
     sample, logits = make_sample(V, seed=1)
     crit = ImbalancedTopKHingeCriterion(
-        make_cfg(ImbalancedTopKHingeConfig, topk_k=2, topk_eps=0.05, topk_max_m=0.4, topk_scale=3.0, topk_ce_mix=0.5), task
+        make_cfg(ImbalancedTopKHingeConfig, topk_k=2, topk_eps=0.05, topk_max_m=0.4, topk_scale=3.0, topk_ce_mix=0.5,
+                 topk_hinge_noise="dense"),  # pytopk's draws from the seed: the dense path
+        task,
     )
     m_list = pytopk.ImbalNoisedTopK(k=2, epsilon=0.05, max_m=0.4, cls_num_list=counts.numpy()).m_list
     # hand check: the rarest word's margin is max_m, a word 16x more frequent gets half of it
@@ -210,3 +212,47 @@ def test_model_output_must_be_vocabulary_logits():
     crit = TopKHingeCriterion(make_cfg(), task)
     with pytest.raises(ValueError, match="needs the model's logits over the target vocabulary"):
         crit(LogitModel(logits[..., :-1]), sample)
+
+
+@pytest.mark.parametrize("mode", ["dense", "truncated", "auto"])
+def test_noise_flag_reaches_the_hinge(mode):
+    """--topk-hinge-noise / --topk-hinge-tolerance set the core's noise_mode and tolerance; on peaked
+    logits (few candidates), "dense" still reproduces pytopk from the seed, and the truncated modes
+    give the hinge of the core's truncated operator on the same rows, with its gradient only on the
+    candidates (within the margin of each token's (K+1)-th logit) and the reference token."""
+    from stk_nmt.core import noised_topk_hinge
+    from stk_nmt.core.perturbed_topk import truncation_margin
+
+    task = Task()
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V)
+    logits = logits * 4  # spread: the truncated path does not fall back
+    crit = TopKHingeCriterion(make_cfg(topk_k=2, topk_eps=0.2, topk_ce_mix=0.0, topk_hinge_noise=mode,
+                                       topk_hinge_tolerance=1e-4), task)
+    assert (crit.hinge.noise_mode, crit.hinge.tolerance) == (mode, 1e-4)
+    model = LogitModel(logits)
+    torch.manual_seed(3)
+    loss, _, _ = crit(model, sample)
+    loss.backward()
+    mask = sample["target"].reshape(-1).ne(PAD)
+    rows, tgt = logits.reshape(-1, V)[mask], sample["target"].reshape(-1)[mask]
+    torch.manual_seed(3)
+    if mode == "dense":
+        noise = torch.randn(rows.shape[0], V, S)
+        ref = torch.stack([bal_noised_topk_loss(rows[i : i + 1], tgt[i : i + 1], 2, 0.2, _noised_topk, noise[i : i + 1])
+                           for i in range(rows.shape[0])])
+    else:
+        ref = noised_topk_hinge(rows, tgt, 2, 0.2, S, reduction="none", noise_mode=mode, tolerance=1e-4)
+        grad = model.logits.grad.reshape(-1, V)[mask]
+        third = torch.topk(rows, 3, dim=1).values[:, 2:]
+        near = rows >= third - truncation_margin(V, 3, S, 0.2, 1e-4)
+        assert (near.sum(1) < V // 4).all()
+        assert torch.count_nonzero(grad[~near & ~torch.nn.functional.one_hot(tgt, V).bool()]) == 0
+    torch.testing.assert_close(loss, ref.sum(), rtol=1e-6, atol=1e-6)
+
+
+def test_bad_noise_flags():
+    with pytest.raises(ValueError, match="invalid --topk-\\* flag: tolerance must be a number in \\(0, 1\\), got tolerance=0.0"):
+        TopKHingeCriterion(make_cfg(topk_hinge_tolerance=0.0), Task())
+    with pytest.raises(ValueError, match="noise_mode must be one of .*got noise_mode='sparse'"):
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_hinge_noise="sparse"), Task())

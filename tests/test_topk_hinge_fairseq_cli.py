@@ -22,7 +22,7 @@ def data_bin(tmp_path_factory):
     [
         ("topk_hinge", ["--topk-k", "3", "--topk-eps", "0.5", "--label-smoothing", "0.1"]),
         ("imbalanced_topk_hinge", ["--topk-k", "3", "--topk-eps", "0.1", "--topk-max-m", "0.3",
-                                   "--stk-aggregate", "average", "--topk-ce-mix", "0.3"]),
+                                   "--stk-aggregate", "average", "--topk-ce-mix", "0.3", "--topk-hinge-noise", "truncated"]),
     ],
 )
 def test_train_two_epochs_then_generate(data_bin, tmp_path, criterion, flags):

@@ -23,20 +23,37 @@ automatically; always possible when 16 rows fit in chunk_elements) equals the on
 torch.randn(B, L, S, generator=g) draw, because torch's CPU normal sampler works in blocks of 16:
 the chunked path reproduces pytopk given the same seed.
 Other devices draw per chunk too (same distribution, not the same numbers as a one-shot draw).
+
+Truncated noise (noise_mode "truncated", or "auto", the default, where it is cheaper): only the
+classes within truncation_margin of each row's k-th largest score are perturbed; the result is the
+dense one for the same noise on those classes except with probability at most `tolerance` per row
+(union bound, see truncation_margin and docs/topk-hinge.md). select_draws dispatches.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from statistics import NormalDist
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
-# Elements of each of the two (rows, L, S) work buffers: 2**21 fp32 = 8 MiB, small enough to stay
-# mostly in cache between the draw, the shift and the selection, large enough that the loop is cheap.
-DEFAULT_CHUNK_ELEMENTS = 1 << 21
+# Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
+# and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
+# no slower at (1024, 10000, 5)); the per-chunk Python cost is small against 2**18 normal draws.
+DEFAULT_CHUNK_ELEMENTS = 1 << 18
+
+# How the noise is drawn (see truncation_margin and select_draws):
+# "dense" draws (B, L, S) noise, pytopk's operator exactly; "truncated" perturbs only each row's
+# candidate classes; "auto" truncates the rows whose candidate set is small and is dense elsewhere.
+NOISE_MODES = ("auto", "dense", "truncated")
+# Default bound on the probability, per row and call, that truncation changes the row's result.
+DEFAULT_TOLERANCE = 1e-6
+# "auto": a row whose candidate set holds more than this fraction of the L classes is computed
+# densely (flat scores, early in training): beyond it, gathering and padding cost more than they save.
+DENSE_FRACTION = 0.25
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -75,6 +92,33 @@ def check_noise(noise: Optional[torch.Tensor], shape: Tuple[int, int, int], devi
         raise ValueError(f"noise must have shape (B, L, S) = {tuple(shape)}, got noise.shape={tuple(noise.shape)}")
     if noise.device != device:
         raise ValueError(f"noise is on {noise.device} but scores are on {device}")
+
+
+def check_noise_mode(noise_mode, tolerance) -> None:
+    if noise_mode not in NOISE_MODES:
+        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got noise_mode={noise_mode!r}")
+    if (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not math.isfinite(tolerance)
+            or not 0 < tolerance < 1):
+        raise ValueError(f"tolerance must be a number in (0, 1), got tolerance={tolerance!r}")
+
+
+def truncation_margin(n_classes: int, k: int, n_samples: int, epsilon: float, tolerance: float) -> float:
+    """The candidate margin m: classes scoring below (k-th largest score) - m are not perturbed.
+
+    A class j outside the candidate set can change draw b only if s_j + eps Z_jb beats s_c + eps Z_cb
+    for one of the k top classes c, whose score is more than m above s_j. eps (Z_jb - Z_cb) is
+    N(0, 2 eps^2), so by a union bound over the (L - k) outside classes, the k top classes and the
+    S draws, the row's result changes with probability at most
+
+        S * k * (L - k) * Q(m / (eps sqrt 2))        Q = upper tail of N(0, 1),
+
+    and m is chosen so that this equals `tolerance` (0 when no class can lie outside).
+    """
+    pairs = n_samples * k * (n_classes - k)
+    if pairs <= 0 or epsilon == 0:
+        return 0.0
+    z = -NormalDist().inv_cdf(tolerance / pairs)  # Q^{-1}; accurate far into the tail
+    return max(0.0, epsilon * math.sqrt(2.0) * z)
 
 
 def chunk_rows(n_rows: int, row_elements: int, chunk_elements: Optional[int]) -> int:
@@ -125,7 +169,10 @@ def kth_largest_draws(
     noise_buf = torch.empty(rows, n_cols, n_samples, dtype=noise_dtype, device=device)
     # The perturbed scores are written draw-major, (rows, S, L): topk along a contiguous axis is
     # faster than along the strided L axis of the (rows, L, S) noise layout.
-    perturbed_buf = torch.empty(rows, n_samples, n_cols, dtype=dtype, device=device)
+    blocks = select_blocks(n_cols, k)
+    padded = n_cols if blocks is None else blocks * BLOCK_WIDTH
+    perturbed_buf = torch.empty(rows, n_samples, padded, dtype=dtype, device=device)
+    perturbed_buf[:, :, n_cols:] = -math.inf  # padding of the blocked selection: never selected
     for lo in range(0, n_rows, rows):
         hi = min(n_rows, lo + rows)
         z = noise_buf[: hi - lo]
@@ -137,10 +184,179 @@ def kth_largest_draws(
             torch.mul(noise[lo:hi], epsilon, out=z)
         perturbed = perturbed_buf[: hi - lo]
         # (eps Z) + s equals pytopk's s + (eps Z) bit for bit: IEEE addition commutes.
-        torch.add(z.transpose(1, 2), scores[lo:hi, None, :], out=perturbed)
+        torch.add(z.transpose(1, 2), scores[lo:hi, None, :], out=perturbed[:, :, :n_cols])
+        kth, index = kth_along_last(perturbed, k, blocks)
+        values[lo:hi] = kth.mean(dim=-1)
+        indices[lo:hi] = index
+    return values, indices
+
+
+# Blocked selection: the classes are cut into BLOCK_WIDTH strided groups of `blocks` classes
+# (class j is in block j % blocks); the k largest entries lie in the k blocks with the largest
+# maxima (each of them is at most its block's maximum, and at most k blocks have a maximum at least
+# the k-th largest), so a vectorised max over the groups, a top-k over the block maxima and one over
+# the k * BLOCK_WIDTH gathered entries give torch.topk's k-th value and class, about 3x faster at
+# L = 10,000. Small rows use torch.topk directly (the extra steps cost more than they save there).
+BLOCK_WIDTH = 8
+BLOCK_MIN_CLASSES = 4096
+
+
+def select_blocks(n_cols: int, k: int) -> Optional[int]:
+    """Blocks per row for the blocked selection, or None to use torch.topk."""
+    if n_cols < BLOCK_MIN_CLASSES or 4 * k * BLOCK_WIDTH > n_cols:
+        return None
+    return -(-n_cols // BLOCK_WIDTH)
+
+
+def kth_along_last(perturbed: torch.Tensor, k: int, blocks: Optional[int]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """k-th largest entry along the last axis and its position: (rows, S) each.
+
+    With blocks, perturbed's last axis is blocks * BLOCK_WIDTH long, padded with -inf.
+    """
+    if blocks is None:
         top = torch.topk(perturbed, k, dim=2)  # (rows, S, k), sorted descending
+        return top.values[:, :, k - 1], top.indices[:, :, k - 1]
+    n_rows, n_samples = perturbed.shape[:2]
+    block_max = perturbed.view(n_rows, n_samples, BLOCK_WIDTH, blocks).amax(dim=2)  # contiguous: vectorised
+    best = torch.topk(block_max, k, dim=2).indices  # (rows, S, k)
+    offsets = torch.arange(0, BLOCK_WIDTH * blocks, blocks, device=perturbed.device)
+    index = (best[:, :, :, None] + offsets).view(n_rows, n_samples, k * BLOCK_WIDTH)
+    top = torch.topk(perturbed.gather(2, index), k, dim=2)
+    return top.values[:, :, k - 1], index.gather(2, top.indices[:, :, k - 1 : k]).squeeze(2)
+
+
+def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128) -> bool:
+    """A cheap look before counting candidates: True when, in 99% of the rows or more, more than
+    1.5 * DENSE_FRACTION of a strided sample of the columns lies within the margin of the row's maximum.
+
+    Those classes are all candidates (the k-th largest score is at most the maximum), so such rows
+    would take the dense path anyway (the sample's standard error, under 0.045 for 128 columns,
+    keeps a row below DENSE_FRACTION from passing); the few others (a row whose maximum stands out)
+    go dense with them. One max pass spares the top-k pass, the count and its (B, L) mask. It only
+    ever chooses the dense path, which is exact, so it cannot change a result.
+    """
+    step = max(1, scores.shape[1] // sample_columns)
+    near = scores[:, ::step] >= scores.amax(dim=1, keepdim=True) - margin
+    return bool((near.float().mean(dim=1) > 1.5 * DENSE_FRACTION).float().mean() >= 0.99)
+
+
+def candidate_mask(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
+    """(B, L) bool: the classes scoring at least (the row's k-th largest score) - margin; >= k per row."""
+    kth = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
+    return scores >= kth - margin
+
+
+def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
+    """Per row, the number of candidate classes (see candidate_mask): (B,)."""
+    return candidate_mask(scores, k, margin).sum(dim=1, dtype=torch.int32)
+
+
+def gather_candidates(scores: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor, width: int):
+    """Each row's candidates packed to `width` columns: (values, class indices), both (B, width).
+
+    One nonzero pass over the mask instead of a top-`width` selection (which costs as much as the
+    dense draw once width is a tenth of L). Rows with fewer candidates are padded with score -inf
+    (class 0): -inf + noise is -inf, never among a draw's k largest, as every row has >= k candidates.
+    """
+    rows, cols = mask.nonzero(as_tuple=True)  # row-major: each row's candidates are contiguous
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(rows.numel(), device=rows.device) - starts[rows]
+    values = torch.full((scores.shape[0], width), -math.inf, dtype=scores.dtype, device=scores.device)
+    index = torch.zeros(scores.shape[0], width, dtype=torch.long, device=scores.device)
+    values[rows, slot] = scores[rows, cols]
+    index[rows, slot] = cols
+    return values, index
+
+
+def truncated_draws(
+    cand_values: torch.Tensor,
+    cand_index: torch.Tensor,
+    k: int,
+    epsilon: float,
+    n_samples: int,
+    noise: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+    chunk_elements: Optional[int] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """kth_largest_draws restricted to each row's candidate classes.
+
+    cand_values, cand_index: (R, C) candidate scores (compute dtype, -inf for padding) and classes,
+    from gather_candidates. The noise is drawn for the candidates only, torch.randn(R, C, S) (fp32)
+    per chunk, or gathered from a given (R, L, S) noise: then draw b perturbs every candidate
+    exactly as the dense operator does, and the result is the dense one whenever no other class
+    enters the top k of a draw (probability bounded by truncation_margin).
+    Returns the mean k-th largest (R,) and the selected class indices (R, S), in [0, L).
+    """
+    n_rows, n_candidates = cand_values.shape
+    values = torch.empty(n_rows, dtype=cand_values.dtype, device=cand_values.device)
+    indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=cand_values.device)
+    rows = chunk_rows(n_rows, n_candidates * n_samples, chunk_elements)
+    for lo in range(0, n_rows, rows):
+        hi = min(n_rows, lo + rows)
+        if noise is None:
+            z = torch.randn(hi - lo, n_candidates, n_samples, generator=generator, device=cand_values.device)
+        else:
+            z = noise[lo:hi].gather(1, cand_index[lo:hi, :, None].expand(-1, -1, n_samples))
+        if epsilon != 1.0:  # z is a fresh tensor either way; 1 * z == z exactly
+            z.mul_(epsilon)
+        # Same operations, in the same dtypes, as the dense path: (eps Z) + s, then topk per draw.
+        perturbed = torch.add(z.transpose(1, 2), cand_values[lo:hi, None, :])
+        top = torch.topk(perturbed, k, dim=2)
         values[lo:hi] = top.values[:, :, k - 1].mean(dim=-1)
-        indices[lo:hi] = top.indices[:, :, k - 1]
+        indices[lo:hi] = cand_index[lo:hi].gather(1, top.indices[:, :, k - 1])
+    return values, indices
+
+
+def select_draws(
+    scores: torch.Tensor,
+    k: int,
+    epsilon: float,
+    n_samples: int,
+    noise: Optional[torch.Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+    chunk_elements: Optional[int] = None,
+    noise_mode: str = "auto",
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """kth_largest_draws (dense) or its truncated twin, per noise_mode; same outputs.
+
+    "truncated" and "auto" find each row's candidates (classes within truncation_margin of the
+    row's k-th largest score), which costs one device-to-host copy of the (B,) counts per call
+    (the padded candidate width C must be known on the host). "auto" then computes the rows with
+    more than DENSE_FRACTION * L candidates densely, and when every row is such a row it is exactly
+    the dense path (same draws from the same generator).
+    """
+    n_rows, n_cols = scores.shape
+    if noise_mode == "dense" or epsilon == 0:
+        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    margin = truncation_margin(n_cols, k, n_samples, epsilon, tolerance)
+    s = scores.detach().to(compute_dtype(scores.dtype))
+    if noise_mode == "auto" and mostly_flat(s, margin):
+        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    mask = candidate_mask(s, k, margin)
+    counts = mask.sum(dim=1, dtype=torch.int32)  # int32: a third of the int64 count's time on CPU
+    counts_host = counts.cpu()  # the one sync per call
+    dense = counts_host > (DENSE_FRACTION * n_cols if noise_mode == "auto" else n_cols)
+    n_dense = int(dense.sum())
+    if n_dense == n_rows:
+        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    if n_dense == 0:
+        cand = gather_candidates(s, mask, counts, int(counts_host.max()))
+        return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
+    values = torch.empty(n_rows, dtype=s.dtype, device=s.device)
+    indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=s.device)
+    sparse_rows = (~dense).nonzero().squeeze(1)
+    dense_rows = dense.nonzero().squeeze(1)
+    width = int(counts_host[sparse_rows].max())
+    sparse_rows, dense_rows = sparse_rows.to(s.device), dense_rows.to(s.device)
+    pick = (lambda rows: None) if noise is None else (lambda rows: noise[rows])
+    cand = gather_candidates(s[sparse_rows], mask[sparse_rows], counts[sparse_rows], width)
+    values[sparse_rows], indices[sparse_rows] = truncated_draws(
+        *cand, k, epsilon, n_samples, pick(sparse_rows), generator, chunk_elements
+    )
+    values[dense_rows], indices[dense_rows] = kth_largest_draws(
+        scores.detach()[dense_rows], k, epsilon, n_samples, pick(dense_rows), generator, chunk_elements
+    )
     return values, indices
 
 
@@ -153,11 +369,14 @@ def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor) -> to
 
 
 class PerturbedTopKFunction(torch.autograd.Function):
-    """forward(scores (B, L), k, epsilon, n_samples, noise, generator, chunk_elements) -> (B,)."""
+    """forward(scores (B, L), k, epsilon, n_samples, noise, generator, chunk_elements, noise_mode,
+    tolerance) -> (B,)."""
 
     @staticmethod
-    def forward(ctx, scores, k, epsilon, n_samples, noise, generator, chunk_elements):
-        values, indices = kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    def forward(ctx, scores, k, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance):
+        values, indices = select_draws(
+            scores, k, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance
+        )
         ctx.save_for_backward(indices)
         ctx.meta = (tuple(scores.shape), scores.dtype)
         return values
@@ -167,7 +386,7 @@ class PerturbedTopKFunction(torch.autograd.Function):
         (indices,) = ctx.saved_tensors
         shape, in_dtype = ctx.meta
         grad = scatter_draws(shape, indices, grad_out.to(compute_dtype(in_dtype)))
-        return grad.to(in_dtype), None, None, None, None, None, None
+        return grad.to(in_dtype), None, None, None, None, None, None, None, None
 
 
 def perturbed_topk(
@@ -179,6 +398,8 @@ def perturbed_topk(
     noise: Optional[torch.Tensor] = None,
     generator: Optional[torch.Generator] = None,
     chunk_elements: Optional[int] = None,
+    noise_mode: str = "auto",
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> torch.Tensor:
     """Perturbed k-th largest entry of each row of scores (B, L): a (B,) tensor, differentiable.
 
@@ -188,28 +409,36 @@ def perturbed_topk(
         n_samples: S, the number of noise draws.
         noise: optional Z of shape (B, L, S); otherwise drawn as torch.randn(B, L, S) (fp32) from
             `generator` (torch's default generator when None), chunk by chunk.
-        chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**21 elements).
+        chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**18 elements).
+        noise_mode: "dense" (pytopk's operator: noise on all L classes), "truncated" (noise only on
+            the classes within truncation_margin of each row's k-th largest score), or "auto"
+            (truncated where the candidate set is small, dense elsewhere). Truncation changes a
+            row's result with probability at most `tolerance` (docs/topk-hinge.md).
     """
     n_rows, n_cols = check_scores(scores)
     check_topk_args(k, epsilon, n_samples, n_cols, k_max=n_cols)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
-    return PerturbedTopKFunction.apply(scores, int(k), float(epsilon), int(n_samples), noise, generator, chunk_elements)
+    check_noise_mode(noise_mode, tolerance)
+    return PerturbedTopKFunction.apply(scores, int(k), float(epsilon), int(n_samples), noise, generator, chunk_elements,
+                                       noise_mode, float(tolerance))
 
 
 class PerturbedTopK(nn.Module):
     """nn.Module twin of perturbed_topk; forward(scores, noise=None) -> (B,)."""
 
     def __init__(self, k: int, epsilon: float = 1.0, n_samples: int = 5, generator: Optional[torch.Generator] = None,
-                 chunk_elements: Optional[int] = None):
+                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
         super().__init__()
         check_topk_args(k, epsilon, n_samples)
         chunk_rows(1, 1, chunk_elements)  # validates chunk_elements
+        check_noise_mode(noise_mode, tolerance)
         self.k, self.epsilon, self.n_samples = int(k), float(epsilon), int(n_samples)
         self.generator, self.chunk_elements = generator, chunk_elements
+        self.noise_mode, self.tolerance = noise_mode, float(tolerance)
 
     def forward(self, scores: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
         return perturbed_topk(scores, self.k, self.epsilon, self.n_samples, noise=noise, generator=self.generator,
-                              chunk_elements=self.chunk_elements)
+                              chunk_elements=self.chunk_elements, noise_mode=self.noise_mode, tolerance=self.tolerance)
 
     def extra_repr(self) -> str:
-        return f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}"
+        return f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}, noise_mode={self.noise_mode!r}"

@@ -27,13 +27,15 @@ import torch
 from torch import nn
 
 from .perturbed_topk import (
+    DEFAULT_TOLERANCE,
     check_noise,
+    check_noise_mode,
     check_scores,
     check_topk_args,
     chunk_rows,
     compute_dtype,
-    kth_largest_draws,
     scatter_draws,
+    select_draws,
 )
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -65,7 +67,7 @@ def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int) -> None:
         raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
     if tuple(labels.shape) != (n_rows,):
         raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    lo, hi = int(labels.min()), int(labels.max())
+    lo, hi = (int(v) for v in torch.aminmax(labels))  # one pass
     if lo < 0 or hi >= n_cols:
         bad = lo if lo < 0 else hi
         raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
@@ -78,16 +80,22 @@ def _check_scale(scale) -> None:
 
 class TopKHingeFunction(torch.autograd.Function):
     """forward(scores, labels, margins (L,) or None, k, epsilon, n_samples, scale, noise, generator,
-    chunk_elements) -> per-example losses (B,) in compute_dtype(scores.dtype)."""
+    chunk_elements, noise_mode, tolerance) -> per-example losses (B,) in compute_dtype(scores.dtype)."""
 
     @staticmethod
-    def forward(ctx, scores, labels, margins, k, epsilon, n_samples, scale, noise, generator, chunk_elements):
+    def forward(ctx, scores, labels, margins, k, epsilon, n_samples, scale, noise, generator, chunk_elements,
+                noise_mode, tolerance):
         dtype = compute_dtype(scores.dtype)
-        kth, indices = kth_largest_draws(scores, k + 1, epsilon, n_samples, noise, generator, chunk_elements)
+        kth, indices = select_draws(
+            scores, k + 1, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance
+        )
         correct = scores.detach().gather(1, labels[:, None]).squeeze(1).to(dtype)
-        margin = torch.ones_like(kth) if margins is None else margins.to(device=kth.device, dtype=dtype)[labels]
-        # Same order of operations as pytopk: (m + top) - s_y, then the scale, then the hinge.
-        arg = margin + kth - correct
+        # Same order of operations as pytopk: (m + top) - s_y, then the scale, then the hinge
+        # (1 + top is pytopk's ones-tensor + top, bit for bit: IEEE addition commutes).
+        if margins is None:
+            arg = (kth + 1.0).sub_(correct)
+        else:
+            arg = margins.to(device=kth.device, dtype=dtype)[labels].add_(kth).sub_(correct)
         if scale != 1.0:
             arg = scale * arg
         losses = torch.relu(arg)
@@ -103,7 +111,7 @@ class TopKHingeFunction(torch.autograd.Function):
         weights = grad_out.to(compute_dtype(in_dtype)) * active * scale
         grad = scatter_draws(shape, indices, weights)
         grad.scatter_add_(1, labels[:, None], -weights[:, None])
-        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None
+        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None, None, None
 
 
 def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -132,6 +140,8 @@ def noised_topk_hinge(
     noise: Optional[torch.Tensor] = None,
     generator: Optional[torch.Generator] = None,
     chunk_elements: Optional[int] = None,
+    noise_mode: str = "auto",
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> torch.Tensor:
     """Smoothed top-K hinge loss of scores (B, L) against labels (B,).
 
@@ -139,6 +149,9 @@ def noised_topk_hinge(
     (see class_margins). K in [1, L-1]: the operator reads the (K+1)-th largest score.
     noise: optional Z (B, L, S); otherwise torch.randn(B, L, S) in chunks from `generator`.
     reduction: "mean" (pytopk's output), "sum", or "none" for the (B,) per-example losses.
+    noise_mode, tolerance: "dense" is pytopk's operator; "truncated" perturbs only the classes near
+    each row's (K+1)-th score; "auto" (default) truncates the rows where that is cheaper. Truncation
+    changes a row's loss with probability at most `tolerance` (see perturbed_topk, docs/topk-hinge.md).
     """
     n_rows, n_cols = check_scores(scores)
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
@@ -147,11 +160,13 @@ def noised_topk_hinge(
     _check_reduction(reduction)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
     chunk_rows(1, 1, chunk_elements)
+    check_noise_mode(noise_mode, tolerance)
     if margins is not None:
         if not isinstance(margins, torch.Tensor) or tuple(margins.shape) != (n_cols,):
             raise ValueError(f"margins must be a tensor of shape (L,) = ({n_cols},), got {getattr(margins, 'shape', margins)!r}")
     losses = TopKHingeFunction.apply(
-        scores, labels.long(), margins, int(k), float(epsilon), int(n_samples), float(scale), noise, generator, chunk_elements
+        scores, labels.long(), margins, int(k), float(epsilon), int(n_samples), float(scale), noise, generator, chunk_elements,
+        noise_mode, float(tolerance),
     )
     return _reduce(losses, reduction)
 
@@ -174,13 +189,16 @@ class BalancedTopKHinge(nn.Module):
     """
 
     def __init__(self, k: int, epsilon: float = 1.0, n_samples: int = 5, reduction: str = "mean",
-                 generator: Optional[torch.Generator] = None, chunk_elements: Optional[int] = None):
+                 generator: Optional[torch.Generator] = None, chunk_elements: Optional[int] = None,
+                 noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
         super().__init__()
         check_topk_args(k, epsilon, n_samples, k_name="k (the top-K of the loss)")
         _check_reduction(reduction)
         chunk_rows(1, 1, chunk_elements)
+        check_noise_mode(noise_mode, tolerance)
         self.k, self.epsilon, self.n_samples, self.reduction = int(k), float(epsilon), int(n_samples), reduction
         self.generator, self.chunk_elements = generator, chunk_elements
+        self.noise_mode, self.tolerance = noise_mode, float(tolerance)
 
     def _margins_and_scale(self):
         return None, 1.0
@@ -189,11 +207,13 @@ class BalancedTopKHinge(nn.Module):
         margins, scale = self._margins_and_scale()
         return noised_topk_hinge(
             scores, labels, self.k, self.epsilon, self.n_samples, margins=margins, scale=scale, reduction=self.reduction,
-            noise=noise, generator=self.generator, chunk_elements=self.chunk_elements,
+            noise=noise, generator=self.generator, chunk_elements=self.chunk_elements, noise_mode=self.noise_mode,
+            tolerance=self.tolerance,
         )
 
     def extra_repr(self) -> str:
-        return f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}, reduction={self.reduction!r}"
+        return (f"k={self.k}, epsilon={self.epsilon}, n_samples={self.n_samples}, reduction={self.reduction!r}, "
+                f"noise_mode={self.noise_mode!r}")
 
 
 class ImbalancedTopKHinge(BalancedTopKHinge):
@@ -205,8 +225,8 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
 
     def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = 50.0, n_samples: int = 5,
                  reduction: str = "mean", generator: Optional[torch.Generator] = None,
-                 chunk_elements: Optional[int] = None):
-        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements)
+                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
+        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements, noise_mode, tolerance)
         _check_scale(scale)
         self.scale, self.max_m = float(scale), float(max_m)
         # Not saved in state_dict: the margins are a function of the constructor's counts.

@@ -23,6 +23,7 @@ from typing import Optional, Tuple
 import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
+from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
 
@@ -46,7 +47,18 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     )
     topk_chunk_elements: Optional[int] = field(
         default=None,
-        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**21)"},
+        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**18)"},
+    )
+    topk_hinge_noise: ChoiceEnum(["auto", "dense", "truncated"]) = field(
+        default="auto",
+        metadata={"help": "dense: noise on every vocabulary entry (pytopk's operator); truncated: only on the entries "
+                  "within a margin of each token's (K+1)-th logit; auto: truncated where the candidate set is "
+                  "small, dense elsewhere (see docs/topk-hinge.md)"},
+    )
+    topk_hinge_tolerance: float = field(
+        default=1e-6,
+        metadata={"help": "truncated/auto: bound on the probability, per token and update, that truncation changes "
+                  "the token's hinge (sets the candidate margin)"},
     )
 
 
@@ -124,7 +136,8 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
 
     def build_hinge(self, cfg: TopKHingeConfig, task) -> BalancedTopKHinge:
         return BalancedTopKHinge(
-            cfg.topk_k, cfg.topk_eps, cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements
+            cfg.topk_k, cfg.topk_eps, cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
+            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance,
         )
 
     def logits_and_target(self, model, net_output, sample):
@@ -185,4 +198,5 @@ class ImbalancedTopKHingeCriterion(TopKHingeCriterion):
         return ImbalancedTopKHinge(
             cfg.topk_k, cfg.topk_eps, max_m=cfg.topk_max_m, class_counts=counts, scale=cfg.topk_scale,
             n_samples=cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
+            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance,
         )
