@@ -252,7 +252,7 @@ def test_noise_flag_reaches_the_hinge(mode):
 
 
 def test_bad_noise_flags():
-    with pytest.raises(ValueError, match="invalid --topk-\\* flag: tolerance must be a number in \\(0, 1\\), got tolerance=0.0"):
+    with pytest.raises(ValueError, match="--topk-hinge-tolerance must be a number in \\(0, 1\\), got --topk-hinge-tolerance 0.0"):
         TopKHingeCriterion(make_cfg(topk_hinge_tolerance=0.0), Task())
-    with pytest.raises(ValueError, match="noise_mode must be one of .*got noise_mode='sparse'"):
+    with pytest.raises(ValueError, match="--topk-hinge-noise must be one of .*got --topk-hinge-noise 'sparse'"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_hinge_noise="sparse"), Task())

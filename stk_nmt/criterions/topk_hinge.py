@@ -76,7 +76,8 @@ class ImbalancedTopKHingeConfig(TopKHingeConfig):
 
 # The core's argument names -> this criterion's flags, for its error messages.
 CORE_ARGUMENT_FLAGS = {"epsilon": "--topk-eps", "n_samples": "--topk-samples", "chunk_elements": "--topk-chunk-elements",
-                       "max_m": "--topk-max-m", "scale": "--topk-scale", "k": "--topk-k"}
+                       "max_m": "--topk-max-m", "scale": "--topk-scale", "k": "--topk-k",
+                       "noise_mode": "--topk-hinge-noise", "tolerance": "--topk-hinge-tolerance"}
 
 
 def core_names_to_flags(message: str) -> str:
