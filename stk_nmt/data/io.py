@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Iterable
+
+from .. import files
 
 # Every temporary path the pipelines create carries this suffix, so a re-run can tell its own
 # leftovers (safe to remove) from files a user made (never touched).
@@ -13,27 +14,26 @@ TMP_SUFFIX = ".stk-tmp"
 
 
 def atomic_write_lines(path: Path, lines: Iterable[str]) -> int:
-    """Writes lines (without newlines) to path via a temporary file and a rename; returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
+    """Writes lines (without newlines) to path via a temporary file and a rename; returns the count.
+
+    The temporary's name ends with TMP_SUFFIX: a re-run after a kill recognises and removes it."""
     count = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-        for line in lines:
-            if "\n" in line:
-                raise ValueError(f"line {count + 1} for {path} contains a newline: {line!r}")
-            handle.write(line + "\n")
-            count += 1
-    os.replace(tmp, path)
+
+    def write(tmp: str) -> None:
+        nonlocal count
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            for line in lines:
+                if "\n" in line:
+                    raise ValueError(f"line {count + 1} for {path} contains a newline: {line!r}")
+                handle.write(line + "\n")
+                count += 1
+
+    files.atomic_write(path, write, suffix=TMP_SUFFIX)
     return count
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + TMP_SUFFIX)
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    files.atomic_write_text(path, text, suffix=TMP_SUFFIX)
 
 
 def read_lines(path: Path) -> list[str]:
