@@ -66,3 +66,16 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
         train.main([*FAST, "--imb-factor", "1", "--save-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="k-ratio"):
         train.main([*FAST, "--k-ratio", "1.2", "--save-dir", str(tmp_path)])
+
+
+def test_truncated_checkpoint_names_the_file_and_what_to_do(tmp_path):
+    import torch
+
+    from stk_nmt.vision.train import load_checkpoint
+
+    path = tmp_path / "checkpoint_last.pt"
+    torch.save({"model": {"w": torch.zeros(10_000)}}, path)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    with pytest.raises(ValueError, match=rf"cannot resume from {path}: the file is unreadable .*--reset"):
+        load_checkpoint(str(path), None, None, None, None, None)
