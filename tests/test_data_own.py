@@ -94,13 +94,13 @@ def test_changed_input_content_rebuilds_every_stage(tmp_path, capsys):
     own.main(argv)
     log = capsys.readouterr().out
     assert f"raw/ is out of date, rebuilding it: input {train} changed" in log
-    assert "exists and was built from the same inputs, skipping" not in log
+    assert "exists, skipping (built from the same inputs)" not in log
     for stage in ("tok", "spm", "data-bin"):
         assert f"{stage}/ is out of date, rebuilding it" in log
     assert (tmp_path / "out" / "tok" / "train.src").read_text() == new
     assert (tmp_path / "out" / "data-bin" / "train.src-tgt.src.bin").read_bytes() != old_bin
     own.main(argv)  # nothing changed now: every stage is kept
-    assert capsys.readouterr().out.count("exists and was built from the same inputs, skipping") == 4
+    assert capsys.readouterr().out.count("exists, skipping (built from the same inputs)") == 4
 
 
 def test_non_utf8_input_names_file_line_and_byte(tmp_path):

@@ -152,7 +152,7 @@ class PreparedDir:
             record_path = stage / STAGE_RECORD
             found = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else None
             if found == wanted:
-                log(f"{name}/ exists and was built from the same inputs, skipping")
+                log(f"{name}/ exists, skipping (built from the same inputs)")
                 return
             log(f"{name}/ is out of date, rebuilding it: " + (
                 "; ".join(record_differences(found, wanted)) if found else f"it has no {STAGE_RECORD}"))
