@@ -21,12 +21,14 @@ from typing import Callable, Sequence
 from .files import atomic_write_text
 
 _PR_SET_PDEATHSIG = 1
+# Looked up once here: between fork and exec the child should do as little as possible (no
+# dlopen, whose lock another thread of the parent may have held at the fork).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
 def _die_with(parent_pid: int) -> Callable[[], None]:
     def preexec() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        if _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
             os._exit(125)
         # The parent may have died between fork and prctl: then nobody would kill us.
         if os.getppid() != parent_pid:
