@@ -29,10 +29,32 @@ pytestmark = pytest.mark.slow
 DEADLINE_S = 300
 
 
+_STARTED = []
+
+
+@pytest.fixture(autouse=True)
+def kill_leftovers():
+    """A failing test must not leave a command waiting at its hold point."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def default_sigint():
+    # A shell's background job ignores SIGINT, and children inherit that; a terminal's Ctrl-C
+    # reaches a command with the default handling, which is what is tested.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(module, *args, hold_at, hold_file):
-    return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env={**env(), HOLD_AT: hold_at, HOLD_FILE: str(hold_file)})
+    process = subprocess.Popen([sys.executable, "-m", module, *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
+                               env={**env(), HOLD_AT: hold_at, HOLD_FILE: str(hold_file)})
+    _STARTED.append(process)
+    return process
 
 
 def wait_for_hold(process, hold_file):
@@ -154,7 +176,7 @@ def test_no_fairseq_train_outlives_the_recipe(signum, joined_bin, tmp_path):
     with pytest.raises(FolderInUse, match=f"{save_dir} is in use by process {process.pid}"):
         recipes.train("demo", joined_bin, save_dir, "label_smoothed_cross_entropy", extra_args=TINY_TRAIN)
     os.kill(process.pid, signum)
-    process.wait()
+    assert process.wait(timeout=DEADLINE_S) != 0
     assert wait_gone(child), f"fairseq-train (pid {child}) outlived the recipe killed by {signum!r}"
     os.close(lock_folder(save_dir, "test", ".stk-train.lock"))  # the lock went with them
 
