@@ -1,12 +1,14 @@
 """Atomic file writes shared by the CLIs: a crash or interrupt never leaves half a file behind.
 
 Standard library only, so every part of the package (vision and experiments included) may use it.
-The data pipelines keep their own fixed-suffix temporaries (stk_nmt/data/io.py) because a re-run
-must recognise its leftovers by name.
+Also: a content hash of a file, and an exclusive lock on a folder that dies with its holder.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -21,8 +23,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
     try:
+        # mkstemp creates 0600; a plain open() would give 0666 less the umask.
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -32,9 +36,51 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
     return path
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+def atomic_write_text(path: str | os.PathLike, text: str, suffix: str = ".tmp") -> Path:
     def write(tmp: str) -> None:
-        with open(tmp, "w", newline="") as f:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
 
-    return atomic_write(path, write)
+    return atomic_write(path, write, suffix)
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it; set straight back
+    os.umask(mask)
+    return mask
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class FolderInUse(RuntimeError):
+    pass
+
+
+def lock_folder(folder: str | os.PathLike, what: str, lock_name: str = ".stk-lock") -> int:
+    """Takes an exclusive flock on folder/lock_name and returns its descriptor (keep it open).
+
+    The kernel releases the lock when every process holding the descriptor is gone (killed too),
+    so a stale lock file never blocks. A folder already locked raises FolderInUse naming it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / lock_name
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        os.close(fd)
+        if error.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            holder = path.read_text().strip() or "another process"
+            raise FolderInUse(f"{folder} is in use by {holder} ({what}); wait for it to finish or stop it "
+                              f"first (the lock {path} is released when that process ends)") from None
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()}\n".encode())
+    return fd

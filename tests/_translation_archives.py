@@ -114,12 +114,14 @@ def build_wmt_archives(directory: Path, pair: str, n_per_corpus: int = 60, n_eva
                    "training-parallel-commoncrawl.tgz": "commoncrawl.de-en.{lang}",
                    "training-parallel-nc-v12.tgz": "training/news-commentary-v12.de-en.{lang}",
                    "rapid2016.tgz": "rapid2016.de-en.{lang}"}
-        evals = {"dev.tgz": [("newstest2016", "ende")], "test.tgz": [("newstest2017", "ende")]}
+        evals = {"dev.tgz": [("newstest2015", "ende"), ("newstest2016", "ende")],
+                 "test.tgz": [("newstest2017", "ende")]}
     else:
         corpora = {"training-parallel-nc-v12.tgz": "training/news-commentary-v12.zh-en.{lang}",
                    "UNv1.0.en-zh.tar.gz": "en-zh/UNv1.0.en-zh.{lang}"}
         evals = {"dev.tgz": [("newsdev2017", "zhen")], "test.tgz": [("newstest2017", "zhen")]}
-    pairs = sentences(23 if pair == "en-de" else 29, n_per_corpus * len(corpora) + 2 * n_eval)
+    n_sets = sum(len(sets) for sets in evals.values())
+    pairs = sentences(23 if pair == "en-de" else 29, n_per_corpus * len(corpora) + n_sets * n_eval)
     if source_lang == "zh":  # a Chinese-looking source side: no spaces, full-width punctuation
         pairs = [(s.replace(" ", "").replace(".", "。"), t) for s, t in pairs]
     train = pairs[:n_per_corpus * len(corpora)]
@@ -128,12 +130,13 @@ def build_wmt_archives(directory: Path, pair: str, n_per_corpus: int = 60, n_eva
         write_tgz(directory / archive, {
             pattern.format(lang=source_lang): "\n".join(p[0] for p in chunk) + "\n",
             pattern.format(lang=target_lang): "\n".join(p[1] for p in chunk) + "\n"})
-    eval_pairs = pairs[len(train):]
+    eval_pairs = iter(pairs[len(train):])
     expected = {"train": train}
-    for (archive, sets), chunk in zip(evals.items(), (eval_pairs[:n_eval], eval_pairs[n_eval:])):
+    for archive, sets in evals.items():
         folder = archive.split(".")[0]
         files = {}
-        for setid, code in sets:
+        for setid, code in sets:  # each test set its own sentences, as in the real ones
+            chunk = [next(eval_pairs) for _ in range(n_eval)]
             files[f"{folder}/{setid}-{code}-src.{source_lang}.sgm"] = wmt_sgm([p[0] for p in chunk], setid, source_lang, "src")
             files[f"{folder}/{setid}-{code}-ref.{target_lang}.sgm"] = wmt_sgm([p[1] for p in chunk], setid, target_lang, "ref")
             # The real dev/test archives hold every WMT17 pair and direction, the other ones too.

@@ -2,6 +2,7 @@
 
 import pytest
 
+from fairseq_tiny import make_corpus
 from stk_nmt.data import own
 from stk_nmt.data.io import atomic_write_lines, read_parallel
 from stk_nmt.data.pipeline import PreparedDir, PrepareConfig
@@ -67,6 +68,55 @@ def test_stage_builder_replaces_a_half_written_stage(tmp_path):
     (tmp_path / "out" / "raw.stk-tmp" / "junk").write_text("half")
     prep.claim()  # a re-run clears its own leftovers
     assert not (tmp_path / "out" / "raw.stk-tmp").exists()
-    prep.build("raw", lambda tmp: atomic_write_lines(tmp / "train.a", ["x"]))
+    prep.build("raw", lambda tmp: atomic_write_lines(tmp / "train.a", ["x"]), [])
     assert read_parallel(tmp_path / "out" / "raw" / "train.a", tmp_path / "out" / "raw" / "train.a")[0] == ["x"]
-    prep.build("raw", lambda tmp: pytest.fail("a finished stage is not rebuilt"))
+    prep.build("raw", lambda tmp: pytest.fail("a finished stage is not rebuilt"), [])
+
+
+def tiny_corpus(tmp_path):
+    make_corpus(tmp_path, n_train=60)
+    return ["--source-lang", "src", "--target-lang", "tgt", "--out", str(tmp_path / "out"),
+            "--train", str(tmp_path / "train"), "--valid", str(tmp_path / "valid"),
+            "--test", str(tmp_path / "test"), "--vocab-size", "18", "--workers", "1"]
+
+
+def test_changed_input_content_rebuilds_every_stage(tmp_path, capsys):
+    argv = tiny_corpus(tmp_path)
+    own.main(argv)
+    train = tmp_path / "train.src"
+    old_bin = (tmp_path / "out" / "data-bin" / "train.src-tgt.src.bin").read_bytes()
+    # Same path and size, other content: every word's digit shifts by one.
+    text = train.read_text()
+    new = text.translate(str.maketrans("0123456789", "1234567890"))
+    assert len(new) == len(text) and new != text
+    train.write_text(new)
+    capsys.readouterr()
+    own.main(argv)
+    log = capsys.readouterr().out
+    assert f"raw/ is out of date, rebuilding it: input {train} changed" in log
+    assert "exists, skipping (built from the same inputs)" not in log
+    for stage in ("tok", "spm", "data-bin"):
+        assert f"{stage}/ is out of date, rebuilding it" in log
+    assert (tmp_path / "out" / "tok" / "train.src").read_text() == new
+    assert (tmp_path / "out" / "data-bin" / "train.src-tgt.src.bin").read_bytes() != old_bin
+    own.main(argv)  # nothing changed now: every stage is kept
+    assert capsys.readouterr().out.count("exists, skipping (built from the same inputs)") == 4
+
+
+def test_non_utf8_input_names_file_line_and_byte(tmp_path):
+    write_pair(tmp_path / "train", ["a b", "c d", "e f"], ["a b", "c d", "e f"])
+    write_pair(tmp_path / "valid", ["x"], ["y"])
+    write_pair(tmp_path / "test", ["x"], ["y"])
+    (tmp_path / "train.fr").write_bytes("a b\nc d\ne caf\xe9 f\n".encode("latin-1"))
+    # "a b\n" 4 bytes, "c d\n" 4 bytes, "e caf" 5 bytes: the bad byte is at offset 13.
+    with pytest.raises(ValueError, match=r"train\.fr is not UTF-8: line 3, byte offset 13 .*0xe9"):
+        own.main(args(tmp_path))
+
+
+def test_blank_lines_in_a_test_set_stop_preparation_naming_them(tmp_path):
+    write_pair(tmp_path / "train", ["a b", "c d"], ["a b", "c d"])
+    write_pair(tmp_path / "valid", ["x"], ["y"])
+    write_pair(tmp_path / "test", ["x", "", "z", "w"], ["y", "b", "c", " "])
+    with pytest.raises(ValueError, match=r"2 blank line\(s\) in .*test\.fr / .*test\.en, lines 2, 4"):
+        own.main(args(tmp_path))
+    assert not (tmp_path / "out").exists()

@@ -29,18 +29,40 @@ def test_en_de_uses_the_four_corpora_and_both_test_sets(en_de):
     # The four archives are concatenated in the recipe's order; German is punctuation-normalised.
     assert (out / "tok" / "train.de").read_text().splitlines() == \
         [normalize.normalize(t).strip() for _, t in expected["train"]]
-    # References are the raw <seg> texts: newstest2017 is subset "test", newstest2016 "valid" and "test1".
+    # References are the raw <seg> texts: newstest2017 is subset "test", newstest2016 "test1",
+    # newstest2015 "valid" (no test set chooses checkpoint_best.pt).
     assert (out / "tok" / "ref" / "test.de").read_text().splitlines() == [t for _, t in expected["newstest2017"]]
     assert (out / "tok" / "ref" / "test1.de").read_text().splitlines() == [t for _, t in expected["newstest2016"]]
-    assert (out / "tok" / "ref" / "valid.en").read_text().splitlines() == [s for s, _ in expected["newstest2016"]]
+    assert (out / "tok" / "ref" / "valid.en").read_text().splitlines() == [s for s, _ in expected["newstest2015"]]
     for subset in ("train", "valid", "test", "test1"):
         assert (out / "data-bin" / f"{subset}.en-de.de.bin").stat().st_size > 0
     assert manifest["config"]["character_coverage"] == 1.0
 
 
-def test_zh_en_uses_chinese_settings(tmp_path):
-    expected = build_wmt_archives(tmp_path / "archives", "zh-en")
-    manifest = run(tmp_path / "archives", tmp_path / "out", "zh-en")
+def shared_sentences(out, manifest):
+    """(subset, sentence) of every test subset sentence that is also in valid, either side."""
+    ref = out / "tok" / "ref"
+    langs = (manifest["config"]["source_lang"], manifest["config"]["target_lang"])
+    valid = {line for lang in langs for line in (ref / f"valid.{lang}").read_text().splitlines()}
+    return [(subset, line) for subset in manifest["test_sets"] for lang in langs
+            for line in (ref / f"{subset}.{lang}").read_text().splitlines() if line in valid]
+
+
+def test_valid_shares_no_sentence_with_any_test_subset(en_de, zh_en):
+    for root, manifest in ((en_de[0], en_de[2]), zh_en):
+        assert shared_sentences(root / "out", manifest) == []
+
+
+@pytest.fixture(scope="module")
+def zh_en(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wmt-zh-en")
+    build_wmt_archives(root / "archives", "zh-en")
+    return root, run(root / "archives", root / "out", "zh-en")
+
+
+def test_zh_en_uses_chinese_settings(zh_en):
+    tmp_path, manifest = zh_en
+    expected = build_wmt_archives(tmp_path / "archives-again", "zh-en")
     assert manifest["config"]["character_coverage"] == 0.9995
     assert manifest["sizes_before_subwords"] == {"train": len(expected["train"]), "valid": 6, "test": 6}
     # Chinese is neither punctuation-normalised nor tokenised: full-width stops stay.

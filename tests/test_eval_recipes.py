@@ -1,9 +1,13 @@
-"""Training recipes (command lines) and checkpoint averaging."""
+"""Training recipes (command lines), checkpoint averaging, the training log, evaluation checks."""
+
+import json
+import shlex
+import sys
 
 import pytest
 import torch
 
-from stk_nmt.translation import recipes
+from stk_nmt.translation import evaluate, fairseq_run, recipes
 from stk_nmt.translation.checkpoints import average_checkpoints, last_checkpoints
 from stk_nmt.translation.fairseq_run import USER_DIR
 
@@ -69,3 +73,71 @@ def test_average_of_the_last_checkpoints(tmp_path):
     assert [p.name for p in last_checkpoints(tmp_path, 1)] == ["checkpoint_4_1000.pt"]
     with pytest.raises(ValueError, match="asked to average 2"):
         last_checkpoints(tmp_path, 2)
+
+
+def test_dry_run_command_can_be_pasted_into_a_shell(data_bin, capsys):
+    recipes.main(["--recipe", "demo", "--data", str(data_bin), "--save-dir", str(data_bin / "ck"), "--dry-run"])
+    printed = shlex.split(capsys.readouterr().out)
+    assert flag(printed, "--adam-betas") == "(0.9, 0.98)"
+
+
+def fake_fairseq(monkeypatch, script):
+    """fairseq_command runs a small Python script instead of a fairseq CLI."""
+    monkeypatch.setattr(fairseq_run, "fairseq_command", lambda tool, *args: [sys.executable, "-c", script, *args])
+
+
+def test_train_log_streams_and_a_resumed_run_appends(data_bin, monkeypatch):
+    save_dir = data_bin / "ck"
+    save_dir.mkdir()
+    log = save_dir / "train.log"
+    fake_fairseq(monkeypatch, "import sys; print('epoch', sys.argv[-1], flush=True)")
+    seen = []
+
+    def show(line):  # called as each line comes, while the child still runs
+        seen.append(log.read_text())
+        return False
+
+    fairseq_run.run_fairseq("train", ["--max-epoch", "2"], log_path=log, stream=True, show=show, append_log=True)
+    assert seen == ["epoch 2\n"]  # the line was in train.log before the child ended
+    recipes.train("demo", data_bin, save_dir, "stk", extra_args=["--max-epoch", "4"])
+    assert log.read_text() == "epoch 2\nepoch 4\n"
+
+
+def test_hypothesis_count_hint_does_not_blame_the_batch_multiple():
+    with pytest.raises(ValueError, match=r"missing sentence ids \[1\]") as error:
+        evaluate.ordered_hypotheses({0: "a", 2: "c"}, 3)
+    assert "--required-batch-size-multiple" not in str(error.value)
+    assert "--max-source-positions" in str(error.value)
+
+
+def prepared(root, dictionary):
+    (root / "data-bin").mkdir(parents=True)
+    for lang in ("de", "en"):
+        (root / "data-bin" / f"dict.{lang}.txt").write_text(dictionary)
+    (root / "ref").mkdir()
+    (root / "ref" / "test.en").write_text("Hello world\n")
+    (root / "prepared.json").write_text(json.dumps({
+        "config": {"target_lang": "en", "lowercase": False, "tokenizer": "none"},
+        "data_bin": "data-bin", "test_sets": {"test": "t"}, "references": "ref"}))
+    return root
+
+
+def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path):
+    from stk_nmt.translation.checkpoints import record_training_data
+
+    trained_on = prepared(tmp_path / "a", "hallo 5\nwelt 3\n")
+    other = prepared(tmp_path / "b", "welt 5\nhallo 3\n")  # same size, other words
+    save_dir = tmp_path / "ck"
+    record_training_data(save_dir, trained_on / "data-bin")  # as recipes.train does
+    checkpoint = save_dir / "checkpoint_best.pt"
+    torch.save({"model": {}}, checkpoint)
+    pattern = (rf"--checkpoint {checkpoint} was trained with the dictionaries of {trained_on / 'data-bin'}.*"
+               rf"differ from those of --data {other} .*dict.de.txt, dict.en.txt")
+    with pytest.raises(ValueError, match=pattern):
+        evaluate.main(["--data", str(other), "--checkpoint", str(checkpoint)])
+    # Without the record, the data-bin named in the checkpoint's configuration is compared.
+    (save_dir / "training-data.json").unlink()
+    torch.save({"cfg": {"task": {"data": str(trained_on / "data-bin")}}, "model": {}}, checkpoint)
+    with pytest.raises(ValueError, match=f"task.data of {checkpoint}"):
+        evaluate.main(["--data", str(other), "--checkpoint", str(checkpoint)])
+    evaluate.check_dictionaries(evaluate.PreparedCorpus.load(trained_on), checkpoint)  # its own data passes

@@ -1,7 +1,11 @@
 """The shared atomic write: the target is replaced whole or not at all, and no temporary is left."""
 
+import os
+import stat
+
 import pytest
 
+from stk_nmt.data.io import atomic_write_lines
 from stk_nmt.files import atomic_write, atomic_write_text
 
 
@@ -32,3 +36,19 @@ def test_temporary_keeps_the_suffix_for_writers_that_infer_the_format(tmp_path):
     seen = []
     atomic_write(tmp_path / "plot.png", lambda tmp: (seen.append(tmp), open(tmp, "wb").close()), suffix=".png")
     assert seen[0].endswith(".png") and (tmp_path / "plot.png").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_get_the_mode_a_plain_open_gives(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        with open(tmp_path / "plain", "w"):
+            pass
+        atomic_write_text(tmp_path / "atomic", "x")
+        atomic_write_lines(tmp_path / "lines", ["x"])  # the data pipelines' writer
+    finally:
+        os.umask(old)
+    expected = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    assert expected == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "atomic").stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "lines").stat().st_mode) == expected

@@ -83,3 +83,16 @@ def test_last_partial_batch_smaller_than_k_uses_k_equal_n_and_is_counted(tmp_pat
     assert 0 < last < 30  # the case that used to crash at the end of the first epoch
     metrics = train.main([*FAST, "--k", "30", "--epochs", "2", "--save-dir", str(tmp_path), "--no-plot"])
     assert [h["k_clipped"] for h in metrics["history"]] == [1, 2]
+
+
+def test_truncated_checkpoint_names_the_file_and_what_to_do(tmp_path):
+    import torch
+
+    from stk_nmt.vision.train import load_checkpoint
+
+    path = tmp_path / "checkpoint_last.pt"
+    torch.save({"model": {"w": torch.zeros(10_000)}}, path)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    with pytest.raises(ValueError, match=rf"cannot resume from {path}: the file is unreadable .*--reset"):
+        load_checkpoint(str(path), None, None, None, None, None)

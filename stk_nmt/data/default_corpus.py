@@ -29,7 +29,9 @@ def prepare_default(out: Path, seed: int = 1, n_train: int = DEFAULTS["train"],
         sizes = synthetic.write_corpus(tmp, seed, n_train, n_valid, n_test)
         log(f"generated the synthetic corpus (seed {seed}): {sizes}")
 
-    return run_pipeline(out, config, write_raw, workers=workers)
+    return run_pipeline(out, config, write_raw, inputs=[], workers=workers,
+                        options={"generator": "synthetic", "seed": seed, "n_train": n_train,
+                                 "n_valid": n_valid, "n_test": n_test})
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
     log(f"IWSLT14 {args.source_lang}-{args.target_lang}, seed {args.seed}")
     archive = obtain(ARCHIVE, args.archive, args.download_dir)
     strict = args.strict_sizes or args.archive is None
-    return run_pipeline(args.out, config, raw_writer(archive, args.source_lang, args.target_lang),
+    return run_pipeline(args.out, config, raw_writer(archive, args.source_lang, args.target_lang), [archive],
                         workers=args.workers, strict_sizes=strict)
 
 

@@ -15,23 +15,27 @@ import argparse
 import shutil
 from pathlib import Path
 
-from .io import read_parallel
+from .io import check_no_blank_lines, read_parallel
 from .pipeline import PrepareConfig, log, run_pipeline
 
 
 def raw_writer(prefixes: dict[str, Path], source_lang: str, target_lang: str):
-    """Checks each split's two files (present, same line count, not empty) and copies them."""
+    """Checks each split's two files (present, UTF-8, same line count, not empty, no blank line in
+    an evaluation set); returns the writer
+    that copies them, and the files."""
     files = {split: (Path(f"{prefix}.{source_lang}"), Path(f"{prefix}.{target_lang}"))
              for split, prefix in prefixes.items()}
-    for source_path, target_path in files.values():  # fail before any work is done
-        read_parallel(source_path, target_path)
+    for split, (source_path, target_path) in files.items():  # fail before any work is done
+        source, target = read_parallel(source_path, target_path)
+        if split != "train":  # training pairs with a blank side are dropped by cleaning
+            check_no_blank_lines(source, target, source_path, target_path)
 
     def write_raw(tmp: Path) -> None:
         for split, (source_path, target_path) in files.items():
             shutil.copyfile(source_path, tmp / f"{split}.{source_lang}")
             shutil.copyfile(target_path, tmp / f"{split}.{target_lang}")
 
-    return write_raw
+    return write_raw, [path for pair in files.values() for path in pair]
 
 
 def make_config(source_lang: str, target_lang: str, n_tests: int, corpus: str = "own",
@@ -76,9 +80,9 @@ def main(argv: list[str] | None = None) -> dict:
     prefixes = {"train": args.train, "valid": args.valid}
     prefixes.update({subset: prefix for subset, prefix in zip(config.test_sets, args.test)})
     config.test_sets = {subset: str(prefixes[subset]) for subset in config.test_sets}
-    write_raw = raw_writer(prefixes, args.source_lang, args.target_lang)
+    write_raw, inputs = raw_writer(prefixes, args.source_lang, args.target_lang)
     log(f"own corpus {args.source_lang}-{args.target_lang}, seed {args.seed}")
-    return run_pipeline(args.out, config, write_raw, workers=args.workers)
+    return run_pipeline(args.out, config, write_raw, inputs, workers=args.workers)
 
 
 if __name__ == "__main__":

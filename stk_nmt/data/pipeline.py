@@ -8,26 +8,35 @@ An output directory holds, once prepared:
     data-bin/                  fairseq-preprocess output (train, valid, test, test1, ...)
     prepared.json              the configuration, split names and sizes (evaluation reads it)
 
-Each stage is built in `<stage>.stk-tmp` and renamed when complete, so a re-run skips finished
-stages, rebuilds a half-written one, and never touches files it did not make. A directory that
-already holds other files, or was prepared with a different configuration, is refused.
+Each stage is built in `<stage>.stk-tmp` and renamed when complete, with `<stage>/.stk-stage.json`
+recording what it was built from: the configuration, the tool versions, and the size and SHA-256
+of every input file (the corpus files or archives for raw/, the previous stage's files after
+that). A re-run skips a stage whose record matches, rebuilds one whose inputs changed (saying
+what changed) or that was half-written, and never touches files it did not make. A directory
+that already holds other files, or was prepared with a different configuration, is refused;
+one that another prepare run is using too. fairseq-preprocess never outlives the command.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
+from importlib import metadata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .io import TMP_SUFFIX, atomic_write_lines, atomic_write_text, read_lines, read_parallel, remove_own_tmp
+from ..files import file_sha256, lock_folder
+from ..processes import hold_point, run_child
+from .io import TMP_SUFFIX, atomic_write_lines, check_no_blank_lines, atomic_write_text, read_lines, read_parallel, remove_own_tmp
 from .text import length_filter, moses_process, sentencepiece_encode, train_sentencepiece
 
 CONFIG_FILE = ".stk-prepare.json"
+STAGE_RECORD = ".stk-stage.json"
+LOCK_FILE = ".stk-prepare.lock"
+TOOLS = ("fairseq", "sentencepiece", "sacremoses", "torch")
 MANIFEST_FILE = "prepared.json"
 STAGES = ("raw", "tok", "spm", "data-bin")
 
@@ -89,6 +98,7 @@ class PreparedDir:
     def __init__(self, root: Path, config: PrepareConfig):
         self.root = Path(root)
         self.config = config
+        self.lock: int | None = None
 
     def stage(self, name: str) -> Path:
         return self.root / name
@@ -97,36 +107,107 @@ class PreparedDir:
         return self.stage(name).is_dir()
 
     def claim(self) -> None:
-        """Checks the directory is ours (or new) and records the configuration."""
+        """Checks the directory is ours (or new) and not in use, and records the configuration.
+
+        The lock it takes is held until this process (and any child it passes it to) ends."""
         config_path = self.root / CONFIG_FILE
         wanted = json.dumps(asdict(self.config), indent=1, sort_keys=True)
+        if self.root.exists() and not config_path.is_file() and any(
+                p.name != LOCK_FILE for p in self.root.iterdir()):
+            raise ValueError(
+                f"out_dir {self.root} exists and holds files this pipeline did not make; "
+                f"choose an empty or new directory")
+        if self.lock is None:
+            self.lock = lock_folder(self.root, "preparing a corpus", LOCK_FILE)
         if config_path.is_file():
             if config_path.read_text(encoding="utf-8") != wanted:
                 raise ValueError(
                     f"out_dir {self.root} was prepared with a different configuration "
                     f"(see {config_path}); choose another --out or remove that directory yourself")
-        elif self.root.exists() and any(self.root.iterdir()):
-            raise ValueError(
-                f"out_dir {self.root} exists and holds files this pipeline did not make; "
-                f"choose an empty or new directory")
-        self.root.mkdir(parents=True, exist_ok=True)
         for leftover in self.root.glob(f"*{TMP_SUFFIX}"):
             log(f"removing the half-written {leftover.name} of an interrupted run")
             remove_own_tmp(leftover)
         atomic_write_text(config_path, wanted)
 
-    def build(self, name: str, builder: Callable[[Path], None]) -> None:
-        """Runs builder(tmp_dir) unless the stage exists; renames tmp_dir into place when done."""
-        if self.done(name):
-            log(f"{name}/ exists, skipping")
-            return
+    def record(self, inputs: list[Path], options: dict | None = None) -> dict:
+        """What a stage is built from: configuration, options of the corpus recipe, tool versions,
+        each input's size and hash."""
+        return {"config": asdict(self.config), "options": dict(options or {}), "tools": tool_versions(),
+                "inputs": {self.name(path): {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+                           for path in sorted(inputs)}}
+
+    def name(self, path: Path) -> str:
+        """A path as recorded: relative inside the directory (which may then be moved)."""
+        path = Path(path).resolve()
+        root = self.root.resolve()
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    def build(self, name: str, builder: Callable[[Path], None], inputs: list[Path],
+              options: dict | None = None) -> None:
+        """Runs builder(tmp_dir) unless the stage exists and was built from these inputs (see
+        record()); renames tmp_dir into place when done."""
+        stage = self.stage(name)
+        wanted = self.record(inputs, options)
+        if stage.is_dir():
+            record_path = stage / STAGE_RECORD
+            found = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else None
+            if found == wanted:
+                log(f"{name}/ exists, skipping (built from the same inputs)")
+                return
+            log(f"{name}/ is out of date, rebuilding it: " + (
+                "; ".join(record_differences(found, wanted)) if found else f"it has no {STAGE_RECORD}"))
         tmp = self.root / (name + TMP_SUFFIX)
         if tmp.exists():
             remove_own_tmp(tmp)
         tmp.mkdir(parents=True)
         log(f"building {name}/")
         builder(tmp)
-        os.replace(tmp, self.stage(name))
+        (tmp / STAGE_RECORD).write_text(json.dumps(wanted, indent=1, sort_keys=True), encoding="utf-8")
+        hold_point(f"stage:{name}")
+        if stage.exists():
+            # The outdated stage goes aside under a temporary name first: a kill in between
+            # leaves only pipeline temporaries, which the next run clears.
+            old = self.root / (name + ".old" + TMP_SUFFIX)
+            os.replace(stage, old)
+            os.replace(tmp, stage)
+            remove_own_tmp(old)
+        else:
+            os.replace(tmp, stage)
+
+    def stage_files(self, name: str) -> list[Path]:
+        """A finished stage's files (its record excluded): the inputs of the next stage."""
+        return [p for p in self.stage(name).rglob("*") if p.is_file() and p.name != STAGE_RECORD]
+
+
+def tool_versions() -> dict[str, str | None]:
+    versions = {}
+    for tool in TOOLS:
+        try:
+            versions[tool] = metadata.version(tool)
+        except metadata.PackageNotFoundError:
+            versions[tool] = None
+    return versions
+
+
+def record_differences(found: dict, wanted: dict) -> list[str]:
+    """The exact differences between two stage records, as short sentences."""
+    differences = []
+    for key in ("config", "options", "tools"):
+        for name in sorted(set(found.get(key, {})) | set(wanted[key])):
+            old, new = found.get(key, {}).get(name), wanted[key].get(name)
+            if old != new:
+                differences.append(f"{key} {name} was {old!r}, now {new!r}")
+    old_inputs, new_inputs = found.get("inputs", {}), wanted["inputs"]
+    for path in sorted(set(old_inputs) | set(new_inputs)):
+        old, new = old_inputs.get(path), new_inputs.get(path)
+        if old is None:
+            differences.append(f"new input {path}")
+        elif new is None:
+            differences.append(f"input {path} is no longer used")
+        elif old != new:
+            differences.append(f"input {path} changed ({old['bytes']:,} bytes, sha256 {old['sha256'][:12]} "
+                               f"-> {new['bytes']:,} bytes, sha256 {new['sha256'][:12]})")
+    return differences
 
 
 def _tokenize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
@@ -151,8 +232,10 @@ def _tokenize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
             tgt_tok = process(tgt_raw, config.target_lang, split)
             if split == "train" and config.clean_on == "words":
                 keep = length_filter(src_tok, tgt_tok, config.clean_min, config.clean_max, config.clean_ratio)
-            else:  # dev/test sets are not length-filtered; blank lines would break generation
-                keep = [i for i, (s, t) in enumerate(zip(src_tok, tgt_tok)) if s and t]
+            else:  # dev/test sets are neither length-filtered nor shortened: scored whole
+                check_no_blank_lines(src_tok, tgt_tok, raw / f"{split}.{config.source_lang}",
+                                     raw / f"{split}.{config.target_lang}")
+                keep = list(range(len(src_tok)))
             parts = {split: keep}
             if split == "train" and config.valid_every:
                 # Positions counted 1-based over the cleaned corpus, like awk's NR % 23.
@@ -206,9 +289,9 @@ def _binarize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
             "--destdir", str(tmp), "--joined-dictionary", "--workers", str(workers),
         ]
         log(" ".join(command))
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"fairseq-preprocess failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        returncode, _, stderr = run_child(command, merge_stderr=False, pass_fds=(prep.lock,))
+        if returncode != 0:
+            raise RuntimeError(f"fairseq-preprocess failed ({returncode}):\n{stderr[-3000:]}")
 
     return build
 
@@ -229,14 +312,28 @@ def check_sizes(sizes: dict[str, int], expected: dict[str, int], strict: bool) -
 
 
 def run_pipeline(out_dir: Path, config: PrepareConfig, write_raw: Callable[[Path], None],
-                 workers: int = 1, strict_sizes: bool = False) -> dict:
-    """Runs (or resumes) every stage; write_raw(tmp_dir) fills raw/ with {split}.{lang} files.
+                 inputs: list[Path], workers: int = 1, strict_sizes: bool = False,
+                 options: dict | None = None) -> dict:
+    """Runs (or resumes) every stage; write_raw(tmp_dir) fills raw/ with {split}.{lang} files
+    from the files in inputs (the corpus files or archives) and the recipe's options (e.g. sizes
+    of a generated corpus): a change to either rebuilds.
 
     Returns the manifest written to prepared.json."""
     prep = PreparedDir(out_dir, config)
-    prep.claim()
-    prep.build("raw", write_raw)
-    prep.build("tok", _tokenize_stage(prep, workers))
+    try:
+        prep.claim()
+        return _run_stages(prep, write_raw, [Path(p) for p in inputs], options, workers, strict_sizes)
+    finally:
+        if prep.lock is not None:
+            os.close(prep.lock)
+            prep.lock = None
+
+
+def _run_stages(prep: PreparedDir, write_raw: Callable[[Path], None], inputs: list[Path],
+                options: dict | None, workers: int, strict_sizes: bool) -> dict:
+    config = prep.config
+    prep.build("raw", write_raw, inputs, options)
+    prep.build("tok", _tokenize_stage(prep, workers), prep.stage_files("raw"))
     sizes = count_sizes(prep, "tok")
     expected = {k: v for k, v in config.expected_sizes.items() if k in sizes}
     log("sizes before subwords: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
@@ -246,8 +343,8 @@ def run_pipeline(out_dir: Path, config: PrepareConfig, write_raw: Callable[[Path
             log("note: sizes differ from the official corpus (" + "; ".join(mismatches) + ")")
         else:
             log("sizes match the official corpus: " + ", ".join(f"{k} {v:,}" for k, v in expected.items()))
-    prep.build("spm", _spm_stage(prep))
-    prep.build("data-bin", _binarize_stage(prep, workers))
+    prep.build("spm", _spm_stage(prep), prep.stage_files("tok"))
+    prep.build("data-bin", _binarize_stage(prep, workers), prep.stage_files("spm"))
     manifest = {
         "config": asdict(config),
         "sizes_before_subwords": sizes,

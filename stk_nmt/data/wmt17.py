@@ -1,8 +1,9 @@
 """Prepare WMT2017 en-de or zh-en (constrained data) into a fairseq data-bin.
 
-en-de: Europarl v7, Common Crawl, News Commentary v12, Rapid 2016; valid newstest2016; test
+en-de: Europarl v7, Common Crawl, News Commentary v12, Rapid 2016; valid newstest2015; test
        newstest2017 (fairseq subset "test") and newstest2016 (subset "test1", what the STk paper
-       reports).
+       reports). Neither test set is used for validation, so checkpoint_best.pt and early stopping
+       never see them.
 zh-en: News Commentary v12, UN Parallel Corpus v1.0, CWMT; valid newsdev2017; test newstest2017.
 
 Pipeline: Moses punctuation normalisation (not on Chinese), no word tokenisation, a joint
@@ -49,7 +50,7 @@ TRAIN_FILES = {
 # pair -> fairseq subset -> (archive key, test set, source sgm, reference sgm).
 EVAL_FILES = {
     "en-de": {
-        "valid": ("dev", "newstest2016", "newstest2016-ende-src.en.sgm", "newstest2016-ende-ref.de.sgm"),
+        "valid": ("dev", "newstest2015", "newstest2015-ende-src.en.sgm", "newstest2015-ende-ref.de.sgm"),
         "test": ("test", "newstest2017", "newstest2017-ende-src.en.sgm", "newstest2017-ende-ref.de.sgm"),
         "test1": ("dev", "newstest2016", "newstest2016-ende-src.en.sgm", "newstest2016-ende-ref.de.sgm"),
     },
@@ -161,7 +162,8 @@ def main(argv: list[str] | None = None) -> dict:
         # downloaded into --download-dir, or re-used from there once complete.
         local = args.archives_dir / ARCHIVES[key].name if args.archives_dir else None
         archives[key] = obtain(ARCHIVES[key], local, args.download_dir)
-    return run_pipeline(args.out, config, raw_writer(args.pair, archives, args.extra_train),
+    inputs = [*archives.values(), *(path for pair in args.extra_train for path in pair)]
+    return run_pipeline(args.out, config, raw_writer(args.pair, archives, args.extra_train), inputs,
                         workers=args.workers)
 
 

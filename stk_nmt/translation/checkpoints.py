@@ -1,4 +1,6 @@
-"""Checkpoint averaging, as fairseq's scripts/average_checkpoints.py does.
+"""Checkpoint averaging, as fairseq's scripts/average_checkpoints.py does, picking the
+checkpoint a resumed run starts from when checkpoint_last.pt is unreadable, and recording which
+dictionaries a save dir's checkpoints were trained with.
 
 That script lives in fairseq's source tree but is not part of the installed package, hence this
 small equivalent: the model parameters of the last N checkpoints are averaged (in float64, cast
@@ -7,13 +9,19 @@ back), everything else (config, criterion state such as STk's lam) is taken from
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from stk_nmt.files import atomic_write
+from stk_nmt.files import atomic_write, atomic_write_text, file_sha256
+
+# Written by the recipes next to the checkpoints: the data-bin and its dictionaries' hashes.
+TRAINING_DATA_RECORD = "training-data.json"
 
 _BY_UPDATE = re.compile(r"^checkpoint_\d+_(\d+)\.pt$")
 _BY_EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
@@ -58,3 +66,71 @@ def average_checkpoints(paths: Sequence[Path], output: Path) -> Path:
     output = atomic_write(output, lambda tmp: torch.save(newest, tmp), suffix=".pt")
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {output}")
     return output
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why a checkpoint file cannot be loaded (None when it is whole).
+
+    torch.save writes a zip archive: a torn file has no central directory, and testzip checks
+    every member's CRC, so a complete read is not needed."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f"{type(error).__name__}: {error} ({os.path.getsize(path):,} bytes)"
+    return f"member {bad} fails its CRC check" if bad else None
+
+
+_RESUMABLE = re.compile(r"^checkpoint(_last|_best|\d+|_\d+_\d+)\.pt$")
+
+
+def resume_checkpoint(save_dir: Path) -> tuple[Path | None, list[str]]:
+    """The checkpoint a run in save_dir resumes from, and notes on what was skipped and why.
+
+    checkpoint_last.pt when it is readable; otherwise the newest (by modification time) readable
+    training checkpoint (checkpoint_best.pt, checkpointN.pt, checkpoint_E_U.pt; never an average).
+    None: start from scratch."""
+    save_dir = Path(save_dir)
+    candidates = sorted((p for p in save_dir.glob("checkpoint*.pt") if _RESUMABLE.match(p.name)),
+                        key=lambda p: (p.name != "checkpoint_last.pt", -p.stat().st_mtime))
+    notes = []
+    for path in candidates:
+        reason = unreadable_reason(path)
+        if reason is None:
+            return path, notes
+        notes.append(f"{path.name} is unreadable ({reason})")
+    return None, notes
+
+
+def dictionary_hashes(data_bin: Path) -> dict[str, str]:
+    """SHA-256 of each dict.*.txt of a fairseq data-bin: what a model's vocabulary means."""
+    hashes = {p.name: file_sha256(p) for p in sorted(Path(data_bin).glob("dict.*.txt"))}
+    if not hashes:
+        raise FileNotFoundError(f"no dict.*.txt in {data_bin}")
+    return hashes
+
+
+def record_training_data(save_dir: Path, data_bin: Path) -> Path:
+    record = {"data_bin": str(Path(data_bin).resolve()), "dictionaries": dictionary_hashes(data_bin)}
+    return atomic_write_text(Path(save_dir) / TRAINING_DATA_RECORD, json.dumps(record, indent=1) + "\n")
+
+
+def training_dictionaries(checkpoint: Path) -> tuple[str, dict[str, str]] | None:
+    """(where, dictionary hashes) of the data a checkpoint was trained on, or None if unknown.
+
+    From the record the recipes leave in the save dir; otherwise from the data-bin named in the
+    checkpoint's own configuration (task.data), when that still exists."""
+    checkpoint = Path(checkpoint)
+    record_path = checkpoint.parent / TRAINING_DATA_RECORD
+    if record_path.is_file():
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        return f"{record['data_bin']} (per {record_path})", record["dictionaries"]
+    try:  # mmap: only the pickled configuration is read, not the weights
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+        data = (state.get("cfg") or {})["task"]["data"]
+    except Exception:
+        return None
+    data_bin = Path(str(data).split(os.pathsep)[0])
+    if not any(data_bin.glob("dict.*.txt")):
+        return None
+    return f"{data_bin} (task.data of {checkpoint})", dictionary_hashes(data_bin)

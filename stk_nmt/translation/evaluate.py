@@ -3,7 +3,8 @@
     python -m stk_nmt.translation.evaluate --data data/iwslt14.de-en \
         --checkpoint ckpt/base/checkpoint_best.pt [--compare ckpt/stk/checkpoint_best.pt] [--subset test]
 
-Runs fairseq-generate (beam 5, --required-batch-size-multiple 1 so no final batch is dropped,
+Checks that the checkpoint was trained with the corpus's dictionaries (their SHA-256, see
+checkpoints.training_dictionaries), runs fairseq-generate (beam 5, --required-batch-size-multiple 1 so no final batch is dropped,
 --remove-bpe sentencepiece, --user-dir stk_nmt so the plugin is loaded), takes the H- lines in
 sentence-id order, detokenises them when the corpus was Moses-tokenised, checks there is one
 hypothesis per reference, and scores against the raw reference text with sacreBLEU, lowercased
@@ -26,6 +27,7 @@ from sacrebleu.significance import PairedTest
 from ..data.io import atomic_write_lines, atomic_write_text, read_lines
 from ..data.pipeline import load_manifest
 from ..data.text import moses_detokenize
+from .checkpoints import dictionary_hashes, training_dictionaries
 from .fairseq_run import USER_DIR, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
@@ -54,7 +56,8 @@ def ordered_hypotheses(hypotheses: dict[int, str], n_references: int) -> list[st
             f"hypothesis count {len(hypotheses)} != reference count {n_references}"
             + (f"; missing sentence ids {missing[:10]}{' ...' if len(missing) > 10 else ''}" if missing else "")
             + (f"; unexpected ids {extra[:10]}" if extra else "")
-            + " (fairseq-generate drops a last partial batch unless --required-batch-size-multiple 1)")
+            + " (fairseq-generate skipped sentences: see its log for inputs longer than the model's "
+            "--max-source-positions, or a data-bin whose test subset differs from the references)")
     return [hypotheses[i] for i in range(n_references)]
 
 
@@ -133,11 +136,30 @@ class PreparedCorpus:
         return hypotheses
 
 
+def check_dictionaries(corpus: PreparedCorpus, checkpoint: Path) -> None:
+    """Refuses a checkpoint trained with other dictionaries than the corpus's (same sizes are
+    not enough: the token ids would mean other words)."""
+    trained = training_dictionaries(checkpoint)
+    if trained is None:
+        print(f"note: cannot tell which data {checkpoint} was trained on (no training-data.json next to it, "
+              f"and its task.data is gone): its dictionaries are not checked against {corpus.data_bin}")
+        return
+    where, hashes = trained
+    ours = dictionary_hashes(corpus.data_bin)
+    if hashes != ours:
+        differ = sorted(name for name in set(hashes) | set(ours) if hashes.get(name) != ours.get(name))
+        raise ValueError(
+            f"--checkpoint {checkpoint} was trained with the dictionaries of {where}, which differ from "
+            f"those of --data {corpus.root} ({corpus.data_bin}): {', '.join(differ)}; evaluate it on the "
+            f"corpus it was trained on")
+
+
 def generate(corpus: PreparedCorpus, checkpoint: Path, subset: str, beam: int = 5, batch_size: int = 128,
              lenpen: float = 1.0, seed: int = 1, extra_args: Sequence[str] = ()) -> str:
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    check_dictionaries(corpus, checkpoint)
     args = [str(corpus.data_bin), "--path", str(checkpoint), "--user-dir", USER_DIR,
             "--gen-subset", subset, "--beam", str(beam), "--lenpen", str(lenpen), "--nbest", "1",
             "--batch-size", str(batch_size), "--required-batch-size-multiple", "1",

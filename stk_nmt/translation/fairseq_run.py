@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import stk_nmt
+from stk_nmt.processes import run_child
 
 # The package directory is the fairseq --user-dir: importing it registers the criteria.
 USER_DIR = str(Path(stk_nmt.__file__).resolve().parent)
@@ -39,28 +39,36 @@ def progress_line(line: str) -> bool:
 
 
 def run_fairseq(tool: str, args: list[str], log_path: Path | None = None, stream: bool = False,
-                show: Callable[[str], bool] | None = None) -> str:
+                show: Callable[[str], bool] | None = None, append_log: bool = False,
+                pass_fds: Sequence[int] = ()) -> str:
     """Runs a fairseq CLI and returns its stdout.
 
     stream=True merges stderr (fairseq's logging and progress) into stdout and prints it line by
-    line as it comes (training); otherwise both are captured. log_path keeps a copy of the log.
-    A failure raises RuntimeError with the end of the log."""
+    line as it comes (training); otherwise both are captured. log_path gets the log as it comes
+    (stream) or at the end, appended to with append_log (a resumed training run). The child
+    never outlives this process (stk_nmt/processes.py). A failure raises RuntimeError with the
+    end of the log."""
     command = fairseq_command(tool, *args)
-    if stream:
-        lines = []
-        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=fairseq_env(), bufsize=1) as process:
-            for line in process.stdout:
-                lines.append(line)
-                if show is None or show(line):
-                    print(line, end="", flush=True)
-        stdout, log_text = "".join(lines), "".join(lines)
-        returncode = process.returncode
-    else:
-        result = subprocess.run(command, capture_output=True, text=True, env=fairseq_env())
-        stdout, log_text, returncode = result.stdout, result.stderr, result.returncode
-    if log_path is not None:
-        Path(log_path).write_text(log_text, encoding="utf-8")
+    log_file = open(log_path, "a" if append_log else "w", encoding="utf-8") if log_path else None
+    try:
+        def on_line(line: str) -> None:
+            if log_file:
+                log_file.write(line)
+                log_file.flush()  # so `tail -f train.log` follows the run
+            if show is None or show(line):
+                print(line, end="", flush=True)
+
+        if stream:
+            returncode, stdout, _ = run_child(command, on_line, env=fairseq_env(), pass_fds=pass_fds)
+            log_text = stdout
+        else:
+            returncode, stdout, log_text = run_child(command, env=fairseq_env(), pass_fds=pass_fds,
+                                                     merge_stderr=False)
+            if log_file:
+                log_file.write(log_text)
+    finally:
+        if log_file:
+            log_file.close()
     if returncode != 0:
         tail = "\n".join(log_text.splitlines()[-40:])
         raise RuntimeError(f"{' '.join(command)} failed with exit code {returncode}:\n{tail}")

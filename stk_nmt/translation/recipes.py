@@ -7,20 +7,26 @@ Any criterion fairseq knows (built-in or registered by --user-dir stk_nmt) can b
 below get their customary settings: label smoothing 0.1 for the label-smoothed losses (stk
 included) and the paper's STk settings (k/n = 0.96 over target tokens, delta = 0.01) for stk and
 the top-K hinge criteria (topk_hinge, imbalanced_topk_hinge), changeable with --stk-k-ratio /
---stk-delta; their other flags go after --. Training resumes from SAVE_DIR/checkpoint_last.pt when it exists.
+--stk-delta; their other flags go after --. Training resumes from SAVE_DIR/checkpoint_last.pt when it exists
+(from the newest readable checkpoint when that file is unreadable, which is then renamed
+checkpoint_last.pt.unreadable). One run at a time per save dir: a second is refused. fairseq-train
+never outlives this command; SAVE_DIR/train.log grows as it trains (a resumed run appends).
 With --average-last N the last N checkpoints are averaged into checkpoint_avgN.pt afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .checkpoints import average_checkpoints, last_checkpoints
-from .fairseq_run import USER_DIR, progress_line, run_fairseq
+from ..files import lock_folder
+from .checkpoints import average_checkpoints, last_checkpoints, record_training_data, resume_checkpoint
+from .fairseq_run import USER_DIR, fairseq_command, progress_line, run_fairseq
 
 ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
         "--lr-scheduler", "inverse_sqrt"]
@@ -99,18 +105,48 @@ def train_command(recipe: str, data: Path, save_dir: Path, criterion: str, seed:
             "--seed", str(seed), "--log-format", "simple", "--log-interval", "50", *extra_args]
 
 
+def resume_args(save_dir: Path) -> list[str]:
+    """fairseq-train flags to resume from the newest readable checkpoint, saying which and why.
+
+    An unreadable checkpoint_last.pt (a kill while an older fairseq copied it) is renamed
+    checkpoint_last.pt.unreadable so that fairseq neither loads nor keeps it."""
+    last = Path(save_dir) / "checkpoint_last.pt"
+    chosen, notes = resume_checkpoint(save_dir)
+    for note in notes:
+        print(f"[train] {note}", flush=True)
+    if last.exists() and chosen != last:
+        os.replace(last, last.with_name(last.name + ".unreadable"))
+        print(f"[train] renamed it to {last.name}.unreadable", flush=True)
+    if chosen is None:
+        if notes:
+            print("[train] no readable checkpoint: training starts from scratch", flush=True)
+        return []
+    if chosen == last:
+        print(f"[train] resuming from {chosen}", flush=True)
+        return []
+    print(f"[train] resuming from {chosen}, the newest readable checkpoint", flush=True)
+    return ["--restore-file", str(chosen)]
+
+
 def train(recipe: str, data: Path, save_dir: Path, criterion: str, seed: int = 1,
           extra_args: Sequence[str] = (), average_last: int | None = None, full_log: bool = False,
           **criterion_kwargs) -> Path:
     """Runs (or resumes) fairseq-train; returns the checkpoint to evaluate.
 
-    Shows fairseq's progress lines (all of its log with full_log); SAVE_DIR/train.log has all."""
+    Shows fairseq's progress lines (all of its log with full_log); SAVE_DIR/train.log has all.
+    A save dir another run is using is refused (FolderInUse)."""
     save_dir = Path(save_dir)
-    save_dir.mkdir(parents=True, exist_ok=True)
-    args = train_command(recipe, data, save_dir, criterion, seed, extra_args, **criterion_kwargs)
-    started = time.time()
-    run_fairseq("train", args, log_path=save_dir / "train.log", stream=True,
-                show=None if full_log else progress_line)
+    # Held by this process and the fairseq child: released when both are gone, however they end.
+    lock = lock_folder(save_dir, "training", ".stk-train.lock")
+    try:
+        args = train_command(recipe, data, save_dir, criterion, seed,
+                             [*resume_args(save_dir), *extra_args], **criterion_kwargs)
+        record_training_data(save_dir, resolve_data_bin(data))  # evaluate checks it
+        started = time.time()
+        run_fairseq("train", args, log_path=save_dir / "train.log", stream=True,
+                    show=None if full_log else progress_line, append_log=True, pass_fds=(lock,))
+    finally:
+        os.close(lock)
     print(f"[train] {recipe}/{criterion} finished in {time.time() - started:.0f} s", flush=True)
     n_average = RECIPES[recipe].average_last if average_last is None else average_last
     if n_average:
@@ -141,8 +177,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     kwargs = dict(label_smoothing=args.label_smoothing, stk_k_ratio=args.stk_k_ratio, stk_delta=args.stk_delta)
     if args.dry_run:
-        from .fairseq_run import fairseq_command
-        print(" ".join(fairseq_command("train", *train_command(
+        print(shlex.join(fairseq_command("train", *train_command(
             args.recipe, args.data, args.save_dir, args.criterion, args.seed, extra, **kwargs))))
         return args.save_dir
     print(f"[train] recipe {args.recipe}: {RECIPES[args.recipe].description}; criterion {args.criterion}; "

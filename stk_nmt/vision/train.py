@@ -17,6 +17,7 @@ import argparse
 import json
 import math
 import os
+import pickle
 import sys
 import time
 from typing import List, Optional
@@ -135,7 +136,11 @@ def atomic_torch_save(obj, path: str) -> None:
 
 
 def load_checkpoint(path: str, args, model, criterion, optimizer, scheduler):
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise ValueError(f"cannot resume from {path}: the file is unreadable ({error}), e.g. cut short "
+                         f"by a full disk or a copy; delete it or pass --reset to start over") from None
     saved = state["args"]
     changed = {k: (saved.get(k), getattr(args, k)) for k in RESUME_KEYS if saved.get(k) != getattr(args, k)}
     if changed:
