@@ -178,7 +178,8 @@ def run_study(config: dict) -> dict:
     claim(work, config)
     corpus = PreparedCorpus.load(Path(config["data"]))
     systems = [parse_system(s) for s in config["systems"]]
-    grid = [(system, seed) for system in systems for seed in config["seeds"]]
+    # Seed-major: an interrupted study has every system for its first seeds (matched comparisons).
+    grid = [(system, seed) for seed in config["seeds"] for system in systems]
     runs = []
     for i, (system, seed) in enumerate(grid, 1):
         run_dir = work / "runs" / system.id / f"seed{seed}"
@@ -189,10 +190,32 @@ def run_study(config: dict) -> dict:
             f"len ratio {result['length_ratio']:.3f} ({result['seconds']:.0f} s)")
         result["run_dir"] = str(run_dir.relative_to(work))
         runs.append(result)
-    return report(work, config, corpus, runs)
+    return report(work, config, corpus, runs, planned=len(grid))
 
 
-def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict]) -> dict:
+def report_finished(work: Path) -> dict:
+    """The report of the runs finished so far (a study still running or stopped early)."""
+    work = Path(work)
+    path = work / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"--work {work} has no {CONFIG}: not a study directory")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    corpus = PreparedCorpus.load(Path(config["data"]))
+    runs = []
+    for seed in config["seeds"]:
+        for system in map(parse_system, config["systems"]):
+            run_dir = work / "runs" / system.id / f"seed{seed}"
+            if (run_dir / "result.json").is_file():
+                result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+                result["run_dir"] = str(run_dir.relative_to(work))
+                runs.append(result)
+    if not runs:
+        raise ValueError(f"--work {work}: no finished run yet")
+    # A system is compared with the baseline on the seeds both have finished.
+    return report(work, config, corpus, runs, planned=len(config["systems"]) * len(config["seeds"]))
+
+
+def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], planned: int | None = None) -> dict:
     """study.json, report.md and img/*.png from the finished runs."""
     from .study_report import figures, markdown
 
@@ -236,7 +259,7 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict]) -
     study = {"config": config, "corpus": {"root": str(corpus.root), "manifest": corpus.manifest,
                                           "test_sentences": len(references)},
              "signatures": {"BLEU": first["bleu_signature"], "chrF": first["chrf_signature"]},
-             "systems": summary, "runs": runs}
+             "systems": summary, "runs": runs, "planned_runs": planned or len(runs)}
     catalogs = corpus.root / "catalogs.json"
     if catalogs.is_file():
         study["corpus"]["catalogs"] = json.loads(catalogs.read_text(encoding="utf-8"))
@@ -250,9 +273,10 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict]) -
     return study
 
 
-def compose_page(studies: list[Path], out: Path, title: str, intro: str) -> str:
+def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
+                 prepare_commands: list[str] = ()) -> str:
     """One page from several finished studies; figures are copied to OUT's img/ folder."""
-    from .study_report import markdown, page_conclusion
+    from .study_report import INTRO, markdown, page_conclusion
 
     out = Path(out)
     sections, loaded = [], []
@@ -267,7 +291,14 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str) -> str:
             study["figures"][key] = str(target.relative_to(out.parent))
         loaded.append(study)
         sections.append(markdown(study, image_prefix="", heading="##"))
-    text = "\n".join([f"# {title}\n", intro.strip() + "\n", page_conclusion(loaded), *sections])
+    commands = ["## Reproduce", "", "Prepare the data, then run each study (resumable: re-run the same "
+                "command after an interruption; `study report --work DIR` reports the runs finished so far), "
+                "then compose this page:", "", "```"]
+    commands += list(prepare_commands) + [s["config"]["command"] for s in loaded]
+    commands += ["python -m stk_nmt.translation.study " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["page"]
+                 else "python -m stk_nmt.translation.study page --studies ... --out " + str(out), "```", ""]
+    text = "\n".join([f"# {title}\n", (intro or INTRO).strip() + "\n", page_conclusion(loaded), *commands,
+                      *sections])
     atomic_write_text(out, text)
     log(f"wrote {out}")
     return text
@@ -297,15 +328,21 @@ def main(argv: list[str] | None = None) -> dict | str:
     run.add_argument("--bootstrap-samples", type=int, default=1000)
     run.add_argument("--analysis-sentences", type=int, default=500, help="valid sentences for the lam analysis")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints")
+    rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
+    rep.add_argument("--work", type=Path, required=True)
     page = sub.add_parser("page", help="compose finished studies into a documentation page")
     page.add_argument("--studies", type=Path, nargs="+", required=True)
     page.add_argument("--out", type=Path, required=True)
     page.add_argument("--title", default="Does ST_k help translation? A seeded study")
-    page.add_argument("--intro", type=Path, help="a markdown file inserted after the title")
+    page.add_argument("--intro", type=Path, help="a markdown file replacing the standard introduction")
+    page.add_argument("--prepare-command", action="append", default=[],
+                      help="a data preparation command to list under Reproduce (repeatable)")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return report_finished(args.work)
     if args.command == "page":
         intro = args.intro.read_text(encoding="utf-8") if args.intro else ""
-        return compose_page(args.studies, args.out, args.title, intro)
+        return compose_page(args.studies, args.out, args.title, intro, args.prepare_command)
     for name in ("max_update", "beam", "bootstrap_samples", "log_interval"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")

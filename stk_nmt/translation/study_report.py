@@ -134,6 +134,10 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
              f"{manifest['config']['target_lang']}, corpus `{manifest['config']['corpus']}`", ""]
     recipe = RECIPES[config["recipe"]].description
     total = sum(r["seconds"] for r in study["runs"])
+    if study.get("planned_runs", len(study["runs"])) > len(study["runs"]):
+        lines += [f"**PARTIAL: {len(study['runs'])} of {study['planned_runs']} planned runs finished** "
+                  f"(the study was stopped by the time limit; every statistic below uses the finished runs "
+                  f"only).", ""]
     lines += [
         f"**Budget.** {len(config['seeds'])} seeds ({', '.join(map(str, config['seeds']))}) x "
         f"{len(systems)} systems; recipe `{config['recipe']}` ({recipe}), {config['max_update']} updates "
@@ -198,6 +202,39 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
                           tablefmt="github"))
     lines += ["", f"BLEU signature: `{study['signatures']['BLEU']}`  ", f"chrF signature: `{study['signatures']['chrF']}`", ""]
     return "\n".join(lines)
+
+
+INTRO = """\
+This page is written by `python -m stk_nmt.translation.study page` from the studies' own records
+(`study.json`); every number, table and figure below comes from the runs it lists. It asks whether
+ST_k (`--criterion stk`, label-smoothed token losses aggregated with the smoothed top-k average at
+k/n = R, trainable threshold lam) translates better than the plain average
+(`label_smoothed_cross_entropy`), with the same model, recipe and update budget, over several seeds.
+
+**How a difference is tested.** Each system is trained with the same seeds as the baseline and
+translates the same test sentences. Per seed, sacrebleu's paired bootstrap compares the two
+(that test ignores the seed spread). The verdict uses one test across seeds and sentences
+together, a two-level paired bootstrap: each of B samples draws the seeds with replacement and the
+test sentences with replacement (the same sentences for all seeds and both systems) and takes the
+mean over the drawn seeds of the corpus-level difference (system − baseline, BLEU or chrF from
+sacrebleu's sufficient statistics). p = (1 + #{|delta_b − mean delta| ≥ |observed delta|}) / (B + 1),
+as in sacrebleu's bootstrap; the 95% interval is the 2.5..97.5 percentile of delta_b. "gain" means
+p < 0.05 and an interval above 0; otherwise "no significant difference" (or "loss"). Because the seeds
+are resampled, a difference that the seed spread explains is not called a gain. With 3 seeds the
+seed level is coarse (the interval tends to be too narrow), so a p just under 0.05 is weak evidence.
+
+**What explains a difference.** The hypothesis/reference length ratio (sacreBLEU's sys_len/ref_len)
+per system, and, for each ST_k model, which validation target tokens have a label-smoothed loss
+below its final lam (ST_k gives them weight smoother'(loss − lam): zero below lam − delta, i.e. no
+gradient): their share of end-of-sentence, punctuation-only subwords and the 50 most frequent
+subwords, beside those tokens' share of all tokens.
+
+**The data.** The catalog corpora are real human translations found on this machine: the gettext
+catalogs (`/usr/share/locale/<lang>/LC_MESSAGES/*.mo`) of the installed programs, read with polib
+(`python -m stk_nmt.data.catalogs`). They depend on what is installed; each study below names the
+catalogs' digest and the hash of each split. The embedded corpus is the synthetic default corpus
+of the demo.
+"""
 
 
 def page_conclusion(studies: list[dict]) -> str:

@@ -52,8 +52,10 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
     from fairseq import checkpoint_utils
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
-    import stk_nmt  # noqa: F401  registers the criteria and the checkpoint allow-list
+    from ..checkpoints import allow_fairseq_checkpoints
 
+    # Explicitly: the allow-list is installed on import only when fairseq was imported first.
+    allow_fairseq_checkpoints()
     state = checkpoint_utils.load_checkpoint_to_cpu(str(checkpoint))
     criterion_state = state.get("criterion") or {}
     if "aggregate.lam" not in criterion_state:
