@@ -58,8 +58,13 @@ def test_killed_study_resumes_and_never_retrains(prepared):
         process.wait()
     assert not (work / "study.json").exists()
     recorded = (first / "result.json").read_bytes()
-    # Resume in-process with the checkpoints kept, to check lam independently below.
     from stk_nmt.translation import study
+
+    # The runs finished so far can be reported, marked partial.
+    partial = study.main(["report", "--work", str(work)])
+    assert partial["planned_runs"] == 4 and 1 <= len(partial["runs"]) < 4
+    assert "PARTIAL: " in (work / "report.md").read_text()
+    # Resume in-process with the checkpoints kept, to check lam independently below.
 
     result = study.main(study_args(root, "--keep-checkpoints"))
     assert (first / "result.json").read_bytes() == recorded  # the finished run was not redone
@@ -99,6 +104,7 @@ def test_killed_study_resumes_and_never_retrains(prepared):
     saved = json.loads((work / "study.json").read_text())
     assert len(saved["runs"]) == 4 and saved["signatures"]["BLEU"].startswith("nrefs:1")
     report = (work / "report.md").read_text()
+    assert "PARTIAL" not in report
     assert "| stk k/n=0.9" in report and "p (seeds×sents)" in report and "Which target tokens" in report
     for name in ("score_vs_k.png", "lam_vs_kth.png", "loss_curves.png"):
         assert (work / "img" / name).read_bytes()[:4] == b"\x89PNG"
