@@ -64,6 +64,9 @@ def test_seed_spread_is_not_a_gain():
                                                  n_samples=200, seed=1)
     assert result.p_value > 0.05 and study_stats.verdict(result) == "no significant difference"
     assert result.ci_low < 0 < result.ci_high
+    # One seed: however small p is, the seed spread is unknown and no gain is claimed.
+    one = study_stats.seed_sentence_bootstrap([good[0]], [bad[0]], refs, "BLEU", n_samples=50, seed=1)
+    assert one.p_value < 0.05 and study_stats.verdict(one) == "untested (one seed)"
 
 
 def test_mean_std_and_errors():

@@ -117,8 +117,10 @@ def conclusion(study: dict) -> str:
         parts.append(f"Significant BLEU gain over the baseline (seeds and sentences resampled, p < 0.05): "
                      f"{', '.join(gains)}; the largest is {best['label']} ({best['test_BLEU']['delta']:+.2f} BLEU).")
     else:
+        untested = [e["label"] for e in tested.values() if e["test_BLEU"]["verdict"].startswith("untested")]
         parts.append("No ST_k/AT_k system has a significant BLEU gain over the baseline at this scale "
-                     "(seeds and sentences resampled, p < 0.05).")
+                     "(seeds and sentences resampled, p < 0.05)."
+                     + (f" Not tested for want of a second matched seed: {', '.join(untested)}." if untested else ""))
     if losses:
         parts.append(f"Significantly worse BLEU: {', '.join(losses)}.")
     if chrf_gains:
@@ -140,7 +142,8 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
                   f"only).", ""]
     lines += [
         f"**Budget.** {len(config['seeds'])} seeds ({', '.join(map(str, config['seeds']))}) x "
-        f"{len(systems)} systems; recipe `{config['recipe']}` ({recipe}), {config['max_update']} updates "
+        f"{len(systems)} systems; recipe `{config['recipe']}` ({recipe}; the extra fairseq flags below override it), "
+        f"{config['max_update']} updates "
         f"per run, label smoothing {config['label_smoothing']}, extra fairseq flags "
         f"`{' '.join(config['fairseq_args']) or 'none'}`; checkpoint_last evaluated, beam {config['beam']}; "
         f"{total / 60:.0f} min of wall time in all on a shared 2-core CPU.", "",

@@ -15,7 +15,8 @@ to mean zero:
 and the 95% interval is the 2.5th..97.5th percentile of delta_b. Resampling the seeds puts the
 seed-to-seed spread of the difference into the null distribution, so a difference that one
 lucky seed explains is not significant; resampling sentences adds the test-set sampling error.
-With few seeds (3) the seed level is coarse: the interval is, if anything, too narrow, so a
+With one matched seed there is no seed spread to resample: no verdict is given then. With few
+seeds (3) the seed level is coarse: the interval is, if anything, too narrow, so a
 "no significant difference" verdict is the safe reading, a "gain" needs p well below 0.05.
 """
 
@@ -93,6 +94,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def verdict(result: TestResult, alpha: float = 0.05) -> str:
+    # One matched seed says nothing about the seed spread: no verdict rather than a false "gain".
+    if result.n_seeds < 2:
+        return "untested (one seed)"
     if result.p_value < alpha and result.ci_low > 0:
         return "gain"
     if result.p_value < alpha and result.ci_high < 0:
