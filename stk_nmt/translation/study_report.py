@@ -240,18 +240,38 @@ of the demo.
 """
 
 
-def page_conclusion(studies: list[dict]) -> str:
+def page_conclusion(studies: list[dict], weak_bleu: float = 5.0) -> str:
     lines = ["## Answer", ""]
-    any_gain = False
+    gains, losses, chrf_gains, weak = [], [], [], []
     for study in studies:
-        lines.append(f"- **{study['config']['name']}**: {conclusion(study)}")
-        any_gain |= any(e.get("test_BLEU", {}).get("verdict") == "gain" for e in study["systems"].values())
-    lines += ["", "In short: " + (
-        "ST_k gave a significant BLEU gain in at least one setting above; see which k and where."
-        if any_gain else
-        "no measurable BLEU gain from ST_k at this scale; differences stay within what seed-to-seed "
-        "variation and test-set sampling explain.") + " These are small models with a small update "
-        "budget on a shared CPU: the answer is about this scale only, not about the paper's setting.", ""]
+        name = study["config"]["name"]
+        note = ""
+        base = study["systems"].get("baseline")
+        if base and base["bleu"]["mean"] < weak_bleu:
+            weak.append(name)
+            note = (f" The baseline itself reaches only {base['bleu']['mean']:.2f} BLEU / {base['chrf']['mean']:.2f} "
+                    "chrF here: the models have barely begun to translate, so this comparison says little "
+                    "about trained models.")
+        lines.append(f"- **{name}**: {conclusion(study)}{note}")
+        for e in study["systems"].values():
+            verdict_bleu = e.get("test_BLEU", {}).get("verdict")
+            if verdict_bleu == "gain":
+                gains.append(f"{e['label']} on {name}")
+            elif verdict_bleu == "loss":
+                losses.append(f"{e['label']} on {name}")
+            if e.get("test_chrF", {}).get("verdict") == "gain":
+                chrf_gains.append(f"{e['label']} on {name}")
+    summary = ("ST_k gave a significant BLEU gain: " + ", ".join(gains) + "." if gains else
+               "no significant BLEU gain from ST_k at any k/n tried, at this scale.")
+    if losses:
+        summary += " Significantly worse BLEU: " + ", ".join(losses) + "."
+    if chrf_gains:
+        summary += " Significant chrF gain: " + ", ".join(chrf_gains) + "."
+    if weak:
+        summary += (" On " + ", ".join(weak) + " the baselines stay below " f"{weak_bleu:g} BLEU, too weak for "
+                    "a verdict on ST_k itself.")
+    lines += ["", "In short: " + summary + " These are small models with a small update budget on a shared "
+              "CPU: the answer is about this scale only, not about the paper's setting.", ""]
     return "\n".join(lines)
 
 
