@@ -261,12 +261,20 @@ def page_conclusion(studies: list[dict], weak_bleu: float = 5.0) -> str:
                 losses.append(f"{e['label']} on {name}")
             if e.get("test_chrF", {}).get("verdict") == "gain":
                 chrf_gains.append(f"{e['label']} on {name}")
+    best = []
+    for study in studies:
+        stk = [e for e in study["systems"].values() if e["aggregate"] == "stk"]
+        if stk:
+            top = max(stk, key=lambda e: e["bleu"]["mean"])
+            best.append(f"{top['k_ratio']:g} on {study['config']['name']}")
     summary = ("ST_k gave a significant BLEU gain: " + ", ".join(gains) + "." if gains else
                "no significant BLEU gain from ST_k at any k/n tried, at this scale.")
     if losses:
         summary += " Significantly worse BLEU: " + ", ".join(losses) + "."
     if chrf_gains:
         summary += " Significant chrF gain: " + ", ".join(chrf_gains) + "."
+    if best:
+        summary += " The k/n with the highest mean BLEU among the ST_k systems: " + ", ".join(best) + "."
     if weak:
         summary += (" On " + ", ".join(weak) + " the baselines stay below " f"{weak_bleu:g} BLEU, too weak for "
                     "a verdict on ST_k itself.")
