@@ -1,0 +1,367 @@
+"""Does ST_k help translation? A grid of systems x seeds, trained alike, evaluated, and tested.
+
+    python -m stk_nmt.translation.study run --data data/catalogs.en-fr --work work/study-fr \
+        --systems baseline stk:0.96 stk:0.9 stk:0.8 --seeds 1 2 3 --max-update 400 \
+        [--recipe demo] [--beam 5] [--stk-args "--stk-delta 0.01"] [--fairseq-args "--fp16"] [-- ...]
+    python -m stk_nmt.translation.study page --studies work/study-fr work/study-es --out docs/study.md
+
+`run` trains every (system, seed) with the same recipe and update budget (fairseq-train, resumed from
+checkpoint_last.pt when a run was interrupted), translates the test set with the existing
+evaluation (detokenised sacreBLEU and chrF with signatures), measures which target tokens of the
+validation set fall below the final lam, and writes RUN/result.json atomically as the last step:
+a run with result.json is finished and never retrained, so a killed study continues where it
+stopped. It then writes WORK/study.json (every run), WORK/report.md (tables) and WORK/img/*.png.
+`page` composes one or more studies into a documentation page (figures copied next to it).
+
+Systems: `baseline` (label_smoothed_cross_entropy), `stk:R` (ST_k at k/n = R), `atk:R` (AT_k, the
+exact mean of the k largest) and `NAME:R,--flag=value,...` for extra --stk-* flags of one system;
+--stk-args apply to every non-baseline system. Every system uses label smoothing 0.1. The
+checkpoint evaluated is checkpoint_last.pt (same number of updates for all; no selection on a
+validation loss that differs between criteria). Device and precision flags go to fairseq
+unchanged: --fairseq-args "--fp16" or anything after --; without --cpu fairseq uses a GPU if
+it has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..data.io import atomic_write_lines, atomic_write_text, read_lines
+from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_bootstrap
+from .fairseq_run import run_fairseq
+from .recipes import RECIPES, train_command
+from .study_stats import mean_std, seed_sentence_bootstrap, verdict
+from .study_tokens import parse_train_log, tokens_below_lam
+
+BASELINE = "label_smoothed_cross_entropy"
+CONFIG = "study-config.json"
+# What makes runs comparable: a study directory refuses a second configuration of these.
+FIXED_KEYS = ("data", "recipe", "max_update", "fairseq_args", "stk_args", "beam", "label_smoothing")
+
+
+def log(message: str) -> None:
+    print(f"[study {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class System:
+    spec: str
+    criterion: str
+    aggregate: str | None  # None for the baseline
+    k_ratio: float | None
+    flags: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        """A directory name."""
+        return re.sub(r"[^A-Za-z0-9.=_-]+", "_", self.spec.replace(":", "-").replace(",", "_")).strip("_")
+
+    @property
+    def label(self) -> str:
+        if self.aggregate is None:
+            return "baseline (lsce)"
+        extra = " " + " ".join(self.flags) if self.flags else ""
+        return f"{self.aggregate} k/n={self.k_ratio:g}{extra}"
+
+    def criterion_args(self, label_smoothing: float, stk_args: list[str]) -> list[str]:
+        args = ["--criterion", self.criterion, "--label-smoothing", str(label_smoothing)]
+        if self.aggregate is not None:
+            args += ["--stk-aggregate", self.aggregate, "--stk-k-ratio", str(self.k_ratio), *stk_args, *self.flags]
+        return args
+
+
+def parse_system(spec: str) -> System:
+    if spec in ("baseline", BASELINE):
+        return System("baseline", BASELINE, None, None, ())
+    head, *flag_parts = spec.split(",")
+    name, _, ratio = head.partition(":")
+    if name not in ("stk", "atk", "matk") or not ratio:
+        raise ValueError(f"--systems entry must be 'baseline', 'stk:R', 'atk:R' or 'matk:R' (optionally "
+                         f"followed by ,--flag=value), got {spec!r}")
+    try:
+        k_ratio = float(ratio)
+    except ValueError:
+        raise ValueError(f"--systems entry {spec!r}: k ratio {ratio!r} is not a number") from None
+    if not 0 < k_ratio <= 1:
+        raise ValueError(f"--systems entry {spec!r}: k ratio must be in (0, 1], got {k_ratio}")
+    flags = []
+    for part in flag_parts:
+        if not part.startswith("--"):
+            raise ValueError(f"--systems entry {spec!r}: extra flag {part!r} must look like --stk-flag=value")
+        flags += part.split("=", 1)
+    return System(spec, "stk", name, k_ratio, tuple(flags))
+
+
+# ---- one run ------------------------------------------------------------------------------------
+def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run_dir: Path) -> dict:
+    """Train (or resume), evaluate and analyse one (system, seed); result.json is written last."""
+    result_path = run_dir / "result.json"
+    if result_path.is_file():
+        return json.loads(result_path.read_text(encoding="utf-8"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    checkpoint = run_dir / "checkpoint_last.pt"
+    done = run_dir / "train.done"
+    if not done.is_file():
+        attempt = len(list(run_dir.glob("train.*.log"))) + 1
+        args = train_command(config["recipe"], corpus.root, run_dir, BASELINE, seed)
+        # Replace the recipe's criterion flags by the system's; the budget is updates, not epochs.
+        start = args.index("--criterion")
+        end = args.index("--save-dir")
+        args = (args[:start] + system.criterion_args(config["label_smoothing"], config["stk_args"]) + args[end:]
+                + ["--max-update", str(config["max_update"]), "--max-epoch", "0", "--no-epoch-checkpoints",
+                   "--log-interval", str(config["log_interval"]), *config["fairseq_args"]])
+        log(f"train {system.label} seed {seed} (attempt {attempt}) -> {run_dir}")
+        run_fairseq("train", args, log_path=run_dir / f"train.{attempt}.log", stream=True,
+                    show=lambda line: "| train_inner |" in line or "| valid |" in line or "Error" in line)
+        atomic_write_text(done, f"{checkpoint}\n")
+    train_seconds = time.time() - started
+    log(f"evaluate {system.label} seed {seed} on test (beam {config['beam']})")
+    hypotheses, scores = evaluate_checkpoint(
+        corpus, checkpoint, "test", output_dir=run_dir, name="test", beam=config["beam"],
+        extra_args=["--max-len-a", "1.5", "--max-len-b", "10", *config["generate_args"]])
+    references = corpus.references("test")
+    bleu = metrics(corpus.config["lowercase"], corpus.config["target_lang"])["BLEU"].corpus_score(
+        hypotheses, [references])
+    analysis = None
+    if system.aggregate is not None:
+        log(f"token losses vs lam: {system.label} seed {seed}, {config['analysis_sentences']} valid sentences")
+        analysis = tokens_below_lam(checkpoint, corpus.data_bin, "valid", config["analysis_sentences"])
+    logs = parse_train_log("".join(p.read_text(encoding="utf-8") for p in sorted(run_dir.glob("train.*.log"))))
+    result = {
+        "system": system.spec, "label": system.label, "seed": seed,
+        "criterion_args": system.criterion_args(config["label_smoothing"], config["stk_args"]),
+        "k_ratio": system.k_ratio, "aggregate": system.aggregate,
+        "bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
+        "chrf_signature": scores.chrf_signature, "length_ratio": bleu.sys_len / bleu.ref_len,
+        "hyp_len": bleu.sys_len, "ref_len": bleu.ref_len,
+        "hypotheses": str((run_dir / f"hyp.test.test.{corpus.config['target_lang']}").relative_to(run_dir)),
+        "tokens_below_lam": analysis, "log": logs,
+        "final_updates": max((r.get("num_updates", 0) for r in logs["train"]), default=None),
+        "seconds": time.time() - started, "train_seconds": train_seconds,
+    }
+    atomic_write_text(result_path, json.dumps(result, indent=1))  # the completion record
+    # The checkpoint is not needed after the result (disk); the run is never retrained.
+    if config["delete_checkpoints"]:
+        for path in run_dir.glob("checkpoint*.pt"):
+            path.unlink()
+    return result
+
+
+# ---- the study ----------------------------------------------------------------------------------
+def claim(work: Path, config: dict) -> None:
+    path = work / CONFIG
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        for key in FIXED_KEYS:
+            if old.get(key) != config.get(key):
+                raise ValueError(f"--work {work} holds a study run with {key}={old.get(key)!r}, this one has "
+                                 f"{key}={config.get(key)!r}: runs would not be comparable; use another --work")
+        old_grid = (old.get("systems", []), old.get("seeds", []))
+        config["systems"] = list(dict.fromkeys(old_grid[0] + config["systems"]))
+        config["seeds"] = sorted(set(old_grid[1]) | set(config["seeds"]))
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(config, indent=1))
+
+
+def run_study(config: dict) -> dict:
+    work = Path(config["work"])
+    claim(work, config)
+    corpus = PreparedCorpus.load(Path(config["data"]))
+    systems = [parse_system(s) for s in config["systems"]]
+    # Seed-major: an interrupted study has every system for its first seeds (matched comparisons).
+    grid = [(system, seed) for seed in config["seeds"] for system in systems]
+    runs = []
+    for i, (system, seed) in enumerate(grid, 1):
+        run_dir = work / "runs" / system.id / f"seed{seed}"
+        state = "done, kept" if (run_dir / "result.json").is_file() else "running"
+        log(f"run {i}/{len(grid)}: {system.label}, seed {seed} ({state})")
+        result = run_one(config, system, seed, corpus, run_dir)
+        log(f"run {i}/{len(grid)}: BLEU {result['bleu']:.2f} chrF {result['chrf']:.2f} "
+            f"len ratio {result['length_ratio']:.3f} ({result['seconds']:.0f} s)")
+        result["run_dir"] = str(run_dir.relative_to(work))
+        runs.append(result)
+    return report(work, config, corpus, runs, planned=len(grid))
+
+
+def report_finished(work: Path) -> dict:
+    """The report of the runs finished so far (a study still running or stopped early)."""
+    work = Path(work)
+    path = work / CONFIG
+    if not path.is_file():
+        raise FileNotFoundError(f"--work {work} has no {CONFIG}: not a study directory")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    corpus = PreparedCorpus.load(Path(config["data"]))
+    runs = []
+    for seed in config["seeds"]:
+        for system in map(parse_system, config["systems"]):
+            run_dir = work / "runs" / system.id / f"seed{seed}"
+            if (run_dir / "result.json").is_file():
+                result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+                result["run_dir"] = str(run_dir.relative_to(work))
+                runs.append(result)
+    if not runs:
+        raise ValueError(f"--work {work}: no finished run yet")
+    # A system is compared with the baseline on the seeds both have finished.
+    return report(work, config, corpus, runs, planned=len(config["systems"]) * len(config["seeds"]))
+
+
+def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], planned: int | None = None) -> dict:
+    """study.json, report.md and img/*.png from the finished runs."""
+    from .study_report import figures, markdown
+
+    references = corpus.references("test")
+    lowercase, target_lang = corpus.config["lowercase"], corpus.config["target_lang"]
+    hyps = {(r["system"], r["seed"]): read_lines(work / r["run_dir"] / r["hypotheses"]) for r in runs}
+    systems = list(dict.fromkeys(r["system"] for r in runs))
+    base = "baseline" if "baseline" in systems else None
+    summary = {}
+    for spec in systems:
+        own = sorted((r for r in runs if r["system"] == spec), key=lambda r: r["seed"])
+        entry = {"label": own[0]["label"], "k_ratio": own[0]["k_ratio"], "aggregate": own[0]["aggregate"],
+                 "seeds": [r["seed"] for r in own]}
+        for key in ("bleu", "chrf", "length_ratio"):
+            entry[key] = dict(zip(("mean", "std"), mean_std([r[key] for r in own])))
+        below = [r["tokens_below_lam"] for r in own if r["tokens_below_lam"]]
+        if below:
+            entry["tokens_below_lam"] = {
+                "below_lam_fraction": mean_std([b["below_lam_fraction"] for b in below])[0],
+                "zero_gradient_fraction": mean_std([b["zero_gradient_fraction"] for b in below])[0],
+                "lam": mean_std([b["lam"] for b in below])[0],
+                "share_of_below": {k: mean_std([b["share_of_below"][k] for b in below])[0] for k in below[0]["share_of_below"]},
+                "share_of_all": {k: mean_std([b["share_of_all"][k] for b in below])[0] for k in below[0]["share_of_all"]}}
+        if base and spec != base:
+            seeds = [s for s in entry["seeds"] if (base, s) in hyps]
+            entry["matched_seeds"] = seeds
+            per_seed = {}
+            for s in seeds:
+                _, table = paired_bootstrap({"baseline": hyps[(base, s)], spec: hyps[(spec, s)]}, references,
+                                            lowercase, target_lang, config["bootstrap_samples"])
+                per_seed[s] = {("chrF" if m.startswith("chrF") else m): rows[1][4] for m, rows in table.items()}
+            entry["per_seed_bootstrap_p"] = per_seed
+            if seeds:
+                for name in ("BLEU", "chrF"):
+                    result = seed_sentence_bootstrap([hyps[(spec, s)] for s in seeds], [hyps[(base, s)] for s in seeds],
+                                                     references, name, lowercase, target_lang,
+                                                     config["bootstrap_samples"])
+                    entry[f"test_{name}"] = {**asdict(result), "verdict": verdict(result)}
+        summary[spec] = entry
+    first = runs[0]
+    study = {"config": config, "corpus": {"root": str(corpus.root), "manifest": corpus.manifest,
+                                          "test_sentences": len(references)},
+             "signatures": {"BLEU": first["bleu_signature"], "chrF": first["chrf_signature"]},
+             "systems": summary, "runs": runs, "planned_runs": planned or len(runs)}
+    catalogs = corpus.root / "catalogs.json"
+    if catalogs.is_file():
+        study["corpus"]["catalogs"] = json.loads(catalogs.read_text(encoding="utf-8"))
+    images = figures(study, work / "img")
+    study["figures"] = {k: str(Path(v).relative_to(work)) for k, v in images.items()}
+    atomic_write_text(work / "study.json", json.dumps(study, indent=1))
+    text = markdown(study, image_prefix="")
+    atomic_write_text(work / "report.md", text)
+    log(f"wrote {work / 'study.json'}, {work / 'report.md'}, figures in {work / 'img'}")
+    print(text, flush=True)
+    return study
+
+
+def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
+                 prepare_commands: list[str] = ()) -> str:
+    """One page from several finished studies; figures are copied to OUT's img/ folder."""
+    from .study_report import INTRO, markdown, page_conclusion
+
+    out = Path(out)
+    sections, loaded = [], []
+    for work in studies:
+        study = json.loads((Path(work) / "study.json").read_text(encoding="utf-8"))
+        name = study["config"]["name"]
+        img_dir = out.parent / "img"
+        img_dir.mkdir(parents=True, exist_ok=True)
+        for key, rel in study["figures"].items():
+            target = img_dir / f"study-{name}-{Path(rel).name}"
+            shutil.copyfile(Path(work) / rel, target)
+            study["figures"][key] = str(target.relative_to(out.parent))
+        loaded.append(study)
+        sections.append(markdown(study, image_prefix="", heading="##"))
+    commands = ["## Reproduce", "", "Prepare the data, then run each study (resumable: re-run the same "
+                "command after an interruption; `study report --work DIR` reports the runs finished so far), "
+                "then compose this page:", "", "```"]
+    commands += list(prepare_commands) + [s["config"]["command"] for s in loaded]
+    commands += ["python -m stk_nmt.translation.study " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["page"]
+                 else "python -m stk_nmt.translation.study page --studies ... --out " + str(out), "```", ""]
+    text = "\n".join([f"# {title}\n", (intro or INTRO).strip() + "\n", page_conclusion(loaded), *commands,
+                      *sections])
+    atomic_write_text(out, text)
+    log(f"wrote {out}")
+    return text
+
+
+def main(argv: list[str] | None = None) -> dict | str:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                     epilog="Arguments after -- go to fairseq-train unchanged (run).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train, evaluate and test the grid (resumable)")
+    run.add_argument("--data", type=Path, required=True, help="a directory made by a prepare script")
+    run.add_argument("--work", type=Path, required=True, help="where runs, study.json, report.md, img/ go")
+    run.add_argument("--name", help="short name of this study (figure file names); default: WORK's name")
+    run.add_argument("--systems", nargs="+", default=["baseline", "stk:0.96", "stk:0.9", "stk:0.8"])
+    run.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    run.add_argument("--recipe", default="demo", choices=sorted(RECIPES))
+    run.add_argument("--max-update", type=int, required=True, help="the update budget of every run")
+    run.add_argument("--label-smoothing", type=float, default=0.1)
+    run.add_argument("--stk-args", default="", help="extra --stk-* flags for every non-baseline system")
+    run.add_argument("--fairseq-args", default="", help="extra fairseq-train flags, e.g. '--fp16' or '--cpu'")
+    run.add_argument("--generate-args", default="", help="extra fairseq-generate flags, e.g. '--fp16'")
+    run.add_argument("--beam", type=int, default=5)
+    run.add_argument("--log-interval", type=int, default=10, help="updates between logged lam/kth_loss values")
+    run.add_argument("--bootstrap-samples", type=int, default=1000)
+    run.add_argument("--analysis-sentences", type=int, default=500, help="valid sentences for the lam analysis")
+    run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints")
+    rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
+    rep.add_argument("--work", type=Path, required=True)
+    page = sub.add_parser("page", help="compose finished studies into a documentation page")
+    page.add_argument("--studies", type=Path, nargs="+", required=True)
+    page.add_argument("--out", type=Path, required=True)
+    page.add_argument("--title", default="Does ST_k help translation? A seeded study")
+    page.add_argument("--intro", type=Path, help="a markdown file replacing the standard introduction")
+    page.add_argument("--prepare-command", action="append", default=[],
+                      help="a data preparation command to list under Reproduce (repeatable)")
+    args = parser.parse_args(argv)
+    if args.command == "report":
+        return report_finished(args.work)
+    if args.command == "page":
+        intro = args.intro.read_text(encoding="utf-8") if args.intro else ""
+        return compose_page(args.studies, args.out, args.title, intro, args.prepare_command)
+    for name in ("max_update", "beam", "bootstrap_samples", "log_interval"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not args.seeds:
+        raise ValueError("--seeds needs at least one seed")
+    for spec in args.systems:
+        parse_system(spec)  # fail before any work
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # small models: one thread each (see demo.py)
+    config = {
+        "name": args.name or args.work.name, "data": str(args.data), "work": str(args.work),
+        "systems": args.systems, "seeds": args.seeds, "recipe": args.recipe, "max_update": args.max_update,
+        "label_smoothing": args.label_smoothing, "stk_args": shlex.split(args.stk_args),
+        "fairseq_args": shlex.split(args.fairseq_args) + extra, "generate_args": shlex.split(args.generate_args),
+        "beam": args.beam, "log_interval": args.log_interval, "bootstrap_samples": args.bootstrap_samples,
+        "analysis_sentences": args.analysis_sentences, "delete_checkpoints": not args.keep_checkpoints,
+        "command": "python -m stk_nmt.translation.study " + shlex.join(argv + (["--", *extra] if extra else [])),
+    }
+    return run_study(config)
+
+
+if __name__ == "__main__":
+    main()

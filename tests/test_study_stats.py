@@ -1,0 +1,113 @@
+"""The study's statistics against a brute-force computation with sacrebleu on fixed hypotheses."""
+
+import random
+import statistics
+
+import numpy as np
+import pytest
+import sacrebleu
+
+from stk_nmt.translation import study, study_stats
+from stk_nmt.translation.study_tokens import is_punctuation, parse_train_log
+
+WORDS = "the cat sat on a mat with one dog and two birds near our house today".split()
+
+
+def fixed_files(n_sentences=25, n_seeds=3):
+    """References and, per seed, a better and a worse system (word drops/substitutions)."""
+    rng = random.Random(7)
+    refs = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 9))) for _ in range(n_sentences)]
+
+    def noisy(p):
+        out = []
+        for ref in refs:
+            words = [w if rng.random() > p else rng.choice(WORDS) for w in ref.split()]
+            out.append(" ".join(words))
+        return out
+
+    return refs, [noisy(0.2) for _ in range(n_seeds)], [noisy(0.35) for _ in range(n_seeds)]
+
+
+@pytest.mark.parametrize("metric", ["BLEU", "chrF"])
+def test_seed_sentence_bootstrap_matches_brute_force(metric):
+    refs, good, bad = fixed_files()
+    n_samples = 40
+    result = study_stats.seed_sentence_bootstrap(good, bad, refs, metric, n_samples=n_samples, seed=3)
+    scorer = sacrebleu.metrics.BLEU() if metric == "BLEU" else sacrebleu.metrics.CHRF()
+
+    def corpus(hyps, refs_):
+        return scorer.corpus_score(hyps, [refs_]).score
+
+    observed = np.mean([corpus(g, refs) - corpus(b, refs) for g, b in zip(good, bad)])
+    assert result.delta == pytest.approx(observed, abs=1e-9)
+    # Re-materialise every bootstrap sample as text and score it with sacrebleu's corpus_score.
+    seed_idx, sent_idx = study_stats.draws(len(good), len(refs), n_samples, seed=3)
+    assert seed_idx.shape == (n_samples, 3) and sent_idx.shape == (n_samples, len(refs))
+    deltas = []
+    for b in range(n_samples):
+        r = [refs[i] for i in sent_idx[b]]
+        per_seed = [corpus([good[s][i] for i in sent_idx[b]], r) - corpus([bad[s][i] for i in sent_idx[b]], r)
+                    for s in range(3)]
+        deltas.append(np.mean([per_seed[s] for s in seed_idx[b]]))
+    deltas = np.array(deltas)
+    p = (1 + sum(abs(d - deltas.mean()) >= abs(observed) for d in deltas)) / (n_samples + 1)
+    assert result.p_value == pytest.approx(p)
+    assert (result.ci_low, result.ci_high) == pytest.approx(tuple(np.percentile(deltas, [2.5, 97.5])))
+    assert result.delta > 0 and result.p_value < 0.05
+    assert study_stats.verdict(result) == "gain"
+
+
+def test_seed_spread_is_not_a_gain():
+    refs, good, bad = fixed_files(n_seeds=2)
+    # One seed much better, the other much worse: the mean difference is small against the spread.
+    result = study_stats.seed_sentence_bootstrap([good[0], bad[1]], [bad[0], good[1]], refs, "BLEU",
+                                                 n_samples=200, seed=1)
+    assert result.p_value > 0.05 and study_stats.verdict(result) == "no significant difference"
+    assert result.ci_low < 0 < result.ci_high
+    # One seed: however small p is, the seed spread is unknown and no gain is claimed.
+    one = study_stats.seed_sentence_bootstrap([good[0]], [bad[0]], refs, "BLEU", n_samples=50, seed=1)
+    assert one.p_value < 0.05 and study_stats.verdict(one) == "untested (one seed)"
+
+
+def test_mean_std_and_errors():
+    assert study_stats.mean_std([30.0, 31.5, 29.0]) == pytest.approx(
+        (statistics.mean([30.0, 31.5, 29.0]), statistics.stdev([30.0, 31.5, 29.0])))
+    assert study_stats.mean_std([5.0]) == (5.0, 0.0)
+    with pytest.raises(ValueError, match="same seeds"):
+        study_stats.seed_sentence_bootstrap([["a"]], [], ["a"])
+    with pytest.raises(ValueError, match="hypothesis count 1 != reference count 2"):
+        study_stats.seed_sentence_bootstrap([["a"]], [["a"]], ["a", "b"])
+
+
+def test_system_specs():
+    base = study.parse_system("baseline")
+    assert base.criterion_args(0.1, ["--stk-delta", "0.05"]) == [
+        "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1"]
+    stk = study.parse_system("stk:0.9,--stk-lam-lr=0.5")
+    assert stk.criterion_args(0.1, ["--stk-delta", "0.05"]) == [
+        "--criterion", "stk", "--label-smoothing", "0.1", "--stk-aggregate", "stk", "--stk-k-ratio", "0.9",
+        "--stk-delta", "0.05", "--stk-lam-lr", "0.5"]
+    assert stk.id == "stk-0.9_--stk-lam-lr=0.5" and study.parse_system("atk:0.8").label == "atk k/n=0.8"
+    for bad, message in (("stk", "must be 'baseline'"), ("stk:x", "not a number"), ("stk:1.5", r"in \(0, 1\]"),
+                         ("stk:0.9,delta=1", "must look like --stk-flag=value"), ("lsce:0.9", "must be 'baseline'")):
+        with pytest.raises(ValueError, match=message):
+            study.parse_system(bad)
+
+
+def test_parse_simple_train_log():
+    text = (
+        "2026-12-01 04:00:00 | INFO | train_inner | epoch 001:     10 / 94 loss=9.12, nll_loss=8.9, "
+        "ppl=477.5, k=350.2, kth_loss=1.234, lam=1.1, wps=100, num_updates=10, lr=1e-05, gnorm=2.1\n"
+        "2026-12-01 04:00:05 | INFO | valid | epoch 001 | valid on 'valid' subset | loss 7.9 | "
+        "nll_loss 7.5 | ppl 181 | wps 500 | num_updates 94\n"
+        "2026-12-01 04:00:06 | INFO | train | epoch 001 | loss 9.0 | nll_loss 8.8 | num_updates 94 | wall 6\n")
+    logs = parse_train_log(text)
+    assert logs["train_inner"] == [{"loss": 9.12, "nll_loss": 8.9, "ppl": 477.5, "k": 350.2, "kth_loss": 1.234,
+                                    "lam": 1.1, "wps": 100, "num_updates": 10, "lr": 1e-05, "gnorm": 2.1}]
+    assert logs["valid"] == [{"epoch": 1, "loss": 7.9, "nll_loss": 7.5, "ppl": 181, "wps": 500, "num_updates": 94}]
+    assert logs["train"] == [{"epoch": 1, "loss": 9.0, "nll_loss": 8.8, "num_updates": 94, "wall": 6}]
+
+
+def test_punctuation_subwords():
+    assert is_punctuation("\u2581.") and is_punctuation("!?") and is_punctuation("«")
+    assert not is_punctuation("\u2581") and not is_punctuation("a.") and not is_punctuation("\u2581le")
