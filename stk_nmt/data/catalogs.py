@@ -176,7 +176,9 @@ def prepare_catalogs(out: Path, target_lang: str, locale_dir: Path = Path("/usr/
         log(f"{len(catalogs)} catalogs of {target_lang!r}: {counts}; splits "
             + ", ".join(f"{k} {len(v):,}" for k, v in splits.items()))
 
-    prepared = run_pipeline(out, config, write_raw, workers=workers)
+    # The catalogs and the split options are the raw stage's inputs: a change to either rebuilds it.
+    prepared = run_pipeline(out, config, write_raw, inputs=catalogs, workers=workers,
+                            options={"filters": manifest["filters"], "split": manifest["split"]})
     manifest["prepared"] = {"sizes_binarized": prepared["sizes_binarized"], "corpus": config.corpus}
     atomic_write_text(Path(out) / MANIFEST, json.dumps(manifest, indent=1))
     return manifest
