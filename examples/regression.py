@@ -29,7 +29,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--datasets", nargs="+", default=list(REGRESSION), choices=REGRESSION)
     parser.add_argument("--losses", nargs="+", default=list(REGRESSION_LOSSES), choices=REGRESSION_LOSSES)
     parser.add_argument("--methods", nargs="+", default=list(TABLE6_METHODS), choices=METHODS)
-    parser.add_argument("--repeats", type=int, help="random splits (default: 10 full, 3 quick, 1 smoke)")
+    parser.add_argument("--repeats", type=int, help="random splits (default: 50 full, 3 quick, 1 smoke)")
     args = parser.parse_args(argv)
     out = start(args)
     for name, why in REGRESSION_MISSING.items():
