@@ -15,7 +15,7 @@ validation is checked after every Adam step; the test numbers are those of the b
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -134,7 +134,7 @@ def accuracy(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> float:
 
 
 def run_cell(method: str, neg_ratio: float, repeat: int, seed: int, sizes: Sequence[int] = (10_000, 2_500, 2_500),
-             max_steps: int = 20_000, k_ratio: float = K_RATIO, l1: float = L1_WEIGHT,
+             max_steps: int = 20_000, patience: int = 200, k_ratio: float = K_RATIO, l1: float = L1_WEIGHT,
              tol: float = SUPPORT_TOL) -> dict:
     """One (method, ratio, repeat): fresh data (the same for every method of a repeat and ratio)."""
     rng = np.random.default_rng([seed, repeat, int(round(neg_ratio * 100_000))])
@@ -142,7 +142,8 @@ def run_cell(method: str, neg_ratio: float, repeat: int, seed: int, sizes: Seque
     X, y = sample(n_train, neg_ratio, rng)
     X_val, y_val = sample(n_val, 0.5, rng)
     X_test, y_test = sample(n_test, 0.5, rng)
-    fit = train(X, y, X_val, y_val, method, k_ratio=k_ratio, l1=l1, max_steps=max_steps, seed=seed + repeat)
+    fit = train(X, y, X_val, y_val, method, k_ratio=k_ratio, l1=l1, max_steps=max_steps, patience=patience,
+                seed=seed + repeat)
     return {"method": method, "neg_ratio": neg_ratio, "repeat": repeat,
             "accuracy": 100.0 * accuracy(X_test, y_test, fit["w"], fit["b"]),
             "para_f1": para_f1(fit["w"], true_support(), tol), "support_size": int((np.abs(fit["w"]) > tol).sum()),
@@ -156,7 +157,7 @@ def bayes_direction(dim: int = DIM, n_signal: int = N_SIGNAL) -> np.ndarray:
     return np.linalg.solve(covariance(dim), mean_pos(dim, n_signal))
 
 
-def summarize(cells: Sequence[dict], key: Optional[str] = None) -> list:
+def summarize(cells: Sequence[dict]) -> list:
     """Mean and std per (method, neg_ratio) of accuracy, ParaF1 and seconds."""
     groups: Dict[tuple, list] = {}
     for c in cells:
