@@ -1,6 +1,6 @@
 """The d = 200 Gaussian experiment (STk paper, Table 2 and Figure 4): accuracy and ParaF1.
 
-    python examples/imbalance_sweep.py --out results                    # quick: 3 repeats
+    python examples/imbalance_sweep.py --out results                    # quick: 2 repeats
     python examples/imbalance_sweep.py --mode full --out results        # the paper's 50 repeats
 
 Sparse logistic regression (binary cross-entropy aggregated by each method, plus an l1 term) on two
@@ -12,8 +12,9 @@ states the setup and the choices the paper leaves open). ParaF1 is the F1 of the
 - Figure 4: ST_k (SReLU), AT_k and Average at negative ratios 0.5, 0.1, 0.05, 0.01, 0.005, 0.001.
 Both: 10,000 / 2,500 / 2,500 points, validation and test balanced, Adam (defaults), batch 512,
 early stop when validation accuracy gains less than 1e-4 in 200 steps, rollback to the best step.
-Modes: full = 50 repeats, at most 20,000 steps; quick = 3 repeats, at most 5,000 steps; smoke = 1
-repeat on 400 / 100 / 100 points, 20 steps, patience 10. Each (method, ratio, repeat) is saved under
+Modes: full = 50 repeats, at most 20,000 steps, validation checked after every step; quick = 2
+repeats, at most 5,000 steps, validation checked every 10 steps (the 200-step window is kept);
+smoke = 1 repeat on 400 / 100 / 100 points, 20 steps, patience 10. Each (method, ratio, repeat) is saved under
 <out>/cells/ and a rerun resumes. Writes <out>/imbalance_sweep.{json,csv,png}.
 """
 
@@ -32,9 +33,9 @@ from stk_nmt.experiments.cli import base_parser, start  # noqa: E402
 from stk_nmt.experiments.files import read_json, save_figure, write_csv, write_json  # noqa: E402
 
 TABLE2_RATIO = 0.2  # train positives:negatives 8:2
-# (repeats, (n_train, n_val, n_test), max Adam steps, patience in steps)
-MODES = {"full": (50, (10_000, 2_500, 2_500), 20_000, 200), "quick": (3, (10_000, 2_500, 2_500), 5_000, 200),
-         "smoke": (1, (400, 100, 100), 20, 10)}
+# (repeats, (n_train, n_val, n_test), max Adam steps, patience in steps, validation check every N steps)
+MODES = {"full": (50, (10_000, 2_500, 2_500), 20_000, 200, 1), "quick": (2, (10_000, 2_500, 2_500), 5_000, 200, 10),
+         "smoke": (1, (400, 100, 100), 20, 10, 1)}
 
 
 def plot(rows, path):
@@ -71,7 +72,7 @@ def plot(rows, path):
 
 def main(argv=None) -> dict:
     parser = base_parser(__doc__)
-    parser.add_argument("--repeats", type=int, help="default: 50 full, 3 quick, 1 smoke")
+    parser.add_argument("--repeats", type=int, help="default: 50 full, 2 quick, 1 smoke")
     parser.add_argument("--ratios", type=float, nargs="+", default=list(g.FIGURE4_RATIOS),
                         help="Figure 4's negative-sample ratios (default: the paper's)")
     parser.add_argument("--no-table2", action="store_true", help="run Figure 4 only")
@@ -82,7 +83,7 @@ def main(argv=None) -> dict:
     if args.repeats is not None and args.repeats < 1:
         raise ValueError(f"--repeats must be >= 1, got repeats={args.repeats}")
     out = start(args)
-    repeats, sizes, max_steps, patience = MODES[args.mode]
+    repeats, sizes, max_steps, patience, eval_every = MODES[args.mode]
     repeats = args.repeats or repeats
     jobs = [] if args.no_table2 else [(m, TABLE2_RATIO) for m in g.TABLE2_METHODS]
     jobs += [(m, r) for r in args.ratios for m in g.FIGURE4_METHODS]
@@ -93,7 +94,8 @@ def main(argv=None) -> dict:
     for m, r, rep in tqdm(jobs, desc="method x ratio x repeat"):
         path = cells_dir / f"{m}__{r}__{rep}.json"
         if not path.is_file():
-            write_json(path, g.run_cell(m, r, rep, args.seed, sizes=sizes, max_steps=max_steps, patience=patience))
+            write_json(path, g.run_cell(m, r, rep, args.seed, sizes=sizes, max_steps=max_steps, patience=patience,
+                                        eval_every=eval_every))
         cells.append(read_json(path))
     rows = g.summarize(cells)
     table2 = [x for x in rows if x["neg_ratio"] == TABLE2_RATIO]
@@ -102,7 +104,7 @@ def main(argv=None) -> dict:
         print(f"{x['label']:<16} accuracy {x['accuracy_mean']:6.2f} +- {x['accuracy_std']:5.2f}  "
               f"ParaF1 {x['para_f1_mean']:.4f}  {x['seconds_mean']:.2f} s")
     result = {"mode": args.mode, "seed": args.seed, "repeats": repeats, "sizes": list(sizes), "max_steps": max_steps,
-              "patience_steps": patience, "min_gain": 1e-4, "k_ratio": g.K_RATIO, "l1": g.L1_WEIGHT,
+              "patience_steps": patience, "eval_every": eval_every, "min_gain": 1e-4, "k_ratio": g.K_RATIO, "l1": g.L1_WEIGHT,
               "support_tol": g.SUPPORT_TOL, "table2_ratio": TABLE2_RATIO, "table2": table2, "figure4": figure4,
               "bayes_nonzeros": int((np.abs(g.bayes_direction()) > 1e-9).sum()),
               "capped": sum(not c["stopped_early"] for c in cells), "cells": len(cells),

@@ -90,12 +90,16 @@ def para_f1(w: np.ndarray, support: np.ndarray, tol: float = SUPPORT_TOL) -> flo
 
 def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, method: str,
           k_ratio: float = K_RATIO, delta: float = 0.01, l1: float = L1_WEIGHT, batch_size: int = 512,
-          patience: int = 200, min_gain: float = 1e-4, max_steps: int = 20_000,
+          patience: int = 200, min_gain: float = 1e-4, max_steps: int = 20_000, eval_every: int = 1,
           seed: int = 0) -> dict:
     """Adam on aggregate(BCE) + l1 ||w||_1 with the paper's early stopping and rollback.
 
-    Returns the best-check weights w, b, the number of steps run and the training seconds.
+    Validation accuracy is checked every `eval_every` Adam steps; training stops once it has gained
+    less than min_gain within `patience` steps (patience / eval_every checks). Returns the
+    best-check weights w, b, the number of steps run and the training seconds.
     """
+    if eval_every < 1 or patience < eval_every:
+        raise ValueError(f"need 1 <= eval_every <= patience, got eval_every={eval_every}, patience={patience}")
     if method not in TABLE2_METHODS:
         raise ValueError(f"method must be one of {tuple(TABLE2_METHODS)}, got method={method!r}")
     _, name, smoother = TABLE2_METHODS[method]
@@ -107,7 +111,7 @@ def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, me
     optimizer = torch.optim.Adam(lam_param_groups([model, aggregate]))  # Adam defaults (lr 1e-3)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     Xv, yv = torch.from_numpy(X_val), torch.from_numpy(y_val)
-    stopping = EarlyStopping(1, patience=patience, min_gain=min_gain)
+    stopping = EarlyStopping(1, patience=patience // eval_every, min_gain=min_gain)
     best_w, best_b = model.weight.detach().clone(), model.bias.detach().clone()
     step, t0 = 0, time.perf_counter()
     while step < max_steps and not stopping.all_stopped:
@@ -118,6 +122,8 @@ def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, me
             objective.backward()
             optimizer.step()
             step += 1
+            if step % eval_every and step < max_steps:
+                continue
             with torch.no_grad():
                 err = ((model(Xv).squeeze(1) > 0).float() * 2 - 1 != yv).float().mean().view(1)
             if bool(stopping.update(err)[0]):
@@ -125,7 +131,7 @@ def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, me
             if stopping.all_stopped or step >= max_steps:
                 break
     return {"w": best_w.numpy()[0].astype(float), "b": float(best_b[0]), "steps": step,
-            "best_step": int(stopping.best_step[0]) + 1, "stopped_early": bool(stopping.stopped[0]),
+            "best_step": (int(stopping.best_step[0]) + 1) * eval_every, "stopped_early": bool(stopping.stopped[0]),
             "seconds": time.perf_counter() - t0}
 
 
@@ -134,7 +140,7 @@ def accuracy(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> float:
 
 
 def run_cell(method: str, neg_ratio: float, repeat: int, seed: int, sizes: Sequence[int] = (10_000, 2_500, 2_500),
-             max_steps: int = 20_000, patience: int = 200, k_ratio: float = K_RATIO, l1: float = L1_WEIGHT,
+             max_steps: int = 20_000, patience: int = 200, eval_every: int = 1, k_ratio: float = K_RATIO, l1: float = L1_WEIGHT,
              tol: float = SUPPORT_TOL) -> dict:
     """One (method, ratio, repeat): fresh data (the same for every method of a repeat and ratio)."""
     rng = np.random.default_rng([seed, repeat, int(round(neg_ratio * 100_000))])
@@ -143,7 +149,7 @@ def run_cell(method: str, neg_ratio: float, repeat: int, seed: int, sizes: Seque
     X_val, y_val = sample(n_val, 0.5, rng)
     X_test, y_test = sample(n_test, 0.5, rng)
     fit = train(X, y, X_val, y_val, method, k_ratio=k_ratio, l1=l1, max_steps=max_steps, patience=patience,
-                seed=seed + repeat)
+                eval_every=eval_every, seed=seed + repeat)
     return {"method": method, "neg_ratio": neg_ratio, "repeat": repeat,
             "accuracy": 100.0 * accuracy(X_test, y_test, fit["w"], fit["b"]),
             "para_f1": para_f1(fit["w"], true_support(), tol), "support_size": int((np.abs(fit["w"]) > tol).sum()),
