@@ -134,3 +134,30 @@ def test_comparison_shows_z_scores_and_counts_wins_on_both_sides():
     assert f"{z:+.2f}" in line and f"{13.0 - p_mean:+.2f}" in line
     assert math.isclose(report.z_score(3.0, 2.0, 0.5), 2.0)
     assert report.z_score(float("nan"), 2.0, 0.5) is None
+
+
+def test_partial_grid_is_summarised_over_the_finished_cells(tmp_path):
+    from stk_nmt.experiments.files import write_json
+    from stk_nmt.experiments.tables import summarize
+
+    cells = tmp_path / "cells"
+    for r, test in enumerate([10.0, 14.0]):  # two of three repeats of ST_k finished, none of AT_k
+        write_json(cells / f"wisconsin__logistic__stk__{r}.json",
+                   {"seconds": 5.0, "selected": {"test": test, "stopped_early": r == 0}})
+    s = summarize(cells, ["wisconsin"], ["logistic"], ["atk", "stk"], 3)
+    assert (s["cells_done"], s["cells_total"], s["complete"]) == (2, 6, False)
+    rows = {r["method"]: r for r in s["rows"]}
+    assert rows["stk"]["n_repeats"] == 2 and rows["stk"]["mean"] == 12.0 and rows["stk"]["std"] == 2.0
+    assert rows["stk"]["selected_hit_epoch_cap"] == 1
+    assert rows["atk"]["n_repeats"] == 0 and math.isnan(rows["atk"]["mean"])
+    assert s["training_seconds"] == 10.0
+
+
+def test_gaussian_training_checks_its_arguments():
+    X, y = g.sample(200, 0.5, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="eval_every"):
+        g.train(X, y, X, y, "average", eval_every=0)
+    with pytest.raises(ValueError, match="method"):
+        g.train(X, y, X, y, "median")
+    fit = g.train(X, y, X, y, "stk_srelu", max_steps=30, patience=20, eval_every=10)
+    assert fit["steps"] == 30 and fit["best_step"] % 10 == 0 and fit["w"].shape == (200,)
