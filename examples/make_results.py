@@ -71,7 +71,11 @@ def main(argv=None) -> Path:
             t0 = time.perf_counter()
             load_example(name).main(["--mode", args.mode, "--seed", str(args.seed), "--out", str(out)])
             runtimes[name] = time.perf_counter() - t0
-            write_json(runtimes_path, runtimes)
+            # Re-read before writing: another make_results process may run other examples (--only).
+            merged = read_json(runtimes_path) if runtimes_path.is_file() else {}
+            merged[name] = runtimes[name]
+            write_json(runtimes_path, merged)
+    runtimes = read_json(runtimes_path) if runtimes_path.is_file() else runtimes
     results = {name: read_json(out / f"{name}.json") for name in EXAMPLES if (out / f"{name}.json").is_file()}
     if not results:
         raise FileNotFoundError(f"no example results in --out={str(out)!r}: run without --no-run first")
