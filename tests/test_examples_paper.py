@@ -136,18 +136,27 @@ def test_comparison_shows_z_scores_and_counts_wins_on_both_sides():
     assert report.z_score(float("nan"), 2.0, 0.5) is None
 
 
-def test_partial_grid_is_summarised_over_the_finished_cells(tmp_path):
+def test_partial_grid_is_summarised_over_the_finished_cells_with_the_papers_selection(tmp_path):
     from stk_nmt.experiments.files import write_json
     from stk_nmt.experiments.tables import summarize
 
+    def config(val, test, stopped=True):
+        return {"k": 0.5, "C": 1.0, "lr": 0.1, "delta": 0.01, "val": val, "val_loss": 0.3, "test": test,
+                "stopped_early": stopped}
+
     cells = tmp_path / "cells"
-    for r, test in enumerate([10.0, 14.0]):  # two of three repeats of ST_k finished, none of AT_k
+    # two of three repeats of ST_k finished, none of AT_k. Config 0 wins split 0 (val 1 < 3) but config 1
+    # has the better mean validation error (3 + 2 < 1 + 5): the paper's selection takes config 1.
+    grids = [[config(1.0, 10.0), config(3.0, 20.0, stopped=False)],
+             [config(5.0, 14.0), config(2.0, 16.0)]]
+    for r, grid in enumerate(grids):
         write_json(cells / f"wisconsin__logistic__stk__{r}.json",
-                   {"seconds": 5.0, "selected": {"test": test, "stopped_early": r == 0}})
+                   {"seconds": 5.0, "selected": min(grid, key=lambda c: c["val"]), "grid": grid})
     s = summarize(cells, ["wisconsin"], ["logistic"], ["atk", "stk"], 3)
     assert (s["cells_done"], s["cells_total"], s["complete"]) == (2, 6, False)
     rows = {r["method"]: r for r in s["rows"]}
-    assert rows["stk"]["n_repeats"] == 2 and rows["stk"]["mean"] == 12.0 and rows["stk"]["std"] == 2.0
+    assert rows["stk"]["n_repeats"] == 2 and rows["stk"]["mean"] == 18.0 and rows["stk"]["std"] == 2.0
+    assert rows["stk"]["per_split_mean"] == 13.0  # per split: config 0 (10), then config 1 (16)
     assert rows["stk"]["selected_hit_epoch_cap"] == 1
     assert rows["atk"]["n_repeats"] == 0 and math.isnan(rows["atk"]["mean"])
     assert s["training_seconds"] == 10.0
