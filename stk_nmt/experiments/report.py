@@ -73,7 +73,8 @@ def comparison(summary: Optional[dict], loss: str, datasets: Sequence[str], meth
     for d in datasets:
         p = published.get(d, {})
         o = {m: ours_rows[(d, m)] for m in methods if (d, m) in ours_rows and ours_rows[(d, m)]["n_repeats"]}
-        ours_best = best_method({m: r["mean"] for m, r in o.items()})
+        # Only a dataset where every aggregate has finished has a "best" (a partial grid has none).
+        ours_best = best_method({m: r["mean"] for m, r in o.items()}) if len(o) == len(methods) else []
         paper_best = best_method({m: p[m][0] for m in methods if m in p})
         if p:
             counts["paper_datasets"] += 1
@@ -104,6 +105,7 @@ def comparison(summary: Optional[dict], loss: str, datasets: Sequence[str], meth
             reps = str(r["n_repeats"]) if r else "-"
             rows.append([name, METHOD_LABELS[m], ours, reps, pp, diff, _z(z)])
             name = ""
+    counts["ours_best"] = dict(sorted(counts["ours_best"].items(), key=lambda kv: -kv[1]))
     z = counts.pop("z")
     counts["median_abs_z"] = sorted(z)[len(z) // 2] if z else None
     counts["within_1"] = sum(v <= 1 for v in z)
