@@ -43,7 +43,8 @@ def full_logistic_summary(out: Path, seed: int):
     if not (out / "cells" / f"full-seed{seed}").is_dir():
         return None
     summary = run_table("binary_classification", "classification", lambda d, s: load_keel(d), CLASSIFICATION,
-                        ["logistic"], METHODS, "full", MODES["full"][2], seed, out, train=False)
+                        ["logistic"], METHODS, "full", MODES["full"][2], seed, out, train=False,
+                        common_repeats=True)
     if summary["cells_done"] == 0:
         return None
     summary["selected_capped"] = sum(r["selected_hit_epoch_cap"] for r in summary["rows"])

@@ -160,6 +160,9 @@ def test_partial_grid_is_summarised_over_the_finished_cells_with_the_papers_sele
     assert rows["stk"]["selected_hit_epoch_cap"] == 1
     assert rows["atk"]["n_repeats"] == 0 and math.isnan(rows["atk"]["mean"])
     assert s["training_seconds"] == 10.0
+    # on common repeats only: AT_k has none, so ST_k's two repeats are left out as well
+    s = summarize(cells, ["wisconsin"], ["logistic"], ["atk", "stk"], 3, common_repeats=True)
+    assert [r["n_repeats"] for r in s["rows"]] == [0, 0] and (s["cells_done"], s["cells_finished"]) == (0, 2)
 
 
 def test_gaussian_training_checks_its_arguments():

@@ -40,6 +40,7 @@ def run_table(
     out: Path,
     extra: Optional[dict] = None,
     train: bool = True,
+    common_repeats: bool = False,
 ) -> dict:
     """Train every missing cell (unless train=False: then only summarise the finished ones, which is
     how a partial, still-running or stopped run is reported), then write <out>/<name>.{json,csv}."""
@@ -74,7 +75,7 @@ def run_table(
         chosen = select(results)
         write_json(path, {"dataset": d, "loss": l, "method": m, "repeat": r, "mode": mode,
                           "seconds": time.perf_counter() - t0, "selected": chosen, "grid": results})
-    summary = summarize(cells_dir, datasets, losses, methods, repeats)
+    summary = summarize(cells_dir, datasets, losses, methods, repeats, common_repeats=common_repeats)
     for d in datasets:
         data = load(d, seed)
         shapes[d] = [int(data.X.shape[0]), int(data.n_attributes), int(data.X.shape[1])]
@@ -98,12 +99,14 @@ def select_over_repeats(grids: List[List[dict]]) -> int:
     return int(np.lexsort((loss, val))[0])
 
 
-def summarize(cells_dir: Path, datasets, losses, methods, repeats) -> dict:
+def summarize(cells_dir: Path, datasets, losses, methods, repeats, common_repeats: bool = False) -> dict:
     """Test mean +- std over the repeats whose cell is finished, of the configuration selected as the
     paper does: one configuration per (dataset, loss, method), the best by validation metric averaged
     over the repeats (`mean`, `std`). `per_split_mean` is the alternative of selecting anew on each
-    split. A stopped run gives a partial summary (each row says how many repeats it has)."""
-    rows, cell_seconds, done, first, last = [], 0.0, 0, float("inf"), 0.0
+    split. A stopped run gives a partial summary (each row says how many repeats it has);
+    common_repeats=True keeps only the repeats every method of a dataset has finished, so that the
+    aggregates of a partial run are compared on the same splits."""
+    rows, cell_seconds, done, finished, first, last = [], 0.0, 0, 0, float("inf"), 0.0
     for d in datasets:
         for l in losses:
             for m in methods:
@@ -111,6 +114,9 @@ def summarize(cells_dir: Path, datasets, losses, methods, repeats) -> dict:
                 for r in range(repeats):
                     path = cells_dir / f"{d}__{l}__{m}__{r}.json"
                     if not path.is_file():
+                        continue
+                    finished += 1
+                    if common_repeats and not all((cells_dir / f"{d}__{l}__{o}__{r}.json").is_file() for o in methods):
                         continue
                     cell = read_json(path)
                     cells.append(cell)
@@ -130,7 +136,8 @@ def summarize(cells_dir: Path, datasets, losses, methods, repeats) -> dict:
                                selected={k: cells[0]["grid"][i][k] for k in ("k", "C", "lr", "delta")})
                 rows.append(row)
     total = len(datasets) * len(losses) * len(methods) * repeats
-    return {"rows": rows, "training_seconds": cell_seconds, "cells_done": done, "cells_total": total,
+    return {"rows": rows, "training_seconds": cell_seconds, "cells_done": done, "cells_finished": finished,
+            "cells_total": total,
             "complete": done == total, "wall_seconds_cells": max(0.0, last - first) if done else 0.0,
             "selection": "one configuration per dataset, loss and method: best mean validation metric over repeats"}
 
