@@ -1,13 +1,21 @@
-"""Imbalance sweep (STk paper, Figure 4): accuracy and F1 against the negative-sample ratio.
+"""The d = 200 Gaussian experiment (STk paper, Table 2 and Figure 4): accuracy and ParaF1.
 
-    python examples/imbalance_sweep.py --out results               # quick
-    python examples/imbalance_sweep.py --mode full --out results
+    python examples/imbalance_sweep.py --out results                    # quick: 2 repeats
+    python examples/imbalance_sweep.py --mode full --out results        # the paper's 50 repeats
 
-The data of the 2-D example (+1 around [2, 2], -1 around [0, 0], covariance 0.8^|j-k|) with a
-fraction r of negatives, r from 0.5 (balanced) to 0.95. Logistic regression with the logistic loss
-aggregated by average, AT_k and ST_k; test accuracy and F1 of the +1 class (the minority for
-r > 0.5) on a test set with the same ratio, mean +- std over repeats; the Bayes rule of each ratio is
-drawn for reference. Writes <out>/imbalance_sweep.{json,csv,png}.
+Sparse logistic regression (binary cross-entropy aggregated by each method, plus an l1 term) on two
+Gaussians in d = 200 whose means differ in the first 10 coordinates (stk_nmt/experiments/gaussian.py
+states the setup and the choices the paper leaves open). ParaF1 is the F1 of the recovered support
+{j : |w_j| > 0.01} against the first 10 coordinates.
+- Table 2: Average, Maximum, AT_k, MAT_k and ST_k with the ELU, SoftPlus, Leaky-ReLU and SReLU
+  smoothers, train negatives 20% (positives:negatives 8:2).
+- Figure 4: ST_k (SReLU), AT_k and Average at negative ratios 0.5, 0.1, 0.05, 0.01, 0.005, 0.001.
+Both: 10,000 / 2,500 / 2,500 points, validation and test balanced, Adam (defaults), batch 512,
+early stop when validation accuracy gains less than 1e-4 in 200 steps, rollback to the best step.
+Modes: full = 50 repeats, at most 20,000 steps, validation checked after every step; quick = 2
+repeats, at most 5,000 steps, validation checked every 10 steps (the 200-step window is kept);
+smoke = 1 repeat on 400 / 100 / 100 points, 20 steps, patience 10. Each (method, ratio, repeat) is saved under
+<out>/cells/ and a rerun resumes. Writes <out>/imbalance_sweep.{json,csv,png}.
 """
 
 import sys
@@ -18,88 +26,92 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from stk_nmt.experiments import synthetic as syn  # noqa: E402
+from stk_nmt.experiments import gaussian as g  # noqa: E402
 from stk_nmt.experiments.cli import base_parser, start  # noqa: E402
-from stk_nmt.experiments.files import save_figure, write_csv, write_json  # noqa: E402
-from stk_nmt.experiments.tabular import METHOD_LABELS  # noqa: E402
+from stk_nmt.experiments.files import read_json, save_figure, write_csv, write_json  # noqa: E402
 
-METHODS = ("average", "atk", "stk")
-RATIOS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
-# (n_train, n_test, Adam steps, repeats)
-SIZES = {"full": (5000, 20_000, 2000, 10), "quick": (1000, 10_000, 600, 3), "smoke": (200, 1000, 60, 1)}
+TABLE2_RATIO = 0.2  # train positives:negatives 8:2
+# (repeats, (n_train, n_val, n_test), max Adam steps, patience in steps, validation check every N steps)
+MODES = {"full": (50, (10_000, 2_500, 2_500), 20_000, 200, 1), "quick": (2, (10_000, 2_500, 2_500), 5_000, 200, 10),
+         "smoke": (1, (400, 100, 100), 20, 10, 1)}
 
 
-def plot(summary, path):
+def plot(rows, path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))
-    for ax, metric in zip(axes, ("accuracy", "f1")):
-        for m in ("bayes",) + METHODS:
-            rows = [r for r in summary if r["method"] == m]
-            x = [r["neg_ratio"] for r in rows]
-            mean = np.array([r[f"{metric}_mean"] for r in rows])
-            std = np.array([r[f"{metric}_std"] for r in rows])
-            style = dict(color="k", ls=":") if m == "bayes" else {}
-            ax.plot(x, mean, marker="o", ms=3, label="Bayes rule" if m == "bayes" else METHOD_LABELS[m], **style)
-            ax.fill_between(x, mean - std, mean + std, alpha=0.15, **({"color": "k"} if m == "bayes" else {}))
-        ax.set_xlabel("negative-sample ratio", fontsize=8)
-        ax.set_ylabel("test accuracy" if metric == "accuracy" else "F1 of the +1 class", fontsize=8)
-    axes[0].legend(fontsize=7)
+    from stk_nmt.experiments.paper import FIGURE4_READ
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
+    for ax, metric, label in zip(axes, ("accuracy", "para_f1"), ("test accuracy (%)", "ParaF1")):
+        for i, m in enumerate(g.FIGURE4_METHODS):
+            sel = sorted((r for r in rows if r["method"] == m), key=lambda r: -r["neg_ratio"])
+            if not sel:
+                continue
+            x = [r["neg_ratio"] for r in sel]
+            mean = np.array([r[f"{metric}_mean"] for r in sel])
+            std = np.array([r[f"{metric}_std"] for r in sel])
+            line, = ax.plot(x, mean, marker="o", ms=3, label=f"{g.TABLE2_METHODS[m][0]} (ours)")
+            ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=line.get_color())
+            paper = FIGURE4_READ[metric].get(m)
+            if paper:
+                ax.plot(g.FIGURE4_RATIOS, paper, ls=":", marker="x", ms=3, color=line.get_color(),
+                        label=f"{g.TABLE2_METHODS[m][0]} (paper, read off)")
+        ax.set_xscale("log")
+        ax.invert_xaxis()
+        ax.set_xlabel("negative-sample ratio (train)", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+    axes[1].legend(fontsize=6)
     save_figure(fig, path)
     plt.close(fig)
 
 
 def main(argv=None) -> dict:
     parser = base_parser(__doc__)
-    parser.add_argument("--k-ratio", type=float, default=0.8, help="k / n for AT_k and ST_k (default 0.8)")
-    parser.add_argument("--delta", type=float, default=0.01)
-    parser.add_argument("--ratios", type=float, nargs="+", default=list(RATIOS), help="negative-sample ratios")
-    parser.add_argument("--repeats", type=int, help="default: 10 full, 3 quick, 1 smoke")
+    parser.add_argument("--repeats", type=int, help="default: 50 full, 2 quick, 1 smoke")
+    parser.add_argument("--ratios", type=float, nargs="+", default=list(g.FIGURE4_RATIOS),
+                        help="Figure 4's negative-sample ratios (default: the paper's)")
+    parser.add_argument("--no-table2", action="store_true", help="run Figure 4 only")
     args = parser.parse_args(argv)
     bad = [r for r in args.ratios if not 0 < r < 1]
     if bad:
         raise ValueError(f"--ratios must lie in (0, 1), got {bad}")
+    if args.repeats is not None and args.repeats < 1:
+        raise ValueError(f"--repeats must be >= 1, got repeats={args.repeats}")
     out = start(args)
-    n, n_test, steps, repeats = SIZES[args.mode]
+    repeats, sizes, max_steps, patience, eval_every = MODES[args.mode]
     repeats = args.repeats or repeats
+    jobs = [] if args.no_table2 else [(m, TABLE2_RATIO) for m in g.TABLE2_METHODS]
+    jobs += [(m, r) for r in args.ratios for m in g.FIGURE4_METHODS]
+    jobs = [(m, r, rep) for rep in range(repeats) for m, r in jobs]  # repeat-major, as the tables
+    cells_dir = out / "cells" / f"gaussian-{args.mode}-seed{args.seed}"
     t0 = time.perf_counter()
-    runs = []
-    jobs = [(r, rep) for r in args.ratios for rep in range(repeats)]
-    for ratio, rep in tqdm(jobs, desc="ratio x repeat"):
-        rng = np.random.default_rng([args.seed, rep, int(round(ratio * 1000))])
-        X, y = syn.sample(n, 1 - ratio, rng)
-        X_test, y_test = syn.sample(n_test, 1 - ratio, rng)
-        fits = {"bayes": syn.bayes_boundary(prior_pos=1 - ratio)}
-        for m in METHODS:
-            w, b = syn.train_linear(X, y, m, k_ratio=args.k_ratio, delta=args.delta, steps=steps, seed=args.seed + rep)
-            fits[m] = (w, b)
-        for m, (w, b) in fits.items():
-            pred = syn.predict(X_test, w, b)
-            runs.append({"neg_ratio": ratio, "repeat": rep, "method": m, "accuracy": accuracy_score(y_test, pred),
-                         "f1": f1_score(y_test, pred, pos_label=1.0, zero_division=0.0)})
-    summary = []
-    for ratio in args.ratios:
-        for m in ("bayes",) + METHODS:
-            sel = [r for r in runs if r["neg_ratio"] == ratio and r["method"] == m]
-            acc, f1 = np.array([r["accuracy"] for r in sel]), np.array([r["f1"] for r in sel])
-            summary.append({"neg_ratio": ratio, "method": m, "accuracy_mean": acc.mean(), "accuracy_std": acc.std(),
-                            "f1_mean": f1.mean(), "f1_std": f1.std()})
-    print(f"{'ratio':>5} " + " ".join(f"{m:>16}" for m in ("bayes",) + METHODS) + "   (accuracy / F1)")
-    for ratio in args.ratios:
-        cells = [next(s for s in summary if s["neg_ratio"] == ratio and s["method"] == m) for m in ("bayes",) + METHODS]
-        print(f"{ratio:5.2f} " + " ".join(f"{c['accuracy_mean']:7.4f}/{c['f1_mean']:.4f}" for c in cells))
-    result = {"mode": args.mode, "seed": args.seed, "n_train": n, "n_test": n_test, "steps": steps,
-              "repeats": repeats, "k_ratio": args.k_ratio, "delta": args.delta, "summary": summary, "runs": runs,
-              "elapsed_s": time.perf_counter() - t0}
+    cells = []
+    for m, r, rep in tqdm(jobs, desc="method x ratio x repeat"):
+        path = cells_dir / f"{m}__{r}__{rep}.json"
+        if not path.is_file():
+            write_json(path, g.run_cell(m, r, rep, args.seed, sizes=sizes, max_steps=max_steps, patience=patience,
+                                        eval_every=eval_every))
+        cells.append(read_json(path))
+    rows = g.summarize(cells)
+    table2 = [x for x in rows if x["neg_ratio"] == TABLE2_RATIO]
+    figure4 = [x for x in rows if x["method"] in g.FIGURE4_METHODS and x["neg_ratio"] in args.ratios]
+    for x in table2:
+        print(f"{x['label']:<16} accuracy {x['accuracy_mean']:6.2f} +- {x['accuracy_std']:5.2f}  "
+              f"ParaF1 {x['para_f1_mean']:.4f}  {x['seconds_mean']:.2f} s")
+    result = {"mode": args.mode, "seed": args.seed, "repeats": repeats, "sizes": list(sizes), "max_steps": max_steps,
+              "patience_steps": patience, "eval_every": eval_every, "min_gain": 1e-4, "k_ratio": g.K_RATIO, "l1": g.L1_WEIGHT,
+              "support_tol": g.SUPPORT_TOL, "table2_ratio": TABLE2_RATIO, "table2": table2, "figure4": figure4,
+              "bayes_nonzeros": int((np.abs(g.bayes_direction()) > 1e-9).sum()),
+              "capped": sum(not c["stopped_early"] for c in cells), "cells": len(cells),
+              "cell_seconds": sum(c["seconds"] for c in cells), "elapsed_s": time.perf_counter() - t0}
     write_json(out / "imbalance_sweep.json", result)
-    write_csv(out / "imbalance_sweep.csv", summary)
-    plot(summary, out / "imbalance_sweep.png")
+    write_csv(out / "imbalance_sweep.csv", rows)
+    plot(figure4, out / "imbalance_sweep.png")
     return result
 
 

@@ -29,7 +29,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--datasets", nargs="+", default=list(REGRESSION), choices=REGRESSION)
     parser.add_argument("--losses", nargs="+", default=list(REGRESSION_LOSSES), choices=REGRESSION_LOSSES)
     parser.add_argument("--methods", nargs="+", default=list(TABLE6_METHODS), choices=METHODS)
-    parser.add_argument("--repeats", type=int, help="random splits (default: 10 full, 3 quick, 1 smoke)")
+    parser.add_argument("--repeats", type=int, help="random splits (default: 50 full, 3 quick, 1 smoke)")
+    parser.add_argument("--summarize-only", action="store_true", help="train nothing: summarise the finished cells")
     args = parser.parse_args(argv)
     out = start(args)
     for name, why in REGRESSION_MISSING.items():
@@ -37,7 +38,7 @@ def main(argv=None) -> dict:
     repeats = args.repeats if args.repeats is not None else MODES[args.mode][2]
     summary = run_table("regression", "regression", load_regression,
                         args.datasets, args.losses, args.methods, args.mode, repeats, args.seed, out,
-                        extra={"missing": REGRESSION_MISSING})
+                        extra={"missing": REGRESSION_MISSING}, train=not args.summarize_only)
     plot_table(summary, out / "regression.png", "test RMSE")
     for row in summary["rows"]:
         print(f"{row['dataset']:<8} {row['loss']:<9} {row['label']:<8} {row['mean']:.4f} +- {row['std']:.4f}")

