@@ -34,6 +34,7 @@ def make_checkpoint_copies_atomic() -> None:
     become a copy to a temporary file and a rename, so each file is whole or the previous one."""
     from fairseq.file_io import PathManager
 
+    from .files import atomic_write
     from .processes import hold_point
 
     original = PathManager.copy
@@ -45,15 +46,12 @@ def make_checkpoint_copies_atomic() -> None:
             return original(src_path, dst_path, overwrite)
         if not overwrite and os.path.exists(dst_path):
             return False
-        tmp = f"{dst_path}.stk-copy.tmp"
-        try:
+
+        def write(tmp: str) -> None:
             shutil.copyfile(src_path, tmp)
             hold_point(f"copy:{os.path.basename(dst_path)}")  # tests kill a save here
-            os.replace(tmp, dst_path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+
+        atomic_write(dst_path, write)
         return True
 
     copy.stk_atomic = True
