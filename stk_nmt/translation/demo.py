@@ -8,7 +8,7 @@
 3. translates the test set with each (beam 5) and prints detokenised sacreBLEU and chrF with
    their signatures and the paired bootstrap p-values.
 Every step is resumable: re-running skips what is finished (a training run continues from its
-checkpoint_last.pt). About 8 minutes on 2 CPU cores.
+checkpoint_last.pt). Its run time is measured in the README.
 """
 
 from __future__ import annotations
