@@ -21,7 +21,7 @@ from fairseq.logging import metrics  # noqa: E402
 from stk_nmt.core import lambda_form  # noqa: E402
 from stk_nmt.criterions import STkCriterion, STkLabelSmoothedCrossEntropyCriterion, aggregated  # noqa: E402
 from fairseq_fakes import LogitModel  # noqa: E402
-from test_criterion_stk import V, Task, make_cfg, make_sample  # noqa: E402
+from test_criterion_stk import V, Task, assert_same_as_label_smoothed, make_cfg, make_sample  # noqa: E402
 
 
 def reference_token_losses(logits, target, pad=1, eps=0.1):
@@ -185,16 +185,8 @@ def test_average_reproduces_label_smoothed_cross_entropy_on_a_time_first_model(m
     ours = STkLabelSmoothedCrossEntropyCriterion(
         make_cfg(stk_aggregate="average", ignore_prefix_size=1, report_accuracy=True), task)
     theirs = LabelSmoothedCrossEntropyCriterion(task, False, 0.1, ignore_prefix_size=1, report_accuracy=True)
-    m1, m2 = TimeFirstModel(logits), TimeFirstModel(logits)
-    loss1, ss1, log1 = ours(m1, sample)
-    loss2, ss2, log2 = theirs(m2, sample)
-    assert ss1 == ss2
-    torch.testing.assert_close(loss1, loss2, rtol=1e-6, atol=1e-6)
-    (loss1 / ss1).backward()
-    (loss2 / ss2).backward()
-    torch.testing.assert_close(m1.logits.grad, m2.logits.grad, rtol=1e-6, atol=1e-8)
-    for key in ("nll_loss", "n_correct", "total"):
-        torch.testing.assert_close(torch.as_tensor(log1[key]).float(), torch.as_tensor(log2[key]).float())
+    assert_same_as_label_smoothed(ours, theirs, TimeFirstModel(logits), TimeFirstModel(logits), sample,
+                                  ("nll_loss", "n_correct", "total"))
 
 
 @pytest.mark.parametrize("aggregate", ["atk", "maximum"])

@@ -92,6 +92,22 @@ def test_loss_and_gradients_equal_independent_computation(smoother, aggregate):
     assert log["agg_k"] == 7 and log["agg_n"] == n and float(log["lam"]) == pytest.approx(1.7)
 
 
+def assert_same_as_label_smoothed(ours, theirs, m1, m2, sample, log_keys):
+    """Our criterion on m1 and label_smoothed_cross_entropy on m2 (two models with the same logits):
+    same sample_size, loss, gradients after the trainer's division, and logged `log_keys`."""
+    loss1, ss1, log1 = ours(m1, sample)
+    loss2, ss2, log2 = theirs(m2, sample)
+    assert ss1 == ss2
+    torch.testing.assert_close(loss1, loss2, rtol=1e-6, atol=1e-6)
+    # The trainer divides by sample_size: same gradients.
+    (loss1 / ss1).backward()
+    (loss2 / ss2).backward()
+    torch.testing.assert_close(m1.logits.grad, m2.logits.grad, rtol=1e-6, atol=1e-8)
+    for key in log_keys:
+        torch.testing.assert_close(torch.as_tensor(log1[key]).float(), torch.as_tensor(log2[key]).float())
+    return log1, log2
+
+
 @pytest.mark.parametrize("sentence_avg,ignore_prefix", [(False, 0), (True, 0), (False, 1)])
 def test_average_aggregate_reproduces_label_smoothed_cross_entropy(sentence_avg, ignore_prefix):
     sample, logits = make_sample(seed=3)
@@ -101,17 +117,8 @@ def test_average_aggregate_reproduces_label_smoothed_cross_entropy(sentence_avg,
                  report_accuracy=True), task)
     theirs = LabelSmoothedCrossEntropyCriterion(task, sentence_avg, 0.1, ignore_prefix_size=ignore_prefix,
                                                 report_accuracy=True)
-    m1, m2 = LogitModel(logits), LogitModel(logits)
-    loss1, ss1, log1 = ours(m1, sample)
-    loss2, ss2, log2 = theirs(m2, sample)
-    assert ss1 == ss2
-    torch.testing.assert_close(loss1, loss2, rtol=1e-6, atol=1e-6)
-    # The trainer divides by sample_size: same gradients.
-    (loss1 / ss1).backward()
-    (loss2 / ss2).backward()
-    torch.testing.assert_close(m1.logits.grad, m2.logits.grad, rtol=1e-6, atol=1e-8)
-    for key in ("nll_loss", "n_correct", "total", "ntokens", "nsentences"):
-        torch.testing.assert_close(torch.as_tensor(log1[key]).float(), torch.as_tensor(log2[key]).float())
+    log1, log2 = assert_same_as_label_smoothed(ours, theirs, LogitModel(logits), LogitModel(logits), sample,
+                                               ("nll_loss", "n_correct", "total", "ntokens", "nsentences"))
     # And the reduced (logged) metrics agree.
     with metrics.aggregate() as agg1:
         type(ours).reduce_metrics([log1, log1])
