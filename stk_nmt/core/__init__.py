@@ -30,7 +30,7 @@ from .modules import (
     lam_parameters,
 )
 from .perturbed_topk import PerturbedTopK, perturbed_topk
-from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
+from .smoothers import SMOOTHERS, compute_dtype, get_smoother, srelu, srelu_grad
 from .topk_hinge import (
     BalancedTopKHinge,
     ImbalancedTopKHinge,
@@ -43,7 +43,7 @@ from .validation import resolve_k, select_valid
 
 __all__ = [
     "AGGREGATES", "SMOOTHERS", "Aggregate", "Average", "AverageTopK", "MATk", "Maximum", "STk",
-    "average", "average_top_k", "build_aggregate", "fused_st_k", "get_smoother", "kth_largest",
+    "average", "average_top_k", "build_aggregate", "compute_dtype", "fused_st_k", "get_smoother", "kth_largest",
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k",
     # sync-free masked forms (n and k as tensors) for training loops such as the fairseq criteria

@@ -13,7 +13,7 @@ from typing import Optional
 import torch
 
 from .fused_stk import fused_st_k
-from .smoothers import get_smoother, upcast
+from .smoothers import compute_dtype, get_smoother, upcast
 from .validation import check_delta, check_k_args, raise_if_nonfinite, resolve_k, select_valid
 
 
@@ -85,7 +85,7 @@ def lambda_form(
     if smoother == "srelu" and fused:
         value = fused_st_k(valid, lam, k, float(delta))
     else:
-        lam_c = lam.to(torch.float64 if valid.dtype == torch.float64 else torch.float32)
+        lam_c = lam.to(compute_dtype(valid.dtype))
         value = smooth(upcast(valid) - lam_c).mean() + (k / n) * lam_c
     raise_if_nonfinite(valid, value)
     return value

@@ -22,7 +22,7 @@ import threading
 
 import torch
 
-from .smoothers import srelu_grad
+from .smoothers import compute_dtype, srelu_grad
 
 
 # Elements per chunk: the fp32 temporaries of this size stay in L2/L3 cache.
@@ -47,10 +47,6 @@ def _chunk_buffers(size: int, dtype: torch.dtype, device: torch.device):
     return buf[0, :size], buf[1, :size]
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 def _square_bound(dtype: torch.dtype) -> float:
     """C^2 for a power of two C far below sqrt(finfo.max): 2^120 in fp32, 2^1016 in fp64."""
     return 2.0 ** (2 * (math.frexp(torch.finfo(dtype).max)[1] // 2 - 4))
@@ -70,7 +66,7 @@ def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
     it changes nothing.
     """
     n = losses.numel()
-    dtype = _compute_dtype(losses.dtype)
+    dtype = compute_dtype(losses.dtype)
     device = losses.device
     upcast = losses.dtype != dtype
     lam_c = lam.detach().to(dtype)
@@ -113,7 +109,7 @@ def _one_pass(losses: torch.Tensor, lam: torch.Tensor, delta: float):
 def _differentiable_grads(losses: torch.Tensor, lam: torch.Tensor, k: int, delta: float):
     """d/dl_i and d/dlam from autograd-tracked ops, for a backward that builds a graph."""
     n = losses.numel()
-    dtype = _compute_dtype(losses.dtype)
+    dtype = compute_dtype(losses.dtype)
     grad_losses = srelu_grad(losses.to(dtype) - lam.to(dtype), delta) / n
     return grad_losses, k / n - grad_losses.sum()
 

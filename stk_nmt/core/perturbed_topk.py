@@ -40,6 +40,8 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from .smoothers import compute_dtype
+
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
 # no slower at (1024, 10000, 5)); the per-chunk Python cost is small against 2**18 normal draws.
@@ -55,10 +57,6 @@ DEFAULT_TOLERANCE = 1e-6
 # densely (flat scores, early in training): beyond it, gathering and padding cost more than they save.
 DENSE_FRACTION = 0.25
 
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """fp64 stays fp64; everything else is computed in fp32 (pytopk's noise is fp32)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def check_scores(scores: torch.Tensor) -> Tuple[int, int]:

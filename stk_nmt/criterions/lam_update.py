@@ -25,7 +25,7 @@ import weakref
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from stk_nmt.core import get_smoother, srelu_grad
+from stk_nmt.core import compute_dtype, get_smoother, srelu_grad
 
 
 def lam_gradient_sum(losses: torch.Tensor, mask: torch.Tensor, lam: torch.Tensor, k: torch.Tensor,
@@ -35,7 +35,7 @@ def lam_gradient_sum(losses: torch.Tensor, mask: torch.Tensor, lam: torch.Tensor
     losses/mask: per-position losses and the bool mask of the n valid ones; k a tensor. Returns a
     0-dim fp32 (fp64 for fp64 losses) tensor, without reading anything back from the device.
     """
-    dtype = torch.float64 if losses.dtype == torch.float64 else torch.float32
+    dtype = compute_dtype(losses.dtype)
     x = losses.detach().reshape(-1).to(dtype) - lam.detach().reshape(()).to(dtype)
     if smoother == "srelu":
         slope = srelu_grad(x, delta)
