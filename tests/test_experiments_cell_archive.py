@@ -1,0 +1,69 @@
+"""Cell archives: whole repeats packed once, unpacked byte for byte, nothing outside the cells folder."""
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from stk_nmt.experiments.cell_archive import main, pack, unpack
+
+
+def write_cells(folder, repeats, names=("a__logistic__stk", "b__logistic__stk")):
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in repeats:
+        for name in names:
+            (folder / f"{name}__{r}.json").write_text(json.dumps({"cell": name, "repeat": r, "test": 0.1 * r}))
+
+
+def test_only_whole_repeats_are_packed_and_never_rewritten(tmp_path):
+    cells, archive = tmp_path / "cells", tmp_path / "archive"
+    write_cells(cells, [0, 1])
+    (cells / "a__logistic__stk__2.json").write_text("{}")  # repeat 2 is half done
+    assert [p.name for p in pack(cells, archive, per_repeat=2)] == ["repeat-000.tar.xz", "repeat-001.tar.xz"]
+    with tarfile.open(archive / "repeat-001.tar.xz") as tar:
+        assert sorted(tar.getnames()) == ["a__logistic__stk__1.json", "b__logistic__stk__1.json"]
+    before = (archive / "repeat-000.tar.xz").stat().st_mtime_ns
+    (cells / "b__logistic__stk__2.json").write_text("{}")
+    assert [p.name for p in pack(cells, archive, per_repeat=2)] == ["repeat-002.tar.xz"]
+    assert (archive / "repeat-000.tar.xz").stat().st_mtime_ns == before
+
+
+def test_unpack_restores_the_cells_byte_for_byte_and_keeps_existing_ones(tmp_path):
+    cells, archive, fresh = tmp_path / "cells", tmp_path / "archive", tmp_path / "fresh"
+    write_cells(cells, [0, 1])
+    pack(cells, archive, per_repeat=2)
+    fresh.mkdir()
+    (fresh / "a__logistic__stk__0.json").write_text("kept")  # a cell the resumed run already has
+    written = unpack(archive, fresh)
+    assert len(written) == 3
+    assert (fresh / "a__logistic__stk__0.json").read_text() == "kept"
+    for path in cells.iterdir():
+        if path.name != "a__logistic__stk__0.json":
+            assert (fresh / path.name).read_bytes() == path.read_bytes()
+    assert unpack(archive, fresh) == []
+
+
+def test_a_member_that_is_not_a_cell_is_refused(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    with tarfile.open(archive / "repeat-000.tar.xz", "w:xz") as tar:
+        data = b"{}"
+        info = tarfile.TarInfo("../outside__0.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(ValueError, match=r"\.\./outside__0\.json"):
+        unpack(archive, tmp_path / "cells")
+    assert not (tmp_path / "outside__0.json").exists()
+
+
+def test_bad_arguments_name_the_value(tmp_path):
+    write_cells(tmp_path / "cells", [0])
+    with pytest.raises(ValueError, match="per_repeat=1"):
+        pack(tmp_path / "cells", tmp_path / "archive", per_repeat=1)  # 2 cells in repeat 0
+    with pytest.raises(ValueError, match="per_repeat=0"):
+        pack(tmp_path / "cells", tmp_path / "archive", per_repeat=0)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        unpack(tmp_path / "nowhere", tmp_path / "cells")
+    with pytest.raises(SystemExit):
+        main(["pack", "--cells", str(tmp_path / "cells"), "--archive", str(tmp_path / "archive")])
