@@ -13,21 +13,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .precision import compute_dtype, upcast  # noqa: F401  (compute_dtype: its old home)
 from .validation import check_delta
 
 Smoother = Callable[[torch.Tensor], torch.Tensor]
-
-
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the core computes in: fp64 stays fp64; half, bfloat16 and fp32 become fp32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def upcast(x: torch.Tensor) -> torch.Tensor:
-    """Half and bfloat16 tensors as fp32; fp32 and fp64 unchanged."""
-    if x.dtype in (torch.float16, torch.bfloat16):
-        return x.float()
-    return x
 
 
 def srelu(x: torch.Tensor, delta: float = 0.01) -> torch.Tensor:
