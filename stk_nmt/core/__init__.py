@@ -3,6 +3,8 @@
 Imports torch only (never fairseq or torchvision), so it serves any training loop.
 """
 
+import sys
+
 from .aggregates import (
     average,
     average_top_k,
@@ -29,15 +31,16 @@ from .modules import (
     lam_param_groups,
     lam_parameters,
 )
-from .perturbed_topk import PerturbedTopK, perturbed_topk
 from .smoothers import SMOOTHERS, compute_dtype, get_smoother, srelu, srelu_grad
-from .topk_hinge import (
+from .losses import (
     BalancedTopKHinge,
     ImbalancedTopKHinge,
+    PerturbedTopK,
     balanced_topk_hinge,
     class_margins,
     imbalanced_topk_hinge,
     noised_topk_hinge,
+    perturbed_topk,
 )
 from .validation import resolve_k, select_valid
 
@@ -52,3 +55,10 @@ __all__ = [
     "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
     "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",
 ]
+
+# Deprecated module paths (before core/losses/): stk_nmt.core.perturbed_topk and .topk_hinge are
+# the modules under core.losses. Registered as aliases of the same module objects rather than as
+# files at the old paths, so that patching the old path patches the code that runs.
+sys.modules[__name__ + ".perturbed_topk"] = sys.modules[__name__ + ".losses.perturbed_topk"]
+sys.modules[__name__ + ".topk_hinge"] = sys.modules[__name__ + ".losses.topk_hinge"]
+topk_hinge = sys.modules[__name__ + ".losses.topk_hinge"]
