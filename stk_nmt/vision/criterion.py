@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from stk_nmt.core import STk, build_aggregate, lam_parameters
+from stk_nmt.core import LambdaForm, build_aggregate, lam_param_groups
 
 from .losses import build_loss
 
@@ -60,13 +60,7 @@ class LongTailCriterion(nn.Module):
 
     def param_groups(self, lr: Optional[float] = None, weight_decay: float = 0.0) -> list:
         """Optimizer groups for the trainable thresholds (empty for average / maximum / atk)."""
-        lams = lam_parameters(self)
-        if not lams:
-            return []
-        group = {"params": lams, "weight_decay": weight_decay}
-        if lr is not None:
-            group["lr"] = lr
-        return [group]
+        return lam_param_groups(self, lr, weight_decay, others=False)
 
     @property
     def k_clipped(self) -> int:
@@ -76,4 +70,4 @@ class LongTailCriterion(nn.Module):
     @property
     def lam(self) -> Optional[float]:
         """The current threshold lam (None for aggregates without one)."""
-        return float(self.aggregate.lam.detach()) if isinstance(self.aggregate, STk) else None
+        return float(self.aggregate.lam.detach()) if isinstance(self.aggregate, LambdaForm) else None
