@@ -38,7 +38,9 @@ def keep_fp32(module: nn.Module, names: Iterable[str], apply: Callable, fn, recu
     for name in names:
         tensor = getattr(module, name, None)
         if isinstance(tensor, torch.Tensor):
-            saved[name] = (tensor.data, tensor.grad if isinstance(tensor, nn.Parameter) else None)
+            # .data aliases: _apply reassigns the .data of the parameter and of its grad in place.
+            grad = tensor.grad if isinstance(tensor, nn.Parameter) else None
+            saved[name] = (tensor.data, None if grad is None else grad.data)
     out = apply(fn, recurse)
     for name, (data, grad) in saved.items():
         current = getattr(module, name)
