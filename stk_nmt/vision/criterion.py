@@ -17,20 +17,19 @@ import torch
 from torch import nn
 
 from stk_nmt.core import LambdaForm, build_aggregate, lam_param_groups
-
-from .losses import build_loss
+from stk_nmt.core.losses import build_loss
 
 
 class LongTailCriterion(nn.Module):
     """aggregate(loss(logits, labels)) over the batch.
 
     Args:
-        loss: a per-sample loss module ((B, C), (B,)) -> (B,), or a name of losses.LOSSES.
+        loss: a per-sample loss module ((B, C), (B,)) -> (B,), or a name of stk_nmt.core.losses.LOSSES.
         aggregate: "average", "maximum", "atk", "matk" or "stk" (default, the paper's setting).
         k / k_ratio: for atk/matk/stk: a count, or a fraction of each batch (default k_ratio 0.9).
         delta: SReLU smoothing of ST_k (default 0.01).
         lam_init: ST_k/MAT_k's initial lam; None = the first batch's k-th largest loss.
-        class_counts, **loss_options: passed to losses.build_loss when `loss` is a name.
+        class_counts, **loss_options: passed to stk_nmt.core.losses.build_loss when `loss` is a name.
     """
 
     def __init__(
