@@ -10,6 +10,16 @@ replace the hinge, the k rules and argument checks, lam's optimizer groups and i
 """
 
 from ..precision import compute_dtype, upcast  # importable from the old stk_nmt.core.aggregates module
+from .batched import (
+    batched_average,
+    batched_average_top_k,
+    batched_kth_largest,
+    batched_lambda_form,
+    batched_mat_k,
+    batched_maximum,
+    batched_st_k,
+    resolve_k_rows,
+)
 from .factory import AGGREGATES, build_aggregate
 from .functional import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
 from .fused_stk import fused_st_k
@@ -27,4 +37,7 @@ __all__ = [
     "kth_largest", "lam_gradient_sum", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
     "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",
     "resolve_k", "resolve_k_tensor", "select_valid", "srelu", "srelu_grad", "st_k",
+    # one aggregate per row of a (G, B) loss matrix
+    "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
+    "batched_maximum", "batched_st_k", "resolve_k_rows",
 ]
