@@ -148,8 +148,8 @@ class AggregatedCriterion(FairseqCriterion):
       `@register_criterion("name", dataclass=MyConfig)` and a class name unique in fairseq.
     * `__init__(self, cfg, task)`: call `super().__init__(cfg, task)` first, then read the
       criterion's own fields from `cfg`. The base sets `self.aggregate` (a core module built by
-      `stk_nmt.core.build_aggregate`; the lambda forms STk/MATk, core LambdaForm, hold the trainable `lam`), `self.sentence_avg`,
-      `self.padding_idx`.
+      `stk_nmt.core.build_aggregate`; the lambda forms STk/MATk, subclasses of the core's
+      LambdaForm, hold the trainable `lam`), `self.sentence_avg`, `self.padding_idx`.
     * `token_losses(model, net_output, sample) -> (losses, nll, mask)`, the one required method:
       `losses` float tensor of per-token losses (any shape, typically (B*T,)) that is aggregated
       and back-propagated; `nll` the per-token negative log-likelihood of the target, same shape,
