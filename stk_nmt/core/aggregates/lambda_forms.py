@@ -77,10 +77,14 @@ class LambdaForm(Aggregate):
         # lam (and its gradient) stays fp32 whatever .half()/.to(dtype) asks: only its device follows.
         return keep_fp32(self, ("lam",), super()._apply, fn, recurse)
 
+    @staticmethod
+    def _kth_largest(valid: torch.Tensor, k: int) -> torch.Tensor:
+        """The k-th largest valid loss in fp32, lam's dtype (detached)."""
+        return torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
+
     @torch.no_grad()
     def initialize_lam(self, valid: torch.Tensor, k: int) -> None:
-        value = torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
-        self.lam.copy_(mean_over_processes(value))
+        self.lam.copy_(mean_over_processes(self._kth_largest(valid, k)))
         self.lam_initialized.fill_(True)
 
     def forward(self, losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -92,7 +96,7 @@ class LambdaForm(Aggregate):
                 self.initialize_lam(valid, k)
             else:
                 # Evaluation before any training batch: this batch's k-th largest loss, not stored.
-                lam = torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
+                lam = self._kth_largest(valid, k)
         self._record(valid.numel(), k)
         return functional.lambda_form(valid, lam, k, smoother=self.smoother, delta=self.delta, fused=self.fused)
 
