@@ -20,7 +20,7 @@ import stk_nmt.core as core
          ["AGGREGATES", "Aggregate", "Average", "Maximum", "AverageTopK", "STk", "MATk", "build_aggregate",
           "lam_parameters", "lam_param_groups"]),
         ("stk_nmt.core.smoothers", "stk_nmt.core.aggregates.smoothers",
-         ["SMOOTHERS", "srelu", "srelu_grad", "get_smoother", "upcast"]),
+         ["SMOOTHERS", "srelu", "srelu_grad", "get_smoother", "upcast", "compute_dtype"]),
         ("stk_nmt.core.fused_stk", "stk_nmt.core.aggregates.fused_stk", ["fused_st_k", "CHUNK"]),
         ("stk_nmt.core.validation", "stk_nmt.core.aggregates.validation",
          ["resolve_k", "select_valid", "check_delta", "check_k_args"]),

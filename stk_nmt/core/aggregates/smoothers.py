@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from ..precision import upcast
+from ..precision import compute_dtype, upcast  # noqa: F401  (compute_dtype: for the old stk_nmt.core.smoothers path)
 from .validation import check_delta
 
 Smoother = Callable[[torch.Tensor], torch.Tensor]
