@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import stk_nmt.core.fused_stk as fused_stk
+import stk_nmt.core.aggregates.fused_stk as fused_stk
 from stk_nmt.core import average, average_top_k, kth_largest, mat_k, maximum, resolve_k, srelu, st_k
 
 

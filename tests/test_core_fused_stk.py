@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import stk_nmt.core.fused_stk as fused_stk
+import stk_nmt.core.aggregates.fused_stk as fused_stk
 from stk_nmt.core import st_k
 
 

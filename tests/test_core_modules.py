@@ -104,3 +104,39 @@ def test_eval_or_no_grad_forward_does_not_initialise_lam():
     assert not bool(module.lam_initialized)
     module(torch.tensor([5.0, 7.0, 6.0]))  # the first training forward
     assert bool(module.lam_initialized) and module.lam.item() == 6.0
+
+
+def test_keep_fp32_keeps_named_parameter_grad_and_buffer_through_a_cast():
+    from torch import nn
+
+    from stk_nmt.core.precision import keep_fp32
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.tensor([0.1, 0.2]))
+            self.theta = nn.Parameter(torch.tensor([0.123456789]))
+            self.register_buffer("table", torch.tensor([1.0 / 3.0]))
+
+        def _apply(self, fn, recurse=True):
+            return keep_fp32(self, ("theta", "table", "absent"), super()._apply, fn, recurse)
+
+    module = Holder()
+    module.theta.grad = torch.tensor([0.987654321])
+    theta = module.theta
+    module.half()
+    assert module.weight.dtype == torch.float16  # the others follow the cast
+    assert module.theta is theta  # the same Parameter object (an optimizer keeps it)
+    assert module.theta.dtype == module.theta.grad.dtype == module.table.dtype == torch.float32
+    assert module.theta.item() == torch.tensor(0.123456789).item()  # the value before, not an fp16 round trip
+    assert module.theta.grad.item() == torch.tensor(0.987654321).item()
+    assert module.table.item() == torch.tensor(1.0 / 3.0).item()
+
+
+def test_imbalanced_topk_hinge_margins_stay_fp32_under_half():
+    from stk_nmt.core import ImbalancedTopKHinge, class_margins
+
+    counts = torch.tensor([500.0, 60.0, 7.0, 3.0])
+    module = ImbalancedTopKHinge(2, 0.1, 0.5, counts).half()
+    assert module.margins.dtype == torch.float32
+    assert torch.equal(module.margins, class_margins(counts, 0.5))

@@ -192,6 +192,14 @@ def test_lam_stays_fp32_under_half():
     assert crit.aggregate.lam.dtype == torch.float32 and crit.lam_value.dtype == torch.float32
 
 
+def test_half_does_not_round_lam_value_through_fp16():
+    # keep_fp32 restores the value from before the conversion: 0.123456789 is not an fp16 number.
+    crit = STkCriterion(make_cfg(stk_lam_init=0.123456789), Task()).half()
+    exact = torch.tensor(0.123456789, dtype=torch.float32)
+    assert crit.lam_value.item() == exact.item() != torch.tensor(0.123456789).half().float().item()
+    assert crit.lam_grad_accum.dtype == torch.float32
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

@@ -1,48 +1,62 @@
-"""Pure-PyTorch core: smoothers, aggregates (average, maximum, AT_k, MAT_k, ST_k), top-K hinge losses.
+"""Pure-PyTorch core, on two independent axes: individual losses and aggregates.
 
+- losses/: one loss per item: the perturbed top-K operator, the top-K hinge losses, the
+  classification losses of any (B, C) logits, the per-example losses of a score and a target.
+- aggregates/: how a batch of item losses becomes one number: average, maximum, AT_k, MAT_k,
+  ST_k (functions, modules, the fused kernel, smoothers, k rules, lam's groups and gradient).
+- precision.py and distributed.py: the fp32 rules and the sums over processes both axes use.
+
+Any individual loss combines with any aggregate: build_aggregate("stk", k_ratio=0.9)(losses).
 Imports torch only (never fairseq or torchvision), so it serves any training loop.
 """
 
+import sys
+
 from .aggregates import (
+    AGGREGATES,
+    SMOOTHERS,
+    Aggregate,
+    Average,
+    AverageTopK,
+    LambdaForm,
+    MATk,
+    Maximum,
+    STk,
     average,
     average_top_k,
+    build_aggregate,
+    fused_st_k,
+    get_smoother,
     kth_largest,
+    lam_param_groups,
+    lam_parameters,
     lambda_form,
     masked_kth_largest,
     masked_sorted,
     masked_total,
     mat_k,
     maximum,
+    resolve_k,
     resolve_k_tensor,
+    select_valid,
+    srelu,
+    srelu_grad,
     st_k,
 )
-from .fused_stk import fused_st_k
-from .modules import (
-    AGGREGATES,
-    Aggregate,
-    Average,
-    AverageTopK,
-    MATk,
-    Maximum,
-    STk,
-    build_aggregate,
-    lam_param_groups,
-    lam_parameters,
-)
-from .perturbed_topk import PerturbedTopK, perturbed_topk
-from .smoothers import SMOOTHERS, compute_dtype, get_smoother, srelu, srelu_grad
-from .topk_hinge import (
+from .losses import (
     BalancedTopKHinge,
     ImbalancedTopKHinge,
+    PerturbedTopK,
     balanced_topk_hinge,
     class_margins,
     imbalanced_topk_hinge,
     noised_topk_hinge,
+    perturbed_topk,
 )
-from .validation import resolve_k, select_valid
+from .precision import compute_dtype
 
 __all__ = [
-    "AGGREGATES", "SMOOTHERS", "Aggregate", "Average", "AverageTopK", "MATk", "Maximum", "STk",
+    "AGGREGATES", "SMOOTHERS", "Aggregate", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "compute_dtype", "fused_st_k", "get_smoother", "kth_largest",
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k",
@@ -52,3 +66,21 @@ __all__ = [
     "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
     "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",
 ]
+
+# Deprecated module paths from before losses/ and aggregates/ (stk_nmt.core.aggregates, the old
+# module of functional forms, is the aggregates package itself). Each old path is an alias of the
+# module that now holds its code (the same object, so patching the old path patches what runs),
+# registered here rather than as files at the old paths: git then follows the moved files.
+_MOVED = {
+    "perturbed_topk": "losses.perturbed_topk",
+    "topk_hinge": "losses.topk_hinge",
+    "modules": "aggregates",
+    "smoothers": "aggregates.smoothers",
+    "fused_stk": "aggregates.fused_stk",
+    "validation": "aggregates.validation",
+}
+for _old, _new in _MOVED.items():
+    sys.modules[f"{__name__}.{_old}"] = sys.modules[f"{__name__}.{_new}"]
+    if _old not in globals():  # perturbed_topk stays the function, as it always was
+        globals()[_old] = sys.modules[f"{__name__}.{_new}"]
+del _old, _new

@@ -24,15 +24,18 @@ from omegaconf import II
 from stk_nmt.core import (
     AGGREGATES,
     SMOOTHERS,
-    STk,
+    LambdaForm,
     build_aggregate,
     masked_kth_largest,
     masked_sorted,
     masked_total,
     resolve_k_tensor,
 )
+from stk_nmt.core.aggregates import lam_gradient_sum
+from stk_nmt.core.distributed import sum_over_processes
+from stk_nmt.core.precision import keep_fp32
 
-from .lam_update import LamGradientTap, lam_gradient_sum, mark_pending, sum_over_processes
+from .lam_update import LamGradientTap, mark_pending
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +148,8 @@ class AggregatedCriterion(FairseqCriterion):
       `@register_criterion("name", dataclass=MyConfig)` and a class name unique in fairseq.
     * `__init__(self, cfg, task)`: call `super().__init__(cfg, task)` first, then read the
       criterion's own fields from `cfg`. The base sets `self.aggregate` (a core module built by
-      `stk_nmt.core.build_aggregate`; STk/MATk hold the trainable `lam`), `self.sentence_avg`,
-      `self.padding_idx`.
+      `stk_nmt.core.build_aggregate`; the lambda forms STk/MATk, subclasses of the core's
+      LambdaForm, hold the trainable `lam`), `self.sentence_avg`, `self.padding_idx`.
     * `token_losses(model, net_output, sample) -> (losses, nll, mask)`, the one required method:
       `losses` float tensor of per-token losses (any shape, typically (B*T,)) that is aggregated
       and back-propagated; `nll` the per-token negative log-likelihood of the target, same shape,
@@ -221,17 +224,13 @@ class AggregatedCriterion(FairseqCriterion):
 
     # ---- lam -------------------------------------------------------------------------------
     @property
-    def lam_module(self) -> Optional[STk]:
-        """The STk/MATk aggregate holding lam, or None for aggregates without one."""
-        return self.aggregate if isinstance(self.aggregate, STk) else None
+    def lam_module(self) -> Optional[LambdaForm]:
+        """The lambda-form aggregate (STk/MATk) holding lam, or None for aggregates without one."""
+        return self.aggregate if isinstance(self.aggregate, LambdaForm) else None
 
     def _apply(self, fn, recurse=True):
         # lam_value and the accumulator stay fp32 under .half() like lam itself (the core keeps lam fp32).
-        out = super()._apply(fn, recurse)
-        for name in ("lam_value", "lam_grad_accum"):
-            if hasattr(self, name):
-                setattr(self, name, getattr(self, name).float())
-        return out
+        return keep_fp32(self, ("lam_value", "lam_grad_accum"), super()._apply, fn, recurse)
 
     def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
         """Accept None: fairseq stores None for a criterion without parameters, so warm-starting from

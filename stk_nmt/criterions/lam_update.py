@@ -1,5 +1,6 @@
 """The criterion's own update of lam (--stk-lam-optimizer sgd): exact gradient, applied once per
-optimizer step.
+optimizer step. The gradient itself (lam_gradient_sum) is the core's (core/aggregates/lam_update.py);
+what is here ties it to fairseq's backward and optimizer steps.
 
 Why not leave lam to fairseq's optimizer: fairseq hands every parameter to one optimizer with one
 lr schedule, so lam would get the model's warm-up, weight decay (towards 0) and, under Adam, steps
@@ -24,36 +25,6 @@ import weakref
 
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
-
-from stk_nmt.core import compute_dtype, get_smoother, srelu_grad
-
-
-def lam_gradient_sum(losses: torch.Tensor, mask: torch.Tensor, lam: torch.Tensor, k: torch.Tensor,
-                     smoother: str = "srelu", delta: float = 0.01) -> torch.Tensor:
-    """n * d/dlam of (1/n) sum smoother(l_i - lam) + (k/n) lam  =  k - sum_valid smoother'(l_i - lam).
-
-    losses/mask: per-position losses and the bool mask of the n valid ones; k a tensor. Returns a
-    0-dim fp32 (fp64 for fp64 losses) tensor, without reading anything back from the device.
-    """
-    dtype = compute_dtype(losses.dtype)
-    x = losses.detach().reshape(-1).to(dtype) - lam.detach().reshape(()).to(dtype)
-    if smoother == "srelu":
-        slope = srelu_grad(x, delta)
-    else:
-        # Other smoothers: their derivative by autograd on this detached copy (O(n), off the main graph).
-        with torch.enable_grad():
-            x = x.requires_grad_(True)
-            (slope,) = torch.autograd.grad(get_smoother(smoother, delta)(x).sum(), x)
-    return k.to(dtype) - torch.where(mask.reshape(-1), slope, torch.zeros_like(slope)).sum()
-
-
-def sum_over_processes(value: torch.Tensor) -> torch.Tensor:
-    """The sum of `value` over the processes of torch.distributed (itself when not distributed)."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        value = value.clone()
-        dist.all_reduce(value)
-    return value
 
 
 class LamGradientTap(torch.autograd.Function):

@@ -4,24 +4,32 @@ The paper's tabular protocol selects k, C, lr and delta on a validation split: u
 configurations per dataset and repeat. Trained one by one with batch 16, Python overhead dominates;
 stacking the G models along a leading dimension makes every step one batched matmul instead.
 
-The core aggregates take one lam; here every model has its own (k, delta, lam), so this module
-evaluates the same aggregate formulas row by row of a (G, B) loss matrix with the core's smoothers
-and k rule (core.resolve_k). tests/test_examples_batched.py checks every row against the core's
-functional aggregates (values and gradients).
+Every model has its own (k, delta, lam): BatchedAggregate holds them and evaluates the core's
+batched forms (stk_nmt.core.aggregates.batched) over the rows of a (G, B) loss matrix.
+tests/test_examples_batched.py checks every row against the core's functional aggregates (values
+and gradients).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from torch import nn
 
-from stk_nmt.core import AGGREGATES, kth_largest, resolve_k, srelu
-
-KSpec = Union[int, float]  # an int is a count of items, a float a ratio of the batch
+from stk_nmt.core import AGGREGATES
+from stk_nmt.core.aggregates.batched import (
+    KSpec,
+    batched_average,
+    batched_average_top_k,
+    batched_kth_largest,
+    batched_mat_k,
+    batched_maximum,
+    batched_st_k,
+    resolve_k_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -35,10 +43,6 @@ class Config:
 
     def as_dict(self) -> dict:
         return {"k": self.k, "C": self.C, "lr": self.lr, "delta": self.delta}
-
-
-def _resolve(n: int, spec: KSpec) -> int:
-    return resolve_k(n, k=spec) if isinstance(spec, int) else resolve_k(n, k_ratio=spec)
 
 
 class BatchedAggregate(nn.Module):
@@ -64,9 +68,8 @@ class BatchedAggregate(nn.Module):
         if name == "stk":
             if deltas is None or len(deltas) != G:
                 raise ValueError(f"deltas must give one delta per model (G={G}), got {deltas!r}")
-            self.delta_rows: Dict[float, torch.Tensor] = {
-                d: torch.tensor([i for i, x in enumerate(deltas) if x == d]) for d in sorted(set(deltas))
-            }
+            # float64 so that each delta reaches the losses' dtype rounded once, as a Python float would.
+            self.deltas = torch.tensor(list(deltas), dtype=torch.float64)
         if name in ("matk", "stk"):
             self.lam = nn.Parameter(torch.zeros(G))
             self.lam_initialized = False
@@ -75,36 +78,26 @@ class BatchedAggregate(nn.Module):
     def ks(self, n: int) -> torch.Tensor:
         """Each row's k for a batch of n items, by the core's rule."""
         if n not in self._k_cache:
-            self._k_cache[n] = torch.tensor([_resolve(n, s) for s in self.k_specs])
+            self._k_cache[n] = resolve_k_rows(n, self.k_specs)
         return self._k_cache[n]
 
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
         if losses.dim() != 2 or losses.shape[0] != self.G:
             raise ValueError(f"losses must have shape (G={self.G}, B), got {tuple(losses.shape)}")
-        n = losses.shape[1]
         if self.name == "average":
-            return losses.mean(1)
+            return batched_average(losses)
         if self.name == "maximum":
-            return losses.max(1).values
-        k = self.ks(n)
+            return batched_maximum(losses)
+        k = self.ks(losses.shape[1])
         if self.name == "atk":
-            # B is a minibatch (16 items): a full sort is as cheap as topk and handles per-row k.
-            top = losses.sort(1, descending=True).values
-            keep = torch.arange(n).unsqueeze(0) < k.unsqueeze(1)
-            return (top * keep).sum(1) / k
+            return batched_average_top_k(losses, k)
         if not self.lam_initialized:
             with torch.no_grad():
-                for g in range(self.G):
-                    self.lam[g] = kth_largest(losses[g], int(k[g]))
+                self.lam.copy_(batched_kth_largest(losses, k))
             self.lam_initialized = True
-        x = losses - self.lam.unsqueeze(1)
         if self.name == "matk":
-            smooth = torch.relu(x)
-        else:
-            smooth = torch.empty_like(x)
-            for delta, rows in self.delta_rows.items():
-                smooth[rows] = srelu(x[rows], delta)
-        return smooth.mean(1) + k.to(x.dtype) / n * self.lam
+            return batched_mat_k(losses, self.lam, k)
+        return batched_st_k(losses, self.lam, k, delta=self.deltas)
 
 
 class BatchedMLP(nn.Module):

@@ -8,12 +8,13 @@ model of one BatchedMLP, and the configuration with the best validation metric g
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Dict, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
+
+from stk_nmt.core.losses import POINTWISE_LOSSES
 
 from .batched import BatchedAdagrad, BatchedAggregate, BatchedMLP, Config
 from .datasets import Split
@@ -23,12 +24,7 @@ METHODS = ("average", "maximum", "atk", "matk", "stk")
 METHOD_LABELS = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
 
 # Individual losses of a score f against a target y (+-1 for classification, [0, 1] for regression).
-INDIVIDUAL_LOSSES: Dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "logistic": lambda f, y: F.softplus(-y * f),  # log(1 + exp(-y f)), stable
-    "hinge": lambda f, y: F.relu(1 - y * f),
-    "square": lambda f, y: (f - y) ** 2,
-    "absolute": lambda f, y: (f - y).abs(),
-}
+INDIVIDUAL_LOSSES = POINTWISE_LOSSES
 CLASSIFICATION_LOSSES = ("logistic", "hinge")
 REGRESSION_LOSSES = ("square", "absolute")
 

@@ -16,21 +16,20 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from stk_nmt.core import STk, build_aggregate, lam_parameters
-
-from .losses import build_loss
+from stk_nmt.core import LambdaForm, build_aggregate, lam_param_groups
+from stk_nmt.core.losses import build_loss
 
 
 class LongTailCriterion(nn.Module):
     """aggregate(loss(logits, labels)) over the batch.
 
     Args:
-        loss: a per-sample loss module ((B, C), (B,)) -> (B,), or a name of losses.LOSSES.
+        loss: a per-sample loss module ((B, C), (B,)) -> (B,), or a name of stk_nmt.core.losses.LOSSES.
         aggregate: "average", "maximum", "atk", "matk" or "stk" (default, the paper's setting).
         k / k_ratio: for atk/matk/stk: a count, or a fraction of each batch (default k_ratio 0.9).
         delta: SReLU smoothing of ST_k (default 0.01).
         lam_init: ST_k/MAT_k's initial lam; None = the first batch's k-th largest loss.
-        class_counts, **loss_options: passed to losses.build_loss when `loss` is a name.
+        class_counts, **loss_options: passed to stk_nmt.core.losses.build_loss when `loss` is a name.
     """
 
     def __init__(
@@ -60,13 +59,7 @@ class LongTailCriterion(nn.Module):
 
     def param_groups(self, lr: Optional[float] = None, weight_decay: float = 0.0) -> list:
         """Optimizer groups for the trainable thresholds (empty for average / maximum / atk)."""
-        lams = lam_parameters(self)
-        if not lams:
-            return []
-        group = {"params": lams, "weight_decay": weight_decay}
-        if lr is not None:
-            group["lr"] = lr
-        return [group]
+        return lam_param_groups(self, lr, weight_decay, others=False)
 
     @property
     def k_clipped(self) -> int:
@@ -76,4 +69,4 @@ class LongTailCriterion(nn.Module):
     @property
     def lam(self) -> Optional[float]:
         """The current threshold lam (None for aggregates without one)."""
-        return float(self.aggregate.lam.detach()) if isinstance(self.aggregate, STk) else None
+        return float(self.aggregate.lam.detach()) if isinstance(self.aggregate, LambdaForm) else None

@@ -13,38 +13,36 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from ..precision import compute_dtype, upcast  # noqa: F401  (compute_dtype: for the old stk_nmt.core.smoothers path)
 from .validation import check_delta
 
 Smoother = Callable[[torch.Tensor], torch.Tensor]
 
 
-def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype the core computes in: fp64 stays fp64; half, bfloat16 and fp32 become fp32."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def upcast(x: torch.Tensor) -> torch.Tensor:
-    """Half and bfloat16 tensors as fp32; fp32 and fp64 unchanged."""
-    if x.dtype in (torch.float16, torch.bfloat16):
-        return x.float()
-    return x
+def _delta_like(x: torch.Tensor, delta) -> torch.Tensor:
+    """delta as a tensor of x's dtype and device: a number, or a tensor that broadcasts against x
+    (one delta per row of a (G, B) matrix: shape (G, 1))."""
+    check_delta(delta)
+    if isinstance(delta, torch.Tensor):
+        return delta.to(device=x.device, dtype=x.dtype)
+    return x.new_tensor(delta)
 
 
 def srelu(x: torch.Tensor, delta: float = 0.01) -> torch.Tensor:
     """SReLU_delta(x) = 0.5 * (x + sqrt(x^2 + delta^2) - delta), in at least fp32.
 
     hypot avoids the overflow of x^2 for large |x| (and of the paper's x^2/delta^2 form).
+    delta: a number, or a tensor broadcastable to x (per-row deltas).
     """
-    check_delta(delta)
     x = upcast(x)
-    return 0.5 * (x + torch.hypot(x, x.new_tensor(delta)) - delta)
+    d = _delta_like(x, delta)
+    return 0.5 * (x + torch.hypot(x, d) - d)
 
 
 def srelu_grad(x: torch.Tensor, delta: float = 0.01) -> torch.Tensor:
     """d SReLU_delta / dx = 0.5 * (1 + x / sqrt(x^2 + delta^2)), in (0, 1)."""
-    check_delta(delta)
     x = upcast(x)
-    return 0.5 * (1.0 + x / torch.hypot(x, x.new_tensor(delta)))
+    return 0.5 * (1.0 + x / torch.hypot(x, _delta_like(x, delta)))
 
 
 def _elu(x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,8 @@ import threading
 
 import torch
 
-from .smoothers import compute_dtype, srelu_grad
+from ..precision import compute_dtype
+from .smoothers import srelu_grad
 
 
 # Elements per chunk: the fp32 temporaries of this size stay in L2/L3 cache.

@@ -9,7 +9,12 @@ from typing import Optional
 import torch
 
 
-def check_delta(delta: float) -> None:
+def check_delta(delta) -> None:
+    """delta: a finite number > 0, or a floating-point tensor of them (one delta per row)."""
+    if isinstance(delta, torch.Tensor):
+        if not delta.is_floating_point() or delta.numel() == 0 or not bool((torch.isfinite(delta) & (delta > 0)).all()):
+            raise ValueError(f"delta must hold finite numbers > 0, got delta={delta.tolist()!r}")
+        return
     if not (isinstance(delta, (int, float)) and math.isfinite(delta) and delta > 0):
         raise ValueError(f"delta must be a finite number > 0, got delta={delta!r}")
 

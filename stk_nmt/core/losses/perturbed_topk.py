@@ -40,7 +40,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from .smoothers import compute_dtype
+from ..precision import compute_dtype
 
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),

@@ -26,6 +26,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ..precision import keep_fp32
 from .perturbed_topk import (
     DEFAULT_TOLERANCE,
     check_noise,
@@ -234,10 +235,7 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
 
     def _apply(self, fn, recurse=True):
         # The margins stay fp32 under .half() (fairseq --fp16 halves the criterion): only the device follows.
-        margins = self.margins
-        out = super()._apply(fn, recurse)
-        self.margins = margins.to(device=self.margins.device)
-        return out
+        return keep_fp32(self, ("margins",), super()._apply, fn, recurse)
 
     def _margins_and_scale(self):
         return self.margins, self.scale

@@ -1,0 +1,127 @@
+"""The lambda-form aggregates, which hold a trainable threshold lam: MAT_k and ST_k.
+
+    A(l, lam) = (1/n) sum_i smoother(l_i - lam) + (k/n) lam
+
+`LambdaForm` holds lam and everything about it (initialisation, fp32 storage, its optimizer
+group); `STk` (smoother SReLU) and `MATk` (the exact hinge) are its two named forms. Code that
+needs "an aggregate with a lam" checks isinstance(module, LambdaForm).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..distributed import mean_over_processes
+from ..precision import keep_fp32
+from . import functional
+from .modules import Aggregate
+from .smoothers import SMOOTHERS
+from .validation import check_delta, check_k_args, select_valid
+
+
+class LambdaForm(Aggregate):
+    """(1/n) sum smoother(l_i - lam) + (k/n) lam with a trainable scalar lam.
+
+    Args:
+        k / k_ratio: exactly one; a count, or a fraction of the valid items of each batch.
+        delta: SReLU smoothing (paper default 0.01).
+        smoother: "srelu" (ST_k), or "relu" (MAT_k), "elu", "softplus", "leaky_relu".
+        lam_init: initial lam. The default None sets lam, on the first *training* forward call
+            (module in train mode, gradients enabled), to the k-th largest valid loss of that batch
+            (averaged over processes under torch.distributed): that is where the optimum of ST_k
+            over lam lies, so top-k selection is active from the first update. Starting at 0 below
+            every loss makes ST_k an average until the optimiser has moved lam all the way up,
+            which can take thousands of updates at NMT learning rates. A forward in eval mode or
+            under no_grad before that uses the batch's own k-th largest loss as lam without storing
+            it, so validation never fixes lam.
+        fused: use the one-pass fused ST_k kernel (srelu only).
+        clip_k: a batch with fewer valid items than a count k uses k = n instead of raising (the
+            last partial batch of an epoch); `k_clipped` counts how often. With k = n, AT_k is the
+            average, MAT_k is the average whenever lam <= min loss, and ST_k = (1/n) sum
+            SReLU(l_i - lam) + lam is the average - delta/2 (same gradients, up to O(delta^2/gap))
+            when lam lies many delta below every loss; losses below lam count as about lam.
+
+    lam is an nn.Parameter kept in fp32 even after .half()/.to(bfloat16). Optimise it: pass
+    `param_group()` (or lam_param_groups(model)) to your optimizer; it is easy to forget.
+    """
+
+    def __init__(
+        self,
+        k: Optional[int] = None,
+        k_ratio: Optional[float] = None,
+        delta: float = 0.01,
+        smoother: str = "srelu",
+        lam_init: Optional[float] = None,
+        fused: bool = True,
+        clip_k: bool = False,
+    ):
+        super().__init__()
+        check_k_args(k, k_ratio)
+        if smoother not in SMOOTHERS:
+            raise ValueError(f"smoother must be one of {SMOOTHERS}, got smoother={smoother!r}")
+        if smoother == "srelu":
+            check_delta(delta)
+        if lam_init is not None and not (isinstance(lam_init, (int, float)) and math.isfinite(lam_init)):
+            raise ValueError(f"lam_init must be a finite number or None, got lam_init={lam_init!r}")
+        self.k, self.k_ratio, self.delta, self.smoother, self.fused = k, k_ratio, delta, smoother, fused
+        self.clip_k = clip_k
+        self.lam = nn.Parameter(torch.tensor(0.0 if lam_init is None else float(lam_init), dtype=torch.float32))
+        # Saved in state_dict so a resumed run does not re-initialise lam.
+        self.register_buffer("lam_initialized", torch.tensor(lam_init is not None))
+
+    def _apply(self, fn, recurse=True):
+        # lam (and its gradient) stays fp32 whatever .half()/.to(dtype) asks: only its device follows.
+        return keep_fp32(self, ("lam",), super()._apply, fn, recurse)
+
+    @staticmethod
+    def _kth_largest(valid: torch.Tensor, k: int) -> torch.Tensor:
+        """The k-th largest valid loss in fp32, lam's dtype (detached)."""
+        return torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
+
+    @torch.no_grad()
+    def initialize_lam(self, valid: torch.Tensor, k: int) -> None:
+        self.lam.copy_(mean_over_processes(self._kth_largest(valid, k)))
+        self.lam_initialized.fill_(True)
+
+    def forward(self, losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        valid = select_valid(losses, mask)
+        k = self._resolve_k(valid.numel())
+        lam = self.lam
+        if not bool(self.lam_initialized):
+            if self.training and torch.is_grad_enabled():
+                self.initialize_lam(valid, k)
+            else:
+                # Evaluation before any training batch: this batch's k-th largest loss, not stored.
+                lam = self._kth_largest(valid, k)
+        self._record(valid.numel(), k)
+        return functional.lambda_form(valid, lam, k, smoother=self.smoother, delta=self.delta, fused=self.fused)
+
+    def param_group(self, lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
+        """An optimizer parameter group for lam (no weight decay by default: it would pull lam to 0)."""
+        from .lam_params import lam_group  # here: lam_params imports this module for LambdaForm
+
+        return lam_group([self.lam], lr, weight_decay)
+
+    def extra_repr(self) -> str:
+        return (
+            f"k={self.k}, k_ratio={self.k_ratio}, delta={self.delta}, smoother={self.smoother!r}, "
+            f"lam={float(self.lam.detach()):.4g}, fused={self.fused}"
+        )
+
+
+class STk(LambdaForm):
+    """ST_k = (1/n) sum SReLU_delta(l_i - lam) + (k/n) lam (paper Eq. 6); arguments: LambdaForm."""
+
+
+class MATk(LambdaForm):
+    """MAT_k = (1/n) sum [l_i - lam]_+ + (k/n) lam: the lambda form with the exact hinge."""
+
+    def __init__(
+        self, k: Optional[int] = None, k_ratio: Optional[float] = None, lam_init: Optional[float] = None,
+        clip_k: bool = False,
+    ):
+        super().__init__(k=k, k_ratio=k_ratio, smoother="relu", lam_init=lam_init, fused=False, clip_k=clip_k)
