@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stk_nmt.experiments.cli import base_parser, start  # noqa: E402
 from stk_nmt.experiments.datasets import CLASSIFICATION, load_keel  # noqa: E402
-from stk_nmt.experiments.tables import MODES, plot_table, run_table  # noqa: E402
+from stk_nmt.experiments.table_runs import MODES, plot_table, run_table  # noqa: E402
 from stk_nmt.experiments.tabular import CLASSIFICATION_LOSSES, METHODS  # noqa: E402
 
 

@@ -25,7 +25,7 @@ from stk_nmt.experiments.cli import base_parser, start  # noqa: E402
 from stk_nmt.experiments.files import atomic_write_text, read_json, write_json  # noqa: E402
 from stk_nmt.experiments.datasets import CLASSIFICATION, load_keel  # noqa: E402
 from stk_nmt.experiments.report import render_page  # noqa: E402
-from stk_nmt.experiments.tables import MODES, run_table  # noqa: E402
+from stk_nmt.experiments.table_runs import MODES, run_table  # noqa: E402
 from stk_nmt.experiments.tabular import METHODS  # noqa: E402
 
 EXAMPLES = ("synthetic_2d", "imbalance_sweep", "binary_classification", "regression", "timing")

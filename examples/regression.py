@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stk_nmt.experiments.cli import base_parser, start  # noqa: E402
 from stk_nmt.experiments.datasets import REGRESSION, REGRESSION_MISSING, load_regression  # noqa: E402
-from stk_nmt.experiments.tables import MODES, plot_table, run_table  # noqa: E402
+from stk_nmt.experiments.table_runs import MODES, plot_table, run_table  # noqa: E402
 from stk_nmt.experiments.tabular import METHODS, REGRESSION_LOSSES  # noqa: E402
 
 # The paper's Table 6 compares Average, MAT_k and ST_k.

@@ -16,7 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stk_nmt.experiments import synthetic as syn  # noqa: E402
+from stk_nmt.experiments import synthetic_2d as syn  # noqa: E402
 from stk_nmt.experiments.cli import base_parser, start  # noqa: E402
 from stk_nmt.experiments.files import save_figure, write_csv, write_json  # noqa: E402
 from stk_nmt.experiments.tabular import METHOD_LABELS  # noqa: E402

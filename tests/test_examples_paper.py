@@ -138,7 +138,7 @@ def test_comparison_shows_z_scores_and_counts_wins_on_both_sides():
 
 def test_partial_grid_is_summarised_over_the_finished_cells_with_the_papers_selection(tmp_path):
     from stk_nmt.experiments.files import write_json
-    from stk_nmt.experiments.tables import summarize
+    from stk_nmt.experiments.table_runs import summarize
 
     def config(val, test, stopped=True):
         return {"k": 0.5, "C": 1.0, "lr": 0.1, "delta": 0.01, "val": val, "val_loss": 0.3, "test": test,

@@ -208,7 +208,7 @@ def timing_tables(res: dict) -> dict:
 
 
 def protocol_rows(classification: Optional[dict], full: Optional[dict]) -> str:
-    from .tables import MODES
+    from .table_runs import MODES
     from .tabular import GRIDS, grid
 
     def sizes(mode):

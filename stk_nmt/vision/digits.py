@@ -18,7 +18,7 @@ from typing import Tuple
 import numpy as np
 
 from .arrays import ArrayDataset
-from .profile import check_imbalance_factor, long_tail_counts
+from .class_profile import check_imbalance_factor, long_tail_counts
 from .transforms import array_transform
 
 DIGIT_SOURCES = ("mnist", "sklearn")
