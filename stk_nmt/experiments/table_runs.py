@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
+from .cli import base_parser, start
 from .datasets import Dataset, split_standardize
 from .files import read_json, write_csv, write_json
 from .tabular import METHOD_LABELS, grid, select, train_grid
@@ -169,3 +170,31 @@ def plot_table(summary: dict, path: Path, metric: str) -> None:
     axes[0][0].legend(fontsize=7)
     save_figure(fig, path)
     plt.close(fig)
+
+
+def table_main(argv, description: str, name: str, task: str, load: Callable[[str, int], Dataset],
+               datasets: Sequence[str], losses: Sequence[str], methods: Sequence[str],
+               default_methods: Sequence[str], metric: str, digits: int, extra: Optional[dict] = None,
+               notes: Sequence[str] = ()) -> dict:
+    """The command line of a table example: parse, run (or only summarise) the table, plot, print."""
+    parser = base_parser(description)
+    parser.add_argument("--datasets", nargs="+", default=list(datasets), choices=datasets)
+    parser.add_argument("--losses", nargs="+", default=list(losses), choices=losses)
+    parser.add_argument("--methods", nargs="+", default=list(default_methods), choices=methods)
+    parser.add_argument("--repeats", type=int, help="random splits (default: 50 full, 3 quick, 1 smoke)")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="train nothing: summarise the finished cells (a partial or running full grid)")
+    args = parser.parse_args(argv)
+    out = start(args)
+    for note in notes:
+        print(note)
+    repeats = args.repeats if args.repeats is not None else MODES[args.mode][2]
+    summary = run_table(name, task, load, args.datasets, args.losses, args.methods, args.mode, repeats, args.seed,
+                        out, extra=extra, train=not args.summarize_only)
+    plot_table(summary, out / f"{name}.png", metric)
+    for row in summary["rows"]:
+        print(f"{row['dataset']:<11} {row['loss']:<9} {row['label']:<8} "
+              f"{row['mean']:.{digits}f} +- {row['std']:.{digits}f}")
+    print(f"{summary['cells_done']} of {summary['cells_total']} cells; training time "
+          f"{summary['training_seconds']:.0f} s (all finished cells); results in {out}")
+    return summary
