@@ -24,8 +24,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import gaussian as g
-from .cli import base_parser, start
-from .files import read_json, save_figure, write_csv, write_json
+from .cli import base_parser, start, write_results
+from .figures import png_figure
+from .files import read_json, write_json
+from .paper import FIGURE4_READ
 
 TABLE2_RATIO = 0.2  # train positives:negatives 8:2
 # (repeats, (n_train, n_val, n_test), max Adam steps, patience in steps, validation check every N steps)
@@ -34,35 +36,26 @@ MODES = {"full": (50, (10_000, 2_500, 2_500), 20_000, 200, 1), "quick": (2, (10_
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .paper import FIGURE4_READ
-
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.2))
-    for ax, metric, label in zip(axes, ("accuracy", "para_f1"), ("test accuracy (%)", "ParaF1")):
-        for i, m in enumerate(g.FIGURE4_METHODS):
-            sel = sorted((r for r in rows if r["method"] == m), key=lambda r: -r["neg_ratio"])
-            if not sel:
-                continue
-            x = [r["neg_ratio"] for r in sel]
-            mean = np.array([r[f"{metric}_mean"] for r in sel])
-            std = np.array([r[f"{metric}_std"] for r in sel])
-            line, = ax.plot(x, mean, marker="o", ms=3, label=f"{g.TABLE2_METHODS[m][0]} (ours)")
-            ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=line.get_color())
-            paper = FIGURE4_READ[metric].get(m)
-            if paper:
-                ax.plot(g.FIGURE4_RATIOS, paper, ls=":", marker="x", ms=3, color=line.get_color(),
-                        label=f"{g.TABLE2_METHODS[m][0]} (paper, read off)")
-        ax.set_xscale("log")
-        ax.invert_xaxis()
-        ax.set_xlabel("negative-sample ratio (train)", fontsize=8)
-        ax.set_ylabel(label, fontsize=8)
-    axes[1].legend(fontsize=6)
-    save_figure(fig, path)
-    plt.close(fig)
+    with png_figure(path, 1, 2, figsize=(8.5, 3.2)) as (fig, axes):
+        for ax, metric, label in zip(axes, ("accuracy", "para_f1"), ("test accuracy (%)", "ParaF1")):
+            for i, m in enumerate(g.FIGURE4_METHODS):
+                sel = sorted((r for r in rows if r["method"] == m), key=lambda r: -r["neg_ratio"])
+                if not sel:
+                    continue
+                x = [r["neg_ratio"] for r in sel]
+                mean = np.array([r[f"{metric}_mean"] for r in sel])
+                std = np.array([r[f"{metric}_std"] for r in sel])
+                line, = ax.plot(x, mean, marker="o", ms=3, label=f"{g.TABLE2_METHODS[m][0]} (ours)")
+                ax.fill_between(x, mean - std, mean + std, alpha=0.15, color=line.get_color())
+                paper = FIGURE4_READ[metric].get(m)
+                if paper:
+                    ax.plot(g.FIGURE4_RATIOS, paper, ls=":", marker="x", ms=3, color=line.get_color(),
+                            label=f"{g.TABLE2_METHODS[m][0]} (paper, read off)")
+            ax.set_xscale("log")
+            ax.invert_xaxis()
+            ax.set_xlabel("negative-sample ratio (train)", fontsize=8)
+            ax.set_ylabel(label, fontsize=8)
+        axes[1].legend(fontsize=6)
 
 
 def main(argv=None) -> dict:
@@ -104,8 +97,7 @@ def main(argv=None) -> dict:
               "bayes_nonzeros": int((np.abs(g.bayes_direction()) > 1e-9).sum()),
               "capped": sum(not c["stopped_early"] for c in cells), "cells": len(cells),
               "cell_seconds": sum(c["seconds"] for c in cells), "elapsed_s": time.perf_counter() - t0}
-    write_json(out / "imbalance_sweep.json", result)
-    write_csv(out / "imbalance_sweep.csv", rows)
+    write_results(out, "imbalance_sweep", result, rows)
     plot(figure4, out / "imbalance_sweep.png")
     return result
 

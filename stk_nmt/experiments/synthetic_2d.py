@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 
 from stk_nmt.core import build_aggregate, lam_param_groups
 
-from .cli import base_parser, start
-from .files import save_figure, write_csv, write_json
+from .cli import base_parser, start, write_results
+from .figures import png_figure
 from .tabular import METHOD_LABELS
 
 MEAN_POS = (2.0, 2.0)
@@ -105,25 +105,18 @@ def angle_deg(w: np.ndarray, w_ref: np.ndarray) -> float:
 
 
 def plot(X, y, bayes, fits, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4.2))
-    ax.scatter(*X[y > 0].T, s=3, c="tab:red", alpha=0.4, label="+1 (prior 0.8)")
-    ax.scatter(*X[y < 0].T, s=3, c="tab:blue", alpha=0.4, label="-1 (prior 0.2)")
-    xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 2)
-    styles = ["--", "-.", ":", (0, (6, 2))]  # distinct dashes: the fitted lines often overlap
-    lines = [("Bayes", *bayes, "k", "-")] + [(METHOD_LABELS[m], np.array(f["w"]), f["b"], None, styles[i % 4])
-                                             for i, (m, f) in enumerate(fits.items())]
-    for label, w, b, color, style in lines:
-        ax.plot(xs, -(w[0] * xs + b) / w[1], linestyle=style, color=color, lw=1.5, label=label)
-    ax.set_ylim(X[:, 1].min(), X[:, 1].max())
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("Logistic regression: boundaries vs the Bayes rule", fontsize=9)
-    save_figure(fig, path)
-    plt.close(fig)
+    with png_figure(path, figsize=(5, 4.2)) as (fig, ax):
+        ax.scatter(*X[y > 0].T, s=3, c="tab:red", alpha=0.4, label="+1 (prior 0.8)")
+        ax.scatter(*X[y < 0].T, s=3, c="tab:blue", alpha=0.4, label="-1 (prior 0.2)")
+        xs = np.linspace(X[:, 0].min(), X[:, 0].max(), 2)
+        styles = ["--", "-.", ":", (0, (6, 2))]  # distinct dashes: the fitted lines often overlap
+        lines = [("Bayes", *bayes, "k", "-")] + [(METHOD_LABELS[m], np.array(f["w"]), f["b"], None, styles[i % 4])
+                                                 for i, (m, f) in enumerate(fits.items())]
+        for label, w, b, color, style in lines:
+            ax.plot(xs, -(w[0] * xs + b) / w[1], linestyle=style, color=color, lw=1.5, label=label)
+        ax.set_ylim(X[:, 1].min(), X[:, 1].max())
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title("Logistic regression: boundaries vs the Bayes rule", fontsize=9)
 
 
 def main(argv=None) -> dict:
@@ -153,8 +146,7 @@ def main(argv=None) -> dict:
     result = {"mode": args.mode, "seed": args.seed, "n_train": n, "steps": steps, "k_ratio": args.k_ratio,
               "delta": args.delta, "bayes": {"w": w_star.tolist(), "b": b_star}, "rows": rows,
               "elapsed_s": time.perf_counter() - t0}
-    write_json(out / "synthetic_2d.json", result)
-    write_csv(out / "synthetic_2d.csv", rows)
+    write_results(out, "synthetic_2d", result, rows)
     plot(X, y, (w_star, b_star), fits, out / "synthetic_2d.png")
     return result
 

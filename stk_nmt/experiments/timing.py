@@ -29,8 +29,8 @@ from tabulate import tabulate
 from stk_nmt.core import st_k
 
 from . import tolerance
-from .cli import DEFAULT_THREADS, base_parser, start
-from .files import save_figure, write_csv, write_json
+from .cli import DEFAULT_THREADS, base_parser, start, write_results
+from .figures import png_figure
 from .paper import TABLE1, TABLE1_SECONDS
 
 # Iterate-to-tolerance runs per mode: (runs, BubbleSort runs)
@@ -91,21 +91,14 @@ def per_pass_seconds(n: int, k: int, methods: Dict[str, Method], rounds: int, wa
 
 
 def plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    ns = [r["n"] for r in rows]
-    for name, label in LABELS.items():
-        ax.loglog(ns, [r["seconds"][name] for r in rows], marker="o", ms=3, label=label)
-    ax.set_xlabel("n (losses)", fontsize=8)
-    ax.set_ylabel("seconds, forward + backward (median)", fontsize=8)
-    ax.set_title(f"k = {rows[0]['k']}", fontsize=9)
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
-    plt.close(fig)
+    with png_figure(path, figsize=(5, 3.4)) as (fig, ax):
+        ns = [r["n"] for r in rows]
+        for name, label in LABELS.items():
+            ax.loglog(ns, [r["seconds"][name] for r in rows], marker="o", ms=3, label=label)
+        ax.set_xlabel("n (losses)", fontsize=8)
+        ax.set_ylabel("seconds, forward + backward (median)", fontsize=8)
+        ax.set_title(f"k = {rows[0]['k']}", fontsize=9)
+        ax.legend(fontsize=7)
 
 
 def main(argv=None) -> dict:
@@ -154,8 +147,7 @@ def main(argv=None) -> dict:
                                "methods": to_tol},
               "elapsed_s": time.perf_counter() - t0,
               "load_average_1min": [load_before, os.getloadavg()[0]], "cpu_count": os.cpu_count()}
-    write_json(out / "timing.json", result)
-    write_csv(out / "timing.csv", table)
+    write_results(out, "timing", result, table)
     plot(rows, out / "timing.png")
     return result
 
