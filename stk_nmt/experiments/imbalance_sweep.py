@@ -21,6 +21,7 @@ smoke = 1 repeat on 400 / 100 / 100 points, 20 steps, patience 10. Each (method,
 import time
 
 import numpy as np
+from tabulate import tabulate
 from tqdm.auto import tqdm
 
 from . import gaussian as g
@@ -88,9 +89,9 @@ def main(argv=None) -> dict:
     rows = g.summarize(cells)
     table2 = [x for x in rows if x["neg_ratio"] == TABLE2_RATIO]
     figure4 = [x for x in rows if x["method"] in g.FIGURE4_METHODS and x["neg_ratio"] in args.ratios]
-    for x in table2:
-        print(f"{x['label']:<16} accuracy {x['accuracy_mean']:6.2f} +- {x['accuracy_std']:5.2f}  "
-              f"ParaF1 {x['para_f1_mean']:.4f}  {x['seconds_mean']:.2f} s")
+    print(tabulate([[x["label"], f"{x['accuracy_mean']:.2f} +- {x['accuracy_std']:.2f}", f"{x['para_f1_mean']:.4f}",
+                     f"{x['seconds_mean']:.2f}"] for x in table2],
+                   headers=["Table 2", "accuracy (%)", "ParaF1", "seconds"], disable_numparse=True))
     result = {"mode": args.mode, "seed": args.seed, "repeats": repeats, "sizes": list(sizes), "max_steps": max_steps,
               "patience_steps": patience, "eval_every": eval_every, "min_gain": 1e-4, "k_ratio": g.K_RATIO, "l1": g.L1_WEIGHT,
               "support_tol": g.SUPPORT_TOL, "table2_ratio": TABLE2_RATIO, "table2": table2, "figure4": figure4,

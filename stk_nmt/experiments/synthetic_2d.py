@@ -22,6 +22,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from tabulate import tabulate
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -140,9 +141,9 @@ def main(argv=None) -> dict:
         fits[m] = {"w": w.tolist(), "b": b}
         rows.append({"method": m, "w1": w[0], "w2": w[1], "b": b, "angle_deg": angle_deg(w, w_star),
                      "test_accuracy": float((predict(X_test, w, b) == y_test).mean())})
-    for r in rows:
-        print(f"  {r['method']:<8} w = [{r['w1']:.3f}, {r['w2']:.3f}]  b = {r['b']:.3f}  "
-              f"angle to w* {r['angle_deg']:5.2f} deg  test accuracy {r['test_accuracy']:.4f}")
+    print(tabulate([[r["method"], f"[{r['w1']:.3f}, {r['w2']:.3f}]", r["b"], r["angle_deg"], r["test_accuracy"]]
+                    for r in rows], headers=["method", "w", "b", "angle to w* (deg)", "test accuracy"],
+                   floatfmt=(None, None, ".3f", ".2f", ".4f")))
     result = {"mode": args.mode, "seed": args.seed, "n_train": n, "steps": steps, "k_ratio": args.k_ratio,
               "delta": args.delta, "bayes": {"w": w_star.tolist(), "b": b_star}, "rows": rows,
               "elapsed_s": time.perf_counter() - t0}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+from tabulate import tabulate
 from tqdm.auto import tqdm
 
 from .cli import base_parser, start, write_results
@@ -183,9 +184,8 @@ def table_main(argv, description: str, name: str, task: str, load: Callable[[str
     summary = run_table(name, task, load, args.datasets, args.losses, args.methods, args.mode, repeats, args.seed,
                         out, extra=extra, train=not args.summarize_only)
     plot_table(summary, out / f"{name}.png", metric)
-    for row in summary["rows"]:
-        print(f"{row['dataset']:<11} {row['loss']:<9} {row['label']:<8} "
-              f"{row['mean']:.{digits}f} +- {row['std']:.{digits}f}")
+    print(tabulate([[r["dataset"], r["loss"], r["label"], f"{r['mean']:.{digits}f} +- {r['std']:.{digits}f}"]
+                    for r in summary["rows"]], headers=["dataset", "loss", "method", metric], disable_numparse=True))
     print(f"{summary['cells_done']} of {summary['cells_total']} cells; training time "
           f"{summary['training_seconds']:.0f} s (all finished cells); results in {out}")
     return summary

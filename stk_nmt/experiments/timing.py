@@ -121,9 +121,9 @@ def main(argv=None) -> dict:
     to_tol = tolerance.time_runs(n_tol, k_tol, runs, args.seed, methods=("heap", "atk", "stk"), tol=TABLE1["tol"])
     if bubble_runs:
         to_tol.update(tolerance.time_runs(n_tol, k_tol, bubble_runs, args.seed, methods=("bubble",)))
-    for m, r in to_tol.items():
-        print(f"to tolerance: {m:<7} {r['seconds_mean']:.4f} +- {r['seconds_std']:.4f} s over {r['runs']} runs"
-              + (f", {r['iterations_mean']:.0f} iterations" if r["iterations_mean"] else ""))
+    print(tabulate([[m, f"{r['seconds_mean']:.4f} +- {r['seconds_std']:.4f}", r["runs"],
+                     f"{r['iterations_mean']:.0f}" if r["iterations_mean"] else "-"] for m, r in to_tol.items()],
+                   headers=["to tolerance", "seconds", "runs", "iterations"], disable_numparse=True))
     rounds = args.rounds or (5 if args.mode == "smoke" else 0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}; "
           f"forward+backward, median of interleaved rounds")
