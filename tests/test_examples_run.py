@@ -173,3 +173,13 @@ def test_bad_arguments_are_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="--out"):
         regression.main(["--mode", "smoke", "--out", str(tmp_path / "file")])
+
+
+def test_results_page_describes_the_machine_the_run_recorded(run):
+    out, _, page = run
+    machine = _json(out, "machine")
+    assert machine["cpu_count"] == os.cpu_count() and machine["nice"] == os.nice(0)
+    text = page.read_text()
+    assert f"examples' runs on {os.cpu_count()} CPU cores, see" in text
+    assert f"On {os.cpu_count()} CPU cores" in text and f"load average of {machine['load_average_1min']:.1f}" in text
+    assert "2-core" not in text  # nothing about the machine is written into the template

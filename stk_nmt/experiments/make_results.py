@@ -13,6 +13,7 @@ tabular tables from their finished cells.
 """
 
 import importlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -65,7 +66,11 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
     out = start(args)
     runtimes_path = out / "runtimes.json"
     runtimes = read_json(runtimes_path) if runtimes_path.is_file() else {}
+    machine_path = out / "machine.json"
     if not args.no_run:
+        # What the page says about the machine comes from the run, not from the template.
+        write_json(machine_path, {"cpu_count": os.cpu_count(), "nice": os.nice(0),
+                                  "load_average_1min": os.getloadavg()[0]})
         for name in args.only:
             print(f"\n=== {name} ({args.mode}) ===", flush=True)
             t0 = time.perf_counter()
@@ -86,8 +91,9 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
     page = docs / "results.md"
     full = full_logistic_summary(Path(args.full_logistic), args.seed) if args.full_logistic != "none" else None
     total = sum(runtimes.get(name, 0.0) for name in EXAMPLES)
+    machine = read_json(machine_path) if machine_path.is_file() else None
     atomic_write_text(page, render_page(results, runtimes, args.mode, args.seed, full_logistic=full,
-                                        total_seconds=total or None))
+                                        total_seconds=total or None, machine=machine))
     print(f"wrote {page} and {len(results)} figures in {docs / 'img'}")
     return page
 

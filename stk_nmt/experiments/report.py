@@ -232,12 +232,14 @@ def _fmt_seconds(s: float) -> str:
 
 
 def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
-                full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None) -> str:
+                full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None,
+                machine: Optional[dict] = None) -> str:
     """The whole page. full_logistic: the (possibly partial) summary of the background full-mode
-    logistic grid, with `run_command` and `started_at`/`summarized_at` wall times when known."""
+    logistic grid, with `run_command` and `started_at`/`summarized_at` wall times when known.
+    machine: cpu_count, nice and load_average_1min recorded by the run (None: not recorded)."""
     ctx = {"mode": mode, "seed": seed, "r": results, "paper": paper, "labels": METHOD_LABELS,
            "fmt_seconds": _fmt_seconds, "total_seconds": total_seconds, "runtimes": runtimes,
-           "full": full_logistic, "missing_classification": CLASSIFICATION_MISSING,
+           "full": full_logistic, "machine": machine, "missing_classification": CLASSIFICATION_MISSING,
            "missing_regression": REGRESSION_MISSING, "differences": DATA_DIFFERENCES}
     bc = results.get("binary_classification")
     if bc:
