@@ -183,3 +183,24 @@ def test_results_page_describes_the_machine_the_run_recorded(run):
     assert f"examples' runs on {os.cpu_count()} CPU cores, see" in text
     assert f"On {os.cpu_count()} CPU cores" in text and f"load average of {machine['load_average_1min']:.1f}" in text
     assert "2-core" not in text  # nothing about the machine is written into the template
+
+
+def test_full_logistic_section_summarises_whole_repeats_only(run, tmp_path):
+    # A partial full-mode grid: repeat 0 of wisconsin's logistic cells, one aggregate missing.
+    out, _, _ = run
+    full = tmp_path / "cells" / "full-seed0"
+    full.mkdir(parents=True)
+    for m in METHODS[:-1]:
+        name = f"wisconsin__logistic__{m}__0.json"
+        (full / name).write_text((out / "cells" / "smoke-seed0" / name).read_text())
+    assert make_results.full_logistic_summary(tmp_path, seed=0) is None  # no repeat has every aggregate
+    m = METHODS[-1]
+    name = f"wisconsin__logistic__{m}__0.json"
+    (full / name).write_text((out / "cells" / "smoke-seed0" / name).read_text())
+    summary = make_results.full_logistic_summary(tmp_path, seed=0)
+    assert (summary["cells_done"], summary["cells_total"]) == (len(METHODS), len(CLASSIFICATION) * len(METHODS) * 50)
+    smoke = {r["method"]: r for r in _json(out, "binary_classification")["rows"]
+             if (r["dataset"], r["loss"]) == ("wisconsin", "logistic")}
+    rows = {r["method"]: r for r in summary["rows"] if r["dataset"] == "wisconsin"}
+    assert {m: r["mean"] for m, r in rows.items()} == {m: r["mean"] for m, r in smoke.items()}
+    assert summary["selected_capped"] == sum(r["selected_hit_epoch_cap"] for r in rows.values())

@@ -14,13 +14,18 @@ mean +- std of the test misclassification rate (%) over repeats. Writes <out>/bi
 .{csv,json,png}; finished cells stay in <out>/cells/ and a rerun resumes.
 """
 
-from .datasets import CLASSIFICATION, load_keel
+from .datasets import CLASSIFICATION, Dataset, load_keel
 from .table_runs import table_main
 from .tabular import CLASSIFICATION_LOSSES, METHODS
 
 
+def load(dataset: str, seed: int) -> Dataset:
+    """The KEEL table of `dataset` (fixed data: the repeat's seed only changes the split)."""
+    return load_keel(dataset)
+
+
 def main(argv=None) -> dict:
-    return table_main(argv, __doc__, "binary_classification", "classification", lambda d, s: load_keel(d),
+    return table_main(argv, __doc__, "binary_classification", "classification", load,
                       CLASSIFICATION, CLASSIFICATION_LOSSES, METHODS, METHODS, "test error (%)", 2)
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Optional
 
 from .cli import base_parser, start
-from .datasets import CLASSIFICATION, load_keel
+from . import binary_classification
+from .datasets import CLASSIFICATION
 from .files import atomic_write_text, read_json, write_json
 from .report import render_page
 from .table_runs import MODES, run_table
@@ -39,7 +40,7 @@ def full_logistic_summary(out: Path, seed: int):
     """The finished cells of the full-mode logistic grid in `out` (None when there are none)."""
     if not (out / "cells" / f"full-seed{seed}").is_dir():
         return None
-    summary = run_table("binary_classification", "classification", lambda d, s: load_keel(d), CLASSIFICATION,
+    summary = run_table("binary_classification", "classification", binary_classification.load, CLASSIFICATION,
                         ["logistic"], METHODS, "full", MODES["full"][2], seed, out, train=False,
                         common_repeats=True)
     if summary["cells_done"] == 0:
