@@ -154,9 +154,11 @@ def plot_table(summary: dict, path: Path, metric: str) -> None:
         width = 0.8 / len(methods)
         for ax, loss in zip(axes[0], losses):
             for j, m in enumerate(methods):
-                sel = [next(r for r in rows if r["dataset"] == d and r["loss"] == loss and r["method"] == m) for d in datasets]
+                sel = [next(r for r in rows if (r["dataset"], r["loss"], r["method"]) == (d, loss, m))
+                       for d in datasets]
                 x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
-                ax.bar(x, [r["mean"] for r in sel], width, yerr=[r["std"] for r in sel], label=METHOD_LABELS[m], capsize=2)
+                ax.bar(x, [r["mean"] for r in sel], width, yerr=[r["std"] for r in sel], label=METHOD_LABELS[m],
+                       capsize=2)
             ax.set_xticks(np.arange(len(datasets)))
             ax.set_xticklabels(datasets, rotation=30, fontsize=8)
             ax.set_title(f"{loss} loss ({summary['mode']} mode)", fontsize=9)
