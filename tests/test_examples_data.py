@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from stk_nmt.experiments import synthetic as syn
+from stk_nmt.experiments import synthetic_2d as syn
 from stk_nmt.experiments.datasets import (
     CLASSIFICATION, DATA_DIFFERENCES, PAPER_TABLE9, load_keel, load_regression, make_sinc, split_standardize)
 from stk_nmt.experiments.paper import FIG3_BAYES_B, FIG3_BAYES_W

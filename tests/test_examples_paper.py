@@ -138,7 +138,7 @@ def test_comparison_shows_z_scores_and_counts_wins_on_both_sides():
 
 def test_partial_grid_is_summarised_over_the_finished_cells_with_the_papers_selection(tmp_path):
     from stk_nmt.experiments.files import write_json
-    from stk_nmt.experiments.tables import summarize
+    from stk_nmt.experiments.table_runs import summarize
 
     def config(val, test, stopped=True):
         return {"k": 0.5, "C": 1.0, "lr": 0.1, "delta": 0.01, "val": val, "val_loss": 0.3, "test": test,
@@ -173,3 +173,25 @@ def test_gaussian_training_checks_its_arguments():
         g.train(X, y, X, y, "median")
     fit = g.train(X, y, X, y, "stk_srelu", max_steps=30, patience=20, eval_every=10)
     assert fit["steps"] == 30 and fit["best_step"] % 10 == 0 and fit["w"].shape == (200,)
+
+
+def test_timing_prose_states_the_measured_ratios():
+    # The template writes the sentences; the numbers come from the run's JSON.
+    heap_paper = paper.TABLE1_SECONDS["HeapSort"][0]
+
+    def method(seconds, iterations=None):
+        return {"seconds_mean": seconds, "seconds_std": 0.0, "runs": 1, "iterations_mean": iterations}
+
+    rows = [{"n": n, "k": 5, "rounds": 5, "seconds": {"atk_heap": 9.0, "atk_sort": 3.0, "atk_topk": 1.5,
+                                                      "stk_naive": 2.0, "stk_fused": 1.0, "mean": 0.5}}
+            for n in (10_000, 100_000)]
+    timing = {"k": 5, "torch": "x", "threads": 1, "load_average_1min": [0.5, 0.5], "cpu_count": 2, "rows": rows,
+              "to_tolerance": {"n": 10_000, "k": 5, "tol": 1e-2, "lr": 1e-3,
+                               "methods": {"heap": method(2 * heap_paper), "atk": method(0.3, 400),
+                                           "stk": method(0.1, 390)}}}
+    page = report.render_page({"timing": timing}, {}, "smoke", 0)
+    assert "Our AT_k / ST_k time ratio to the tolerance is 3.00x (paper " \
+           f"{paper.TABLE1_SECONDS['AT_k'][0] / paper.TABLE1_SECONDS['ST_k'][0]:.1f}x), with 400 and 390 iterations" in page
+    assert "Our pure-Python HeapSort is slower than the paper's" in page
+    assert ("Per pass, at n = 10,000 AT_k by torch.topk takes 1.50x and by sorting 3.00x the time of the fused ST_k; "
+            "at n = 100,000 AT_k by torch.topk takes 1.50x") in page

@@ -1,35 +1,32 @@
-"""Every example end to end in its seconds-long smoke mode, through examples/make_results.py."""
+"""Every example end to end in its seconds-long smoke mode, through make_results; the example files themselves
+run as scripts."""
 
 import csv
-import importlib.util
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from stk_nmt.experiments import binary_classification, imbalance_sweep, make_results, regression, timing
 from stk_nmt.experiments.datasets import CLASSIFICATION, DATA_DIFFERENCES, PAPER_TABLE9, REGRESSION
 from stk_nmt.experiments.paper import FIG3_BAYES_B, FIG3_BAYES_W, TABLE3_LOGISTIC
+from stk_nmt.experiments.table_runs import summarize
 from stk_nmt.experiments.tabular import METHODS
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     base = tmp_path_factory.mktemp("examples")
     out, docs = base / "results", base / "docs"
-    page = _example("make_results").main(["--mode", "smoke", "--out", str(out), "--docs", str(docs),
+    page = make_results.main(["--mode", "smoke", "--out", str(out), "--docs", str(docs),
                                             "--full-logistic", "none"])
     return out, docs, page
 
@@ -46,6 +43,33 @@ def _csv(out, name):
 def test_no_examples_package():
     # fairseq's --user-dir must never be able to import a top-level `examples` package from the repo
     assert not (ROOT / "examples" / "__init__.py").exists()
+
+
+def _script(args, cwd):
+    done = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("name", make_results.EXAMPLES + ("make_results",))
+def test_example_scripts_are_thin_callers(name, tmp_path):
+    # Each example is the package's command: same flags, no path tricks (run from elsewhere, it still works).
+    source = (ROOT / "examples" / f"{name}.py").read_text()
+    assert "sys.path" not in source and "spec_from_file_location" not in source
+    assert f"from stk_nmt.experiments.{name} import main" in source
+    assert "--mode {full,quick,smoke}" in _script([ROOT / "examples" / f"{name}.py", "--help"], cwd=tmp_path)
+
+
+def test_make_results_script_renders_into_the_repository_defaults(run, tmp_path):
+    # examples/make_results.py puts docs/ and results/ under the repository it lives in: a copy of the
+    # script in a scratch "repository" re-renders the page there from the results the fixture made.
+    out, docs, _ = run
+    (tmp_path / "examples").mkdir()
+    script = tmp_path / "examples" / "make_results.py"
+    script.write_text((ROOT / "examples" / "make_results.py").read_text())
+    _script([script, "--no-run", "--mode", "smoke", "--out", out, "--full-logistic", "none"], cwd=ROOT)
+    assert (tmp_path / "docs" / "results.md").read_text() == (docs / "results.md").read_text()
+    assert (tmp_path / "docs" / "img" / "timing.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_synthetic_prints_the_bayes_boundary(run):
@@ -106,7 +130,7 @@ def test_timing_reports_every_method(run):
 
 
 def test_heap_atk_is_the_average_of_the_k_largest():
-    atk_heap = _example("timing").atk_heap
+    atk_heap = timing.atk_heap
     losses = torch.rand(1000, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
     value = atk_heap(losses, None, 7)
     assert value.item() == pytest.approx(sum(sorted(losses.tolist())[-7:]) / 7, rel=1e-6)
@@ -135,7 +159,7 @@ def test_tables_resume_from_finished_cells(run, capsys):
     out, _, _ = run
     cells = sorted((out / "cells").rglob("*.json"))
     before = {p: os.stat(p).st_mtime_ns for p in cells}
-    summary = _example("binary_classification").main(
+    summary = binary_classification.main(
         ["--mode", "smoke", "--out", str(out), "--datasets", "wisconsin", "--losses", "hinge"])
     assert {p: os.stat(p).st_mtime_ns for p in cells} == before  # nothing retrained
     previous = {(r["dataset"], r["loss"], r["method"]): r["mean"] for r in _json(out, "binary_classification")["rows"]}
@@ -144,9 +168,41 @@ def test_tables_resume_from_finished_cells(run, capsys):
 
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="ratios"):
-        _example("imbalance_sweep").main(["--mode", "smoke", "--out", str(tmp_path), "--ratios", "1.5"])
+        imbalance_sweep.main(["--mode", "smoke", "--out", str(tmp_path), "--ratios", "1.5"])
     with pytest.raises(SystemExit):  # argparse refuses an unknown dataset and names it
-        _example("binary_classification").main(["--mode", "smoke", "--out", str(tmp_path), "--datasets", "iris"])
+        binary_classification.main(["--mode", "smoke", "--out", str(tmp_path), "--datasets", "iris"])
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="--out"):
-        _example("regression").main(["--mode", "smoke", "--out", str(tmp_path / "file")])
+        regression.main(["--mode", "smoke", "--out", str(tmp_path / "file")])
+
+
+def test_results_page_describes_the_machine_the_run_recorded(run):
+    out, _, page = run
+    machine = _json(out, "machine")
+    assert machine["cpu_count"] == os.cpu_count() and machine["nice"] == os.nice(0)
+    text = page.read_text()
+    assert f"examples' runs on {os.cpu_count()} CPU cores, see" in text
+    assert f"On {os.cpu_count()} CPU cores" in text and f"load average of {machine['load_average_1min']:.1f}" in text
+    assert "2-core" not in text  # nothing about the machine is written into the template
+
+
+def test_full_logistic_section_summarises_whole_repeats_only(run, tmp_path):
+    # A partial full-mode grid: repeat 0 of wisconsin's logistic cells, one aggregate missing.
+    out, _, _ = run
+    full = tmp_path / "cells" / "full-seed0"
+    full.mkdir(parents=True)
+    for m in METHODS[:-1]:
+        name = f"wisconsin__logistic__{m}__0.json"
+        (full / name).write_text((out / "cells" / "smoke-seed0" / name).read_text())
+    assert make_results.full_logistic_summary(tmp_path, seed=0) is None  # no repeat has every aggregate
+    m = METHODS[-1]
+    name = f"wisconsin__logistic__{m}__0.json"
+    (full / name).write_text((out / "cells" / "smoke-seed0" / name).read_text())
+    summary = make_results.full_logistic_summary(tmp_path, seed=0)
+    assert (summary["cells_done"], summary["cells_total"]) == (len(METHODS), len(CLASSIFICATION) * len(METHODS) * 50)
+    # The same cells summarised as smoke mode's one repeat (another test rewrites the smoke table's JSON).
+    smoke = summarize(out / "cells" / "smoke-seed0", ["wisconsin"], ["logistic"], METHODS, 1)["rows"]
+    smoke = {r["method"]: r for r in smoke}
+    rows = {r["method"]: r for r in summary["rows"] if r["dataset"] == "wisconsin"}
+    assert {m: r["mean"] for m, r in rows.items()} == {m: r["mean"] for m, r in smoke.items()}
+    assert summary["selected_capped"] == sum(r["selected_hit_epoch_cap"] for r in rows.values())

@@ -205,3 +205,19 @@ def test_sklearn_digits_long_tailed():
         digits_long_tail("sklearn", imb_factor=1)
     with pytest.raises(ValueError, match="source"):
         digits_long_tail("emnist")
+
+
+def test_digits_split_is_the_per_class_shuffle():
+    # Independent of shuffle_by_class: one RandomState, each class's indices shuffled in label order;
+    # the first test_per_class are the test split, the next n_i the training split.
+    labels = np.repeat(np.arange(4), [9, 7, 8, 10])[np.random.RandomState(5).permutation(34)]
+    rng = np.random.RandomState(3)
+    expected_train, expected_test = [], []
+    for c, n in zip(range(4), long_tail_counts(4, 5, 7 - 2)):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        expected_test += idx[:2].tolist()
+        expected_train += idx[2 : 2 + n].tolist()
+    train_idx, test_idx, profile = split_digits(labels, 5, 2, seed=3)
+    assert profile == long_tail_counts(4, 5, 5)
+    assert train_idx.tolist() == expected_train and test_idx.tolist() == expected_test

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from stk_nmt.vision import train
@@ -96,3 +97,28 @@ def test_truncated_checkpoint_names_the_file_and_what_to_do(tmp_path):
         handle.truncate(path.stat().st_size // 2)
     with pytest.raises(ValueError, match=rf"cannot resume from {path}: the file is unreadable .*--reset"):
         load_checkpoint(str(path), None, None, None, None, None)
+
+
+def test_compare_passes_the_arguments_after_the_separator_to_every_run(tmp_path):
+    from stk_nmt.vision import compare
+
+    args = compare.parse_args(["--out", "x", "--seeds", "4", "--", "--epochs", "2", "--", "z"])
+    assert (args.out, args.seeds, args.train_args) == ("x", [4], ["--epochs", "2", "--", "z"])
+    assert compare.parse_args(["--out", "x"]).train_args == []
+
+    out = tmp_path / "cmp"
+    summary = compare.main(["--out", str(out), "--aggregates", "average", "stk", "--seeds", "1", "2",
+                            "--", *FAST, "--epochs", "1"])
+    table = (out / "comparison.md").read_text()
+    for aggregate, label in (("average", "Average"), ("stk", "ST_k")):
+        runs = [read_metrics(out / f"{aggregate}-seed{seed}") for seed in (1, 2)]
+        assert [r["args"]["epochs"] for r in runs] == [1, 1] and runs[0]["args"]["dataset"] == "sklearn-digits-lt"
+        assert [r["args"]["aggregate"] for r in runs] == [aggregate] * 2
+        assert summary[aggregate]["top1"] == [r["top1"] for r in runs]
+        top1 = np.array([r["top1"] for r in runs])
+        row = next(line for line in table.splitlines() if line.startswith(f"| {label} "))
+        assert row.split("|")[2].strip() == f"{top1.mean():.1f} ± {top1.std(ddof=1):.1f}"
+    assert json.loads((out / "comparison.json").read_text())["seeds"] == [1, 2]
+    before = {p: p.stat().st_mtime_ns for p in out.glob("*-seed*/metrics.json")}
+    compare.main(["--out", str(out), "--aggregates", "average", "stk", "--seeds", "1", "2", "--", *FAST, "--epochs", "1"])
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # finished runs are loaded, not repeated

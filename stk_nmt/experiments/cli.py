@@ -11,7 +11,7 @@ import torch
 
 from stk_nmt.seeding import seed_everything
 
-from .files import results_dir
+from .files import results_dir, write_csv, write_json
 
 # torch's own default, read before any example changes it (the timing example restores it).
 DEFAULT_THREADS = torch.get_num_threads()
@@ -40,3 +40,9 @@ def start(args, threads: Optional[int] = 1) -> Path:
     out = results_dir(args.out)
     print(f"{Path(sys.argv[0]).name}: mode={args.mode} seed={args.seed} out={out}", flush=True)
     return out
+
+
+def write_results(out: Path, name: str, result: dict, rows) -> None:
+    """An example's outputs: the whole result as <out>/<name>.json and its table as <out>/<name>.csv."""
+    write_json(out / f"{name}.json", result)
+    write_csv(out / f"{name}.csv", rows)

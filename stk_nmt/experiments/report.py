@@ -177,7 +177,7 @@ def timing_tables(res: dict) -> dict:
         [f"{r['n']:,}"] + [f"{r['seconds'][m] * 1e3:.3f} ({r['seconds'][m] / r['seconds']['stk_fused']:.2f}x)"
                            for m in names] for r in res["rows"]])
     tol = res.get("to_tolerance")
-    table1, tol_note = None, ""
+    table1, to_tol = None, None
     if tol:
         ours = tol["methods"]
         mapping = [("BubbleSort", "bubble"), ("HeapSort", "heap"), ("AT_k", "atk"), ("ST_k", "stk")]
@@ -195,20 +195,18 @@ def timing_tables(res: dict) -> dict:
                          f"{ratio:.2f}x", pm(pmean, pstd, 4), f"{pmean / paper.TABLE1_SECONDS['ST_k'][0]:.1f}x",
                          _z(z_score(o["seconds_mean"], pmean, pstd))])
         a, st = ours["atk"], ours["stk"]
-        tol_note = (f"Our AT_k / ST_k time ratio to the tolerance is {a['seconds_mean'] / st['seconds_mean']:.2f}x "
-                    f"(paper {paper.TABLE1_SECONDS['AT_k'][0] / paper.TABLE1_SECONDS['ST_k'][0]:.1f}x), with "
-                    f"{a['iterations_mean']:.0f} and {st['iterations_mean']:.0f} iterations on average")
+        to_tol = {"atk_over_stk": a["seconds_mean"] / st["seconds_mean"],
+                  "paper_atk_over_stk": paper.TABLE1_SECONDS["AT_k"][0] / paper.TABLE1_SECONDS["ST_k"][0],
+                  "atk_iterations": a["iterations_mean"], "stk_iterations": st["iterations_mean"]}
         table1 = md_table(["method", "seconds (ours)", "iterations", "/ ST_k (ours)", "paper seconds",
                            "/ ST_k (paper)", "z"], rows)
-    ratios = [(r["n"], r["seconds"]["atk_topk"] / r["seconds"]["stk_fused"],
-               r["seconds"]["atk_sort"] / r["seconds"]["stk_fused"]) for r in res["rows"]]
-    per_pass_note = "; ".join(f"at n = {n:,} AT_k by torch.topk takes {t:.2f}x and by sorting {s_:.2f}x the time "
-                              f"of the fused ST_k" for n, t, s_ in ratios)
-    return {"per_pass": per_pass, "table1": table1, "per_pass_note": per_pass_note, "tol_note": tol_note}
+    ratios = [{"n": r["n"], "topk": r["seconds"]["atk_topk"] / r["seconds"]["stk_fused"],
+               "sort": r["seconds"]["atk_sort"] / r["seconds"]["stk_fused"]} for r in res["rows"]]
+    return {"per_pass": per_pass, "table1": table1, "ratios": ratios, "to_tol": to_tol}
 
 
 def protocol_rows(classification: Optional[dict], full: Optional[dict]) -> str:
-    from .tables import MODES
+    from .table_runs import MODES
     from .tabular import GRIDS, grid
 
     def sizes(mode):
@@ -234,12 +232,14 @@ def _fmt_seconds(s: float) -> str:
 
 
 def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
-                full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None) -> str:
+                full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None,
+                machine: Optional[dict] = None) -> str:
     """The whole page. full_logistic: the (possibly partial) summary of the background full-mode
-    logistic grid, with `run_command` and `started_at`/`summarized_at` wall times when known."""
+    logistic grid, with `run_command` and `started_at`/`summarized_at` wall times when known.
+    machine: cpu_count, nice and load_average_1min recorded by the run (None: not recorded)."""
     ctx = {"mode": mode, "seed": seed, "r": results, "paper": paper, "labels": METHOD_LABELS,
            "fmt_seconds": _fmt_seconds, "total_seconds": total_seconds, "runtimes": runtimes,
-           "full": full_logistic, "missing_classification": CLASSIFICATION_MISSING,
+           "full": full_logistic, "machine": machine, "missing_classification": CLASSIFICATION_MISSING,
            "missing_regression": REGRESSION_MISSING, "differences": DATA_DIFFERENCES}
     bc = results.get("binary_classification")
     if bc:

@@ -15,7 +15,7 @@ from .losses import LDAM, LOSSES, CrossEntropy, LogitAdjusted, build_loss, cross
 from .metrics import accuracy_report, evaluate
 from .models import build_model, resnet32
 from .oltr import SplitFileDataset, oltr_dataset
-from .profile import long_tail_counts, shot_groups
+from .class_profile import long_tail_counts, shot_groups
 
 __all__ = [
     "CIFARLongTail", "CrossEntropy", "LDAM", "LOSSES", "LogitAdjusted", "LongTailCriterion", "SplitFileDataset",

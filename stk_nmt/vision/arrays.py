@@ -20,20 +20,27 @@ def check_labels(labels: np.ndarray, num_classes: int, where: str) -> None:
         )
 
 
+def shuffle_by_class(labels: np.ndarray, rng: np.random.RandomState) -> List[np.ndarray]:
+    """Per class in label order (np.unique(labels)), that class's indices shuffled by `rng`."""
+    shuffled = []
+    for the_class in np.unique(labels):
+        idx = np.where(labels == the_class)[0]
+        rng.shuffle(idx)
+        shuffled.append(idx)
+    return shuffled
+
+
 def select_long_tail(labels: np.ndarray, counts: Sequence[int], rng: np.random.RandomState) -> np.ndarray:
     """Indices kept by LDAM-DRW's gen_imbalanced_data: per class in label order, shuffle that class's
     indices with `rng` and keep the first counts[c]. Classes are taken as np.unique(labels)."""
     classes = np.unique(labels)
     if len(classes) != len(counts):
         raise ValueError(f"the data has {len(classes)} distinct labels but the profile has {len(counts)} classes")
-    kept = []
     for the_class, n in zip(classes, counts):
-        idx = np.where(labels == the_class)[0]
-        if n > len(idx):
-            raise ValueError(f"class {int(the_class)} has {len(idx)} images, fewer than the {n} the profile keeps")
-        rng.shuffle(idx)
-        kept.append(idx[:n])
-    return np.concatenate(kept)
+        have = int((labels == the_class).sum())
+        if n > have:
+            raise ValueError(f"class {int(the_class)} has {have} images, fewer than the {n} the profile keeps")
+    return np.concatenate([idx[:n] for idx, n in zip(shuffle_by_class(labels, rng), counts)])
 
 
 class ArrayDataset(Dataset):

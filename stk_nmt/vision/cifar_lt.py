@@ -1,7 +1,7 @@
 """CIFAR-10-LT / CIFAR-100-LT from the python-pickle CIFAR archive, selected as in LDAM-DRW.
 
 Train: img_max = images per class of the full train set (5,000 / 500), the exponential profile
-(profile.long_tail_counts), a numpy MT19937 generator seeded once with 0, and for each class in
+(class_profile.long_tail_counts), a numpy MT19937 generator seeded once with 0, and for each class in
 label order: shuffle that class's indices, keep the first n_i. CIFAR-100-LT has 19,573 / 12,608 /
 10,847 training images at IF 10 / 50 / 100. The test split stays balanced (the whole test set).
 """
@@ -18,7 +18,7 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 
 from .arrays import ArrayDataset, check_labels, select_long_tail
-from .profile import check_imbalance_factor, long_tail_counts
+from .class_profile import check_imbalance_factor, long_tail_counts
 from .transforms import array_transform
 
 # folder inside the archive, archive name, label key, train files, test files

@@ -18,12 +18,16 @@ import statistics
 import sys
 from typing import List, Optional
 
+from tabulate import tabulate
+
 from stk_nmt.core import AGGREGATES
+from stk_nmt.files import atomic_write_text
 
 from . import train
 from .plots import plot_per_class_accuracy
 
 COLUMNS = ("top1", "top5", "many_top1", "medium_top1", "few_top1")
+HEADERS = ("aggregate", "top-1", "top-5", "many-shot top-1", "medium-shot top-1", "few-shot top-1")
 NAMES = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
 
 
@@ -46,15 +50,20 @@ def mean_std(values) -> str:
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
-def main(argv: Optional[List[str]] = None) -> dict:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    own = argv[: argv.index("--")] if "--" in argv else argv
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m stk_nmt.vision.compare", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--aggregates", nargs="+", choices=AGGREGATES, default=["average", "atk", "stk"])
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    args = p.parse_args(own)
+    # argparse takes everything after "--" as positionals: the training runs' own arguments.
+    p.add_argument("train_args", nargs="*", metavar="-- TRAIN_ARGS",
+                   help="arguments for every run of python -m stk_nmt.vision.train, after --")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    extra = args.train_args
     os.makedirs(args.out, exist_ok=True)
 
     results = {}
@@ -70,19 +79,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
     a = first["args"]
     header = (f"{a['dataset']}, IF {a['imb_factor']:g}, model {a['model']}, loss {a['loss']}, {a['epochs']} epochs, "
               f"batch {a['batch_size']}, k = {a['k_ratio']:g} x batch, delta = {a['delta']:g}, seeds {args.seeds}")
-    lines = [f"Test accuracy (%), mean ± std over {len(args.seeds)} seeds. {header}.", "",
-             "| aggregate | top-1 | top-5 | many-shot top-1 | medium-shot top-1 | few-shot top-1 |",
-             "|---|---|---|---|---|---|"]
-    summary, curves = {}, {}
+    summary, curves, rows = {}, {}, []
     for aggregate, runs in results.items():
         summary[aggregate] = {c: [r[c] for r in runs] for c in COLUMNS}
-        lines.append(f"| {NAMES[aggregate]} | " + " | ".join(mean_std(summary[aggregate][c]) for c in COLUMNS) + " |")
+        rows.append([NAMES[aggregate], *(mean_std(summary[aggregate][c]) for c in COLUMNS)])
         per_class = [statistics.mean(r["per_class_top1"][c] for r in runs) for c in range(len(first["train_counts"]))]
         curves[NAMES[aggregate]] = {"train_counts": first["train_counts"], "per_class_top1": per_class,
                                     "top1": statistics.mean(r["top1"] for r in runs)}
-    table = "\n".join(lines) + "\n"
-    with open(os.path.join(args.out, "comparison.md"), "w") as f:
-        f.write(table)
+    table = (f"Test accuracy (%), mean ± std over {len(args.seeds)} seeds. {header}.\n\n"
+             + tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True) + "\n")
+    atomic_write_text(os.path.join(args.out, "comparison.md"), table)
     train.atomic_write_json({"setting": header, "seeds": args.seeds, "results": summary}, os.path.join(args.out, "comparison.json"))
     plot_per_class_accuracy(curves, os.path.join(args.out, "comparison.png"),
                             title=f"{a['dataset']} IF {a['imb_factor']:g}, {a['loss']}, mean of {len(args.seeds)} seeds")

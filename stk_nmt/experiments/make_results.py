@@ -1,0 +1,103 @@
+"""Regenerate docs/results.md and docs/img/*.png: run every example, then write the page.
+
+    python examples/make_results.py                    # quick mode, results in results/quick
+    python examples/make_results.py --mode full        # the paper's protocol (the page states run times)
+    python examples/make_results.py --no-run           # re-render from results already in --out
+
+The page also reports the full-protocol logistic grid found in --full-logistic (default
+results/full-logistic, run in the background by examples/binary_classification.py --mode full
+--losses logistic), complete or partial.
+
+Examples run in this process, one after the other, with the same --seed; a rerun resumes the
+tabular tables from their finished cells.
+"""
+
+import importlib
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+from .cli import base_parser, start
+from . import binary_classification
+from .datasets import CLASSIFICATION
+from .files import atomic_write_text, read_json, write_json
+from .report import render_page
+from .table_runs import MODES, run_table
+from .tabular import METHODS
+
+# Each is examples/<name>.py, a thin caller of stk_nmt.experiments.<name>.main.
+EXAMPLES = ("synthetic_2d", "imbalance_sweep", "binary_classification", "regression", "timing")
+
+
+def example_main(name: str):
+    """main() of the experiment behind examples/<name>.py."""
+    return importlib.import_module(f"{__package__}.{name}").main
+
+
+def full_logistic_summary(out: Path, seed: int):
+    """The finished cells of the full-mode logistic grid in `out` (None when there are none)."""
+    if not (out / "cells" / f"full-seed{seed}").is_dir():
+        return None
+    summary = run_table("binary_classification", "classification", binary_classification.load, CLASSIFICATION,
+                        ["logistic"], METHODS, "full", MODES["full"][2], seed, out, train=False,
+                        common_repeats=True)
+    if summary["cells_done"] == 0:
+        return None
+    summary["selected_capped"] = sum(r["selected_hit_epoch_cap"] for r in summary["rows"])
+    return summary
+
+
+def main(argv=None, root: Optional[Path] = None) -> Path:
+    """root: where the default docs/ and results/ are (examples/make_results.py passes the
+    repository; default the current directory)."""
+    root = Path.cwd() if root is None else Path(root)
+    parser = base_parser(__doc__)
+    parser.set_defaults(out=None)
+    parser.add_argument("--no-run", action="store_true", help="only re-render the page from existing results")
+    parser.add_argument("--only", nargs="+", choices=EXAMPLES, default=list(EXAMPLES), help="examples to run")
+    parser.add_argument("--docs", default=str(root / "docs"), help="where results.md and img/ go (default docs/)")
+    parser.add_argument("--full-logistic", default=str(root / "results" / "full-logistic"),
+                        help="--out of the full-mode logistic grid to report (partial is fine; default "
+                             "results/full-logistic); 'none' leaves it out")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = str(root / "results" / args.mode)
+    out = start(args)
+    runtimes_path = out / "runtimes.json"
+    runtimes = read_json(runtimes_path) if runtimes_path.is_file() else {}
+    machine_path = out / "machine.json"
+    if not args.no_run:
+        # What the page says about the machine comes from the run, not from the template.
+        write_json(machine_path, {"cpu_count": os.cpu_count(), "nice": os.nice(0),
+                                  "load_average_1min": os.getloadavg()[0]})
+        for name in args.only:
+            print(f"\n=== {name} ({args.mode}) ===", flush=True)
+            t0 = time.perf_counter()
+            example_main(name)(["--mode", args.mode, "--seed", str(args.seed), "--out", str(out)])
+            runtimes[name] = time.perf_counter() - t0
+            # Re-read before writing: another make_results process may run other examples (--only).
+            merged = read_json(runtimes_path) if runtimes_path.is_file() else {}
+            merged[name] = runtimes[name]
+            write_json(runtimes_path, merged)
+    runtimes = read_json(runtimes_path) if runtimes_path.is_file() else runtimes
+    results = {name: read_json(out / f"{name}.json") for name in EXAMPLES if (out / f"{name}.json").is_file()}
+    if not results:
+        raise FileNotFoundError(f"no example results in --out={str(out)!r}: run without --no-run first")
+    docs = Path(args.docs)
+    (docs / "img").mkdir(parents=True, exist_ok=True)
+    for name in results:
+        shutil.copyfile(out / f"{name}.png", docs / "img" / f"{name}.png")
+    page = docs / "results.md"
+    full = full_logistic_summary(Path(args.full_logistic), args.seed) if args.full_logistic != "none" else None
+    total = sum(runtimes.get(name, 0.0) for name in EXAMPLES)
+    machine = read_json(machine_path) if machine_path.is_file() else None
+    atomic_write_text(page, render_page(results, runtimes, args.mode, args.seed, full_logistic=full,
+                                        total_seconds=total or None, machine=machine))
+    print(f"wrote {page} and {len(results)} figures in {docs / 'img'}")
+    return page
+
+
+if __name__ == "__main__":
+    main()
