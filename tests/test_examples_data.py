@@ -6,7 +6,8 @@ from scipy.stats import multivariate_normal
 
 from stk_nmt.experiments import synthetic_2d as syn
 from stk_nmt.experiments.datasets import (
-    CLASSIFICATION, DATA_DIFFERENCES, PAPER_TABLE9, load_keel, load_regression, make_sinc, split_standardize)
+    CLASSIFICATION, DATA_DIFFERENCES, PAPER_TABLE9, load_keel, load_regression, make_sinc, sinc_oracle_rmse,
+    split_standardize)
 from stk_nmt.experiments.paper import FIG3_BAYES_B, FIG3_BAYES_W
 
 
@@ -50,6 +51,20 @@ def test_regression_data():
     # same seed, same x: the noisy targets follow the noise-free ones
     clean = make_sinc(noise=0.0, seed=3)
     assert np.corrcoef(clean.y, sinc.y)[0, 1] > 0.6  # same x, noise sd 0.2 on a signal of range ~1.2
+
+
+def test_sinc_features_are_the_papers_printed_kernel_and_its_floor_is_noise_over_range():
+    rng = np.random.default_rng(7)  # make_sinc's draws, redone by hand: x first, then the noise
+    x = rng.uniform(-10, 10, 1000)
+    noise = rng.normal(0, 0.2, 1000)
+    centres = np.linspace(-10, 10, 10)
+    sinc = make_sinc(seed=7)
+    np.testing.assert_allclose(sinc.X[:, 3], np.exp(-(x - centres[3]) ** 2), rtol=1e-6, atol=1e-30)
+    y = np.sin(x) / x + noise
+    np.testing.assert_allclose(sinc.y, (y - y.min()) / (y.max() - y.min()), atol=1e-6)
+    floor = np.sqrt(np.mean(noise**2)) / (y.max() - y.min())
+    assert sinc_oracle_rmse(seed=7) == pytest.approx(floor, rel=1e-9)
+    assert 0.07 < floor < 0.11  # 0.2 over a noisy range of about 2.2
 
 
 def test_split_is_a_partition_with_training_statistics():
