@@ -67,3 +67,36 @@ def test_bad_arguments_name_the_value(tmp_path):
         unpack(tmp_path / "nowhere", tmp_path / "cells")
     with pytest.raises(SystemExit):
         main(["pack", "--cells", str(tmp_path / "cells"), "--archive", str(tmp_path / "archive")])
+
+
+def test_a_table_run_packs_each_finished_repeat_and_resumes_elsewhere_from_the_archive(tmp_path, monkeypatch):
+    from stk_nmt.experiments import binary_classification, table_runs
+
+    archive = tmp_path / "archive"
+    args = ["--mode", "smoke", "--datasets", "wisconsin", "--losses", "logistic", "--methods", "average", "stk",
+            "--repeats", "2", "--cell-archive", str(archive)]
+    first = binary_classification.main(args + ["--out", str(tmp_path / "first")])
+    assert sorted(p.name for p in archive.iterdir()) == ["repeat-000.tar.xz", "repeat-001.tar.xz"]
+    with tarfile.open(archive / "repeat-001.tar.xz") as tar:
+        assert sorted(tar.getnames()) == ["wisconsin__logistic__average__1.json", "wisconsin__logistic__stk__1.json"]
+
+    def no_training(*a, **k):
+        raise AssertionError("a cell in the archive was trained again")
+
+    monkeypatch.setattr(table_runs, "train_grid", no_training)
+    second = binary_classification.main(args + ["--out", str(tmp_path / "second")])
+    assert [(r["mean"], r["std"]) for r in second["rows"]] == [(r["mean"], r["std"]) for r in first["rows"]]
+    cells = tmp_path / "second" / "cells" / "smoke-seed0"
+    for path in (tmp_path / "first" / "cells" / "smoke-seed0").iterdir():
+        assert (cells / path.name).read_bytes() == path.read_bytes()
+
+
+def test_pack_by_stems_takes_only_the_named_cells(tmp_path):
+    cells = tmp_path / "cells"
+    write_cells(cells, [0], names=("a__logistic__stk", "a__hinge__stk"))
+    assert pack(cells, tmp_path / "archive", stems=["a__logistic__stk", "b__logistic__stk"]) == []  # b missing
+    [written] = pack(cells, tmp_path / "archive", stems=["a__logistic__stk"])
+    with tarfile.open(written) as tar:
+        assert tar.getnames() == ["a__logistic__stk__0.json"]
+    with pytest.raises(ValueError, match="one of per_repeat and stems"):
+        pack(cells, tmp_path / "archive", per_repeat=1, stems=["a__logistic__stk"])

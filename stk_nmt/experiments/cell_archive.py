@@ -23,7 +23,7 @@ import re
 import tarfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 from stk_nmt.files import atomic_write, atomic_write_text
 
@@ -45,22 +45,32 @@ def cells_by_repeat(cells_dir: Path) -> Dict[int, List[Path]]:
     return dict(groups)
 
 
-def pack(cells_dir: Path, archive_dir: Path, per_repeat: int) -> List[Path]:
-    """Archive every repeat that has all `per_repeat` cells and no archive yet; returns the new archives.
+def pack(cells_dir: Path, archive_dir: Path, per_repeat: Optional[int] = None,
+         stems: Optional[Sequence[str]] = None) -> List[Path]:
+    """Archive every whole repeat that has no archive yet; returns the new archives.
 
-    A repeat with fewer cells is still running (or was stopped) and is left for a later pack."""
-    if per_repeat < 1:
+    A repeat is whole when it has all the cells named by `stems` (cell names without the repeat,
+    "dataset__loss__method": then only those are archived) or, for a folder holding one run's cells,
+    `per_repeat` cells. A repeat short of that is still running (or was stopped) and is left for a later pack."""
+    if (per_repeat is None) == (stems is None):
+        raise ValueError(f"give one of per_repeat and stems, got per_repeat={per_repeat!r}, stems={stems!r}")
+    if per_repeat is not None and per_repeat < 1:
         raise ValueError(f"per_repeat must be >= 1, got per_repeat={per_repeat}")
     cells_dir, archive_dir = Path(cells_dir), Path(archive_dir)
     if not cells_dir.is_dir():
         raise FileNotFoundError(f"cells folder not found: cells={str(cells_dir)!r}")
     written = []
     for repeat, paths in sorted(cells_by_repeat(cells_dir).items()):
-        if len(paths) > per_repeat:
+        if stems is not None:
+            paths = [cells_dir / f"{stem}__{repeat}.json" for stem in stems]
+            whole = all(path.is_file() for path in paths)
+        elif len(paths) > per_repeat:
             raise ValueError(f"repeat {repeat} has {len(paths)} cells in {str(cells_dir)!r}, more than "
                              f"per_repeat={per_repeat}: is per_repeat the number of datasets x losses x aggregates?")
+        else:
+            whole = len(paths) == per_repeat
         target = archive_path(archive_dir, repeat)
-        if len(paths) < per_repeat or target.exists():
+        if not whole or target.exists():
             continue
         archive_dir.mkdir(parents=True, exist_ok=True)
 
@@ -110,7 +120,7 @@ def main(argv: Optional[List[str]] = None) -> List[Path]:
     if args.action == "pack":
         if args.per_repeat is None:
             parser.error("pack needs --per-repeat (datasets x losses x aggregates of the run)")
-        done = pack(args.cells, args.archive, args.per_repeat)
+        done = pack(args.cells, args.archive, per_repeat=args.per_repeat)
         print(f"packed {len(done)} new repeat(s) into {args.archive}")
     else:
         done = unpack(args.archive, args.cells)

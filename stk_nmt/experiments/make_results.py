@@ -5,8 +5,11 @@
     python examples/make_results.py --no-run           # re-render from results already in --out
 
 The page also reports the full-protocol logistic grid found in --full-logistic (default
-results/full-logistic, run in the background by examples/binary_classification.py --mode full
---losses logistic), complete or partial.
+results/full-logistic), complete or partial. That grid takes longer than a working session, so it runs
+in the background and keeps each finished repeat in a committed archive, from which any machine resumes:
+
+    python examples/binary_classification.py --mode full --losses logistic --out results/full-logistic \
+        --cell-archive docs/results-cells/full-logistic/full-seed0
 
 Examples run in this process, one after the other, with the same --seed; a rerun resumes the
 tabular tables from their finished cells.
@@ -19,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .cell_archive import unpack
 from .cli import base_parser, start
 from . import binary_classification
 from .datasets import CLASSIFICATION
@@ -61,6 +65,11 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
     parser.add_argument("--full-logistic", default=str(root / "results" / "full-logistic"),
                         help="--out of the full-mode logistic grid to report (partial is fine; default "
                              "results/full-logistic); 'none' leaves it out")
+    parser.add_argument("--full-logistic-archive", type=Path,
+                        default=root / "docs" / "results-cells" / "full-logistic",
+                        help="per-repeat archives of that grid's cells (default docs/results-cells/full-logistic, "
+                             "committed so that the grid resumes on another machine): unpacked into "
+                             "--full-logistic before the page is written")
     args = parser.parse_args(argv)
     if args.out is None:
         args.out = str(root / "results" / args.mode)
@@ -90,7 +99,12 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
     for name in results:
         shutil.copyfile(out / f"{name}.png", docs / "img" / f"{name}.png")
     page = docs / "results.md"
-    full = full_logistic_summary(Path(args.full_logistic), args.seed) if args.full_logistic != "none" else None
+    full = None
+    if args.full_logistic != "none":
+        if (args.full_logistic_archive / f"full-seed{args.seed}").is_dir():
+            unpack(args.full_logistic_archive / f"full-seed{args.seed}",
+                   Path(args.full_logistic) / "cells" / f"full-seed{args.seed}")
+        full = full_logistic_summary(Path(args.full_logistic), args.seed)
     total = sum(runtimes.get(name, 0.0) for name in EXAMPLES)
     machine = read_json(machine_path) if machine_path.is_file() else None
     atomic_write_text(page, render_page(results, runtimes, args.mode, args.seed, full_logistic=full,

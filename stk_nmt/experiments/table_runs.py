@@ -15,6 +15,7 @@ import numpy as np
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
+from .cell_archive import pack, unpack
 from .cli import base_parser, start, write_results
 from .datasets import Dataset, split_standardize
 from .figures import png_figure
@@ -44,9 +45,14 @@ def run_table(
     extra: Optional[dict] = None,
     train: bool = True,
     common_repeats: bool = False,
+    archive: Optional[Path] = None,
 ) -> dict:
     """Train every missing cell (unless train=False: then only summarise the finished ones, which is
-    how a partial, still-running or stopped run is reported), then write <out>/<name>.{json,csv}."""
+    how a partial, still-running or stopped run is reported), then write <out>/<name>.{json,csv}.
+
+    archive: a folder of per-repeat cell archives (cell_archive): its cells are unpacked before the
+    run, so that a run resumes from archives made on another machine, and every repeat that finishes
+    is packed there."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}, got mode={mode!r}")
     if repeats < 1:
@@ -55,6 +61,9 @@ def run_table(
     cells_dir = out / "cells" / f"{mode}-seed{seed}"
     # Repeat-major: a stopped run leaves whole repeats of every dataset, not all repeats of a few.
     jobs = [(d, l, m, r) for r in range(repeats) for d in datasets for l in losses for m in methods]
+    stems = [f"{d}__{l}__{m}" for d in datasets for l in losses for m in methods]
+    if archive is not None and Path(archive).is_dir():
+        unpack(archive, cells_dir)
     start = time.perf_counter()
     shapes: Dict[str, list] = {}
     loaded: Dict[tuple, Dataset] = {}
@@ -78,6 +87,8 @@ def run_table(
         chosen = select(results)
         write_json(path, {"dataset": d, "loss": l, "method": m, "repeat": r, "mode": mode,
                           "seconds": time.perf_counter() - t0, "selected": chosen, "grid": results})
+        if archive is not None:
+            pack(cells_dir, archive, stems=stems)
     summary = summarize(cells_dir, datasets, losses, methods, repeats, common_repeats=common_repeats)
     for d in datasets:
         data = load(d, seed)
@@ -178,13 +189,16 @@ def table_main(argv, description: str, name: str, task: str, load: Callable[[str
     parser.add_argument("--repeats", type=int, help="random splits (default: 50 full, 3 quick, 1 smoke)")
     parser.add_argument("--summarize-only", action="store_true",
                         help="train nothing: summarise the finished cells (a partial or running full grid)")
+    parser.add_argument("--cell-archive", type=Path,
+                        help="folder of per-repeat cell archives: unpacked before the run (resume from another "
+                             "machine), and each finished repeat is packed there (see stk_nmt.experiments.cell_archive)")
     args = parser.parse_args(argv)
     out = start(args)
     for note in notes:
         print(note)
     repeats = args.repeats if args.repeats is not None else MODES[args.mode][2]
     summary = run_table(name, task, load, args.datasets, args.losses, args.methods, args.mode, repeats, args.seed,
-                        out, extra=extra, train=not args.summarize_only)
+                        out, extra=extra, train=not args.summarize_only, archive=args.cell_archive)
     plot_table(summary, out / f"{name}.png", metric)
     print(tabulate([[r["dataset"], r["loss"], r["label"], f"{r['mean']:.{digits}f} +- {r['std']:.{digits}f}"]
                     for r in summary["rows"]], headers=["dataset", "loss", "method", metric], disable_numparse=True))
