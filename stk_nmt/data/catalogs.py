@@ -35,7 +35,8 @@ from pathlib import Path
 import polib
 
 from . import own
-from .io import atomic_write_lines, atomic_write_text
+from ..files import write_json
+from .io import TMP_SUFFIX, atomic_write_lines
 from .pipeline import log, run_pipeline
 
 SOURCE_LANG = "en"
@@ -180,7 +181,7 @@ def prepare_catalogs(out: Path, target_lang: str, locale_dir: Path = Path("/usr/
     prepared = run_pipeline(out, config, write_raw, inputs=catalogs, workers=workers,
                             options={"filters": manifest["filters"], "split": manifest["split"]})
     manifest["prepared"] = {"sizes_binarized": prepared["sizes_binarized"], "corpus": config.corpus}
-    atomic_write_text(Path(out) / MANIFEST, json.dumps(manifest, indent=1))
+    write_json(Path(out) / MANIFEST, manifest, indent=1, suffix=TMP_SUFFIX)
     return manifest
 
 

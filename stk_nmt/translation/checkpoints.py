@@ -9,7 +9,6 @@ back), everything else (config, criterion state such as STk's lam) is taken from
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import zipfile
@@ -18,7 +17,7 @@ from typing import Sequence
 
 import torch
 
-from stk_nmt.files import atomic_write, atomic_write_text, file_sha256
+from stk_nmt.files import atomic_write, file_sha256, read_json, write_json
 
 # Written by the recipes next to the checkpoints: the data-bin and its dictionaries' hashes.
 TRAINING_DATA_RECORD = "training-data.json"
@@ -112,7 +111,7 @@ def dictionary_hashes(data_bin: Path) -> dict[str, str]:
 
 def record_training_data(save_dir: Path, data_bin: Path) -> Path:
     record = {"data_bin": str(Path(data_bin).resolve()), "dictionaries": dictionary_hashes(data_bin)}
-    return atomic_write_text(Path(save_dir) / TRAINING_DATA_RECORD, json.dumps(record, indent=1) + "\n")
+    return write_json(Path(save_dir) / TRAINING_DATA_RECORD, record, indent=1)
 
 
 def training_dictionaries(checkpoint: Path) -> tuple[str, dict[str, str]] | None:
@@ -123,7 +122,7 @@ def training_dictionaries(checkpoint: Path) -> tuple[str, dict[str, str]] | None
     checkpoint = Path(checkpoint)
     record_path = checkpoint.parent / TRAINING_DATA_RECORD
     if record_path.is_file():
-        record = json.loads(record_path.read_text(encoding="utf-8"))
+        record = read_json(record_path)
         return f"{record['data_bin']} (per {record_path})", record["dictionaries"]
     try:  # mmap: only the pickled configuration is read, not the weights
         state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)

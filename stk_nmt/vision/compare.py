@@ -12,13 +12,13 @@ accuracy against training count, averaged over seeds).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 from typing import List, Optional
 
 from stk_nmt.core import AGGREGATES
+from stk_nmt.files import atomic_write_text, read_json, write_json
 
 from . import train
 from .plots import plot_per_class_accuracy
@@ -30,8 +30,7 @@ NAMES = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT
 def run_or_load(save_dir: str, train_args: List[str]) -> dict:
     metrics_path = os.path.join(save_dir, train.METRICS)
     if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
+        metrics = read_json(metrics_path)
         if metrics["epochs_done"] == metrics["args"]["epochs"]:
             return metrics
     return train.main([*train_args, "--save-dir", save_dir, "--no-plot"])
@@ -81,9 +80,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         curves[NAMES[aggregate]] = {"train_counts": first["train_counts"], "per_class_top1": per_class,
                                     "top1": statistics.mean(r["top1"] for r in runs)}
     table = "\n".join(lines) + "\n"
-    with open(os.path.join(args.out, "comparison.md"), "w") as f:
-        f.write(table)
-    train.atomic_write_json({"setting": header, "seeds": args.seeds, "results": summary}, os.path.join(args.out, "comparison.json"))
+    atomic_write_text(os.path.join(args.out, "comparison.md"), table)
+    write_json(os.path.join(args.out, "comparison.json"), {"setting": header, "seeds": args.seeds, "results": summary}, indent=1)
     plot_per_class_accuracy(curves, os.path.join(args.out, "comparison.png"),
                             title=f"{a['dataset']} IF {a['imb_factor']:g}, {a['loss']}, mean of {len(args.seeds)} seeds")
     print(table)

@@ -14,7 +14,6 @@ many/medium/few-shot top-1/top-5, per-class accuracy, training history) and
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import pickle
@@ -27,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stk_nmt.core import AGGREGATES
-from stk_nmt.files import atomic_write, atomic_write_text
+from stk_nmt.files import atomic_write, write_json
 from stk_nmt.seeding import seed_everything
 
 from .criterion import LongTailCriterion
@@ -128,7 +127,7 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int):
 
 
 def atomic_write_json(obj, path: str) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1))
+    write_json(path, obj, indent=1)
 
 
 def atomic_torch_save(obj, path: str) -> None:
