@@ -48,6 +48,19 @@ def test_dry_run_prints_the_command(data_bin, capsys):
     assert flag(printed, "--stk-k-ratio") == "0.9" and printed[-2:] == ["--max-epoch", "3"]
 
 
+def test_dry_run_without_double_dash_and_a_stray_word(data_bin, capsys):
+    own = ["--recipe", "demo", "--data", str(data_bin), "--save-dir", str(data_bin / "ck"), "--dry-run"]
+    recipes.main(own)
+    alone = capsys.readouterr().out.split()
+    recipes.main([*own, "--"])
+    assert capsys.readouterr().out.split() == alone
+    recipes.main([*own, "--", "--criterion", "cross_entropy"])  # after --, even our own flag names pass on
+    assert capsys.readouterr().out.split() == alone + ["--criterion", "cross_entropy"]
+    with pytest.raises(SystemExit):
+        recipes.main([*own, "stray"])
+    assert "unrecognized arguments: stray" in capsys.readouterr().err
+
+
 def test_unknown_recipe_or_missing_data(tmp_path):
     with pytest.raises(ValueError, match="recipe must be one of"):
         recipes.train_command("iwslt15", tmp_path, tmp_path, "stk")

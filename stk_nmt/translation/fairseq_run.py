@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -18,6 +19,20 @@ USER_DIR = str(Path(stk_nmt.__file__).resolve().parent)
 def fairseq_command(tool: str, *args: str) -> list[str]:
     """[python, -m, fairseq_cli.<tool>, ...]: no reliance on console scripts being on PATH."""
     return [sys.executable, "-m", f"fairseq_cli.{tool}", *args]
+
+
+def add_fairseq_train_args(parser: argparse.ArgumentParser) -> None:
+    """`... -- ARGS`: ARGS go to fairseq-train unchanged (read them with fairseq_train_args)."""
+    # A "*" positional: argparse treats everything after "--" as positional and drops the "--".
+    parser.add_argument("after_double_dash", nargs="*", metavar="-- FAIRSEQ_TRAIN_ARGS",
+                        help="arguments after -- go to fairseq-train unchanged")
+
+
+def fairseq_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
+    """The arguments after --; a stray word before -- stays an error, as for any unknown argument."""
+    if args.after_double_dash and "--" not in argv:
+        parser.error(f"unrecognized arguments: {' '.join(args.after_double_dash)} (fairseq-train arguments go after --)")
+    return list(args.after_double_dash)
 
 
 def fairseq_env() -> dict[str, str]:

@@ -26,7 +26,7 @@ from typing import Sequence
 
 from ..files import lock_folder
 from .checkpoints import average_checkpoints, last_checkpoints, record_training_data, resume_checkpoint
-from .fairseq_run import USER_DIR, fairseq_command, progress_line, run_fairseq
+from .fairseq_run import USER_DIR, add_fairseq_train_args, fairseq_command, fairseq_train_args, progress_line, run_fairseq
 
 ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
         "--lr-scheduler", "inverse_sqrt"]
@@ -172,9 +172,10 @@ def main(argv: list[str] | None = None) -> Path:
                         help="average the last N checkpoints (default: the recipe's, 5 for wmt17)")
     parser.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
     parser.add_argument("--full-log", action="store_true", help="show all of fairseq's log, not only progress")
+    add_fairseq_train_args(parser)
     argv = list(argv) if argv is not None else __import__("sys").argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args = parser.parse_args(argv)
+    extra = fairseq_train_args(parser, args, argv)
     kwargs = dict(label_smoothing=args.label_smoothing, stk_k_ratio=args.stk_k_ratio, stk_delta=args.stk_delta)
     if args.dry_run:
         print(shlex.join(fairseq_command("train", *train_command(

@@ -37,7 +37,7 @@ from pathlib import Path
 from ..data.io import atomic_write_text, read_lines
 from ..files import read_json, write_json
 from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_bootstrap
-from .fairseq_run import run_fairseq
+from .fairseq_run import add_fairseq_train_args, fairseq_train_args, run_fairseq
 from .recipes import RECIPES, train_command
 from .study_stats import mean_std, seed_sentence_bootstrap, verdict
 from .study_tokens import parse_train_log, tokens_below_lam
@@ -306,8 +306,6 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
 
 def main(argv: list[str] | None = None) -> dict | str:
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      epilog="Arguments after -- go to fairseq-train unchanged (run).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -328,6 +326,7 @@ def main(argv: list[str] | None = None) -> dict | str:
     run.add_argument("--bootstrap-samples", type=int, default=1000)
     run.add_argument("--analysis-sentences", type=int, default=500, help="valid sentences for the lam analysis")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints")
+    add_fairseq_train_args(run)
     rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
     rep.add_argument("--work", type=Path, required=True)
     page = sub.add_parser("page", help="compose finished studies into a documentation page")
@@ -343,6 +342,7 @@ def main(argv: list[str] | None = None) -> dict | str:
     if args.command == "page":
         intro = args.intro.read_text(encoding="utf-8") if args.intro else ""
         return compose_page(args.studies, args.out, args.title, intro, args.prepare_command)
+    extra = fairseq_train_args(run, args, argv)
     for name in ("max_update", "beam", "bootstrap_samples", "log_interval"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict | str:
         "fairseq_args": shlex.split(args.fairseq_args) + extra, "generate_args": shlex.split(args.generate_args),
         "beam": args.beam, "log_interval": args.log_interval, "bootstrap_samples": args.bootstrap_samples,
         "analysis_sentences": args.analysis_sentences, "delete_checkpoints": not args.keep_checkpoints,
-        "command": "python -m stk_nmt.translation.study " + shlex.join(argv + (["--", *extra] if extra else [])),
+        "command": "python -m stk_nmt.translation.study " + shlex.join(argv),
     }
     return run_study(config)
 
