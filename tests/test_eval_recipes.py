@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from stk_nmt.translation import evaluate, fairseq_run, recipes
-from stk_nmt.translation.checkpoints import average_checkpoints, last_checkpoints
+from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.fairseq_run import USER_DIR
 
 
@@ -136,7 +136,7 @@ def prepared(root, dictionary):
 
 
 def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path):
-    from stk_nmt.translation.checkpoints import record_training_data
+    from stk_nmt.translation.training_record import record_training_data
 
     trained_on = prepared(tmp_path / "a", "hallo 5\nwelt 3\n")
     other = prepared(tmp_path / "b", "welt 5\nhallo 3\n")  # same size, other words
@@ -154,3 +154,16 @@ def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path)
     with pytest.raises(ValueError, match=f"task.data of {checkpoint}"):
         evaluate.main(["--data", str(other), "--checkpoint", str(checkpoint)])
     evaluate.check_dictionaries(evaluate.PreparedCorpus.load(trained_on), checkpoint)  # its own data passes
+
+
+def test_old_module_names_still_import_the_same_helpers():
+    from stk_nmt import checkpoints as old_plugin, fairseq_compat
+    from stk_nmt.translation import averaging, checkpoints as old, resume, training_record
+
+    assert old.average_checkpoints is averaging.average_checkpoints and old.last_checkpoints is averaging.last_checkpoints
+    assert old.resume_checkpoint is resume.resume_checkpoint and old.unreadable_reason is resume.unreadable_reason
+    assert old.record_training_data is training_record.record_training_data
+    assert old.training_dictionaries is training_record.training_dictionaries
+    assert old.TRAINING_DATA_RECORD == training_record.TRAINING_DATA_RECORD == "training-data.json"
+    assert old_plugin.allow_fairseq_checkpoints is fairseq_compat.allow_fairseq_checkpoints
+    assert old_plugin.make_checkpoint_copies_atomic is fairseq_compat.make_checkpoint_copies_atomic

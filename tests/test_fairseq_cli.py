@@ -52,7 +52,7 @@ def test_train_two_epochs_resume_third_generate_and_score(data_bin, two_epochs):
 
     # The checkpoint loads with the safe weights-only loader once the plugin's allow-list is in place
     # (called here explicitly: in this process stk_nmt may have been imported before fairseq).
-    from stk_nmt.checkpoints import allow_fairseq_checkpoints
+    from stk_nmt.fairseq_compat import allow_fairseq_checkpoints
 
     allow_fairseq_checkpoints()
     state = torch.load(save / "checkpoint_last.pt", weights_only=True)

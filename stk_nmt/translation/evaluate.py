@@ -28,7 +28,7 @@ from ..data.io import atomic_write_lines, atomic_write_text, read_lines
 from ..data.pipeline import load_manifest
 from ..data.text import moses_detokenize
 from ..files import write_json
-from .checkpoints import dictionary_hashes, training_dictionaries
+from .training_record import dictionary_hashes, training_dictionaries
 from .fairseq_run import USER_DIR, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..files import lock_folder
-from .checkpoints import average_checkpoints, last_checkpoints, record_training_data, resume_checkpoint
+from .averaging import average_checkpoints, last_checkpoints
+from .resume import resume_checkpoint
+from .training_record import record_training_data
 from .fairseq_run import USER_DIR, add_fairseq_train_args, fairseq_command, fairseq_train_args, progress_line, run_fairseq
 
 ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
