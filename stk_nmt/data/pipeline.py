@@ -19,6 +19,7 @@ one that another prepare run is using too. fairseq-preprocess never outlives the
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -38,7 +39,13 @@ STAGE_RECORD = ".stk-stage.json"
 LOCK_FILE = ".stk-prepare.lock"
 TOOLS = ("fairseq", "sentencepiece", "sacremoses", "torch")
 MANIFEST_FILE = "prepared.json"
-STAGES = ("raw", "tok", "spm", "data-bin")
+
+
+def add_common_args(parser: argparse.ArgumentParser, vocab_size: int, workers: int = 2) -> None:
+    """The flags every prepare CLI shares (own, iwslt14, wmt17, catalogs), with its own defaults."""
+    parser.add_argument("--vocab-size", type=int, default=vocab_size, help="joint sentencepiece vocabulary")
+    parser.add_argument("--workers", type=int, default=workers)
+    parser.add_argument("--seed", type=int, default=1)
 
 
 @dataclass
