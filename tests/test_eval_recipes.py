@@ -167,3 +167,18 @@ def test_old_module_names_still_import_the_same_helpers():
     assert old.TRAINING_DATA_RECORD == training_record.TRAINING_DATA_RECORD == "training-data.json"
     assert old_plugin.allow_fairseq_checkpoints is fairseq_compat.allow_fairseq_checkpoints
     assert old_plugin.make_checkpoint_copies_atomic is fairseq_compat.make_checkpoint_copies_atomic
+
+
+def test_the_language_pair_comes_from_the_data_bin_not_from_fairseqs_guess(data_bin):
+    bin_dir = data_bin / "data-bin"
+    assert fairseq_run.language_args(bin_dir) == []  # no training index: fairseq's own inference
+    assert "--source-lang" not in recipes.train_command("demo", data_bin, data_bin / "ck", "stk")
+    # fairseq would infer ("stk", "stage") from the pipeline's stage record when listed first.
+    for name in (".stk-stage.json", "train.de-en.de.idx", "train.de-en.en.idx", "valid.de-en.de.idx",
+                 "train.de-en.de.bin"):
+        (bin_dir / name).write_text("")
+    assert fairseq_run.language_args(bin_dir) == ["--source-lang", "de", "--target-lang", "en"]
+    command = recipes.train_command("demo", data_bin, data_bin / "ck", "stk")
+    assert (flag(command, "--source-lang"), flag(command, "--target-lang")) == ("de", "en")
+    (bin_dir / "train.en-de.en.idx").write_text("")  # two directions: not ours to choose
+    assert fairseq_run.language_args(bin_dir) == []

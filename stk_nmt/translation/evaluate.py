@@ -29,7 +29,7 @@ from ..data.pipeline import load_manifest
 from ..data.text import moses_detokenize
 from ..files import write_json
 from .training_record import dictionary_hashes, training_dictionaries
-from .fairseq_run import USER_DIR, run_fairseq
+from .fairseq_run import USER_DIR, language_args, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
 
@@ -160,7 +160,7 @@ def generate(corpus: PreparedCorpus, checkpoint: Path, subset: str, beam: int = 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     check_dictionaries(corpus, checkpoint)
-    args = [str(corpus.data_bin), "--path", str(checkpoint), "--user-dir", USER_DIR,
+    args = [str(corpus.data_bin), *language_args(corpus.data_bin), "--path", str(checkpoint), "--user-dir", USER_DIR,
             "--gen-subset", subset, "--beam", str(beam), "--lenpen", str(lenpen), "--nbest", "1",
             "--batch-size", str(batch_size), "--required-batch-size-multiple", "1",
             "--remove-bpe", "sentencepiece", "--seed", str(seed), *extra_args]

@@ -35,6 +35,21 @@ def fairseq_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace
     return list(args.after_double_dash)
 
 
+_TRAIN_INDEX = re.compile(r"^train\.([^.\-]+)-([^.\-]+)\.\1\.idx$")
+
+
+def language_args(data_bin: Path) -> list[str]:
+    """--source-lang/--target-lang of a data-bin, read from its train.SRC-TGT.SRC.idx file.
+
+    Without them fairseq takes the first file name of the form a.b-c.* it lists, which can be the
+    pipeline's .stk-stage.json (languages "stk" and "stage"), depending on the directory order."""
+    pairs = {m.groups() for p in Path(data_bin).iterdir() if (m := _TRAIN_INDEX.match(p.name))}
+    if len(pairs) != 1:
+        return []  # none or several pairs: fairseq's own inference (or the user's flags) decide
+    source, target = pairs.pop()
+    return ["--source-lang", source, "--target-lang", target]
+
+
 def fairseq_env() -> dict[str, str]:
     env = dict(os.environ)
     # The package's parent must be importable in the child for --user-dir to register criteria

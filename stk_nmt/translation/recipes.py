@@ -28,7 +28,8 @@ from ..files import lock_folder
 from .averaging import average_checkpoints, last_checkpoints
 from .resume import resume_checkpoint
 from .training_record import record_training_data
-from .fairseq_run import USER_DIR, add_fairseq_train_args, fairseq_command, fairseq_train_args, progress_line, run_fairseq
+from .fairseq_run import (USER_DIR, add_fairseq_train_args, fairseq_command, fairseq_train_args, language_args,
+                          progress_line, run_fairseq)
 
 ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
         "--lr-scheduler", "inverse_sqrt"]
@@ -102,7 +103,8 @@ def train_command(recipe: str, data: Path, save_dir: Path, criterion: str, seed:
                   extra_args: Sequence[str] = (), **criterion_kwargs) -> list[str]:
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
-    return [str(resolve_data_bin(data)), "--user-dir", USER_DIR, *RECIPES[recipe].args,
+    data_bin = resolve_data_bin(data)
+    return [str(data_bin), *language_args(data_bin), "--user-dir", USER_DIR, *RECIPES[recipe].args,
             *criterion_args(criterion, **criterion_kwargs), "--save-dir", str(save_dir),
             "--seed", str(seed), "--log-format", "simple", "--log-interval", "50", *extra_args]
 
