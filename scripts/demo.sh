@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo: default corpus -> label_smoothed_cross_entropy vs stk -> sacreBLEU table (~8 min, 2 CPU cores).
+# The demo: default corpus -> label_smoothed_cross_entropy vs stk -> sacreBLEU table (run time: see README).
 set -euo pipefail
-PYTHON="${PYTHON:-python}"
+. "$(dirname "$0")/_python.sh"
 exec "$PYTHON" -m stk_nmt.translation.demo "$@"

@@ -1,7 +1,9 @@
 """Atomic file writes shared by the CLIs: a crash or interrupt never leaves half a file behind.
 
 Standard library only, so every part of the package (vision and experiments included) may use it.
-Also: a content hash of a file, and an exclusive lock on a folder that dies with its holder.
+The one writer of every file the package produces (text, JSON results, checkpoints, figures), and
+the one JSON result reader. Also: a content hash of a file, and an exclusive lock on a folder that
+dies with its holder.
 """
 
 from __future__ import annotations
@@ -9,16 +11,20 @@ from __future__ import annotations
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
     """Call write(tmp_path) on a temporary file in path's folder, then rename it onto path.
 
-    The temporary file is removed if write fails or is interrupted.
+    The temporary lives in the same folder (a rename within one file system is atomic), ends with
+    suffix (writers such as savefig infer the format from it), gets the mode a plain open() would
+    give, and is flushed to disk before the rename, so after a power cut path holds the old or the
+    new content. It is removed if write fails or is interrupted.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,12 +34,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: 
         os.fchmod(fd, 0o666 & ~_umask())
         os.close(fd)
         write(tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync(path.parent)  # makes the rename itself durable
     return path
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as error:
+        # Some file systems cannot fsync a directory; the rename is still atomic there.
+        if error.errno not in (errno.EINVAL, errno.EBADF, errno.EISDIR):
+            raise
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, suffix: str = ".tmp") -> Path:
@@ -42,6 +62,23 @@ def atomic_write_text(path: str | os.PathLike, text: str, suffix: str = ".tmp") 
             f.write(text)
 
     return atomic_write(path, write, suffix)
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int = 2, suffix: str = ".tmp") -> Path:
+    """Writes obj as JSON (with a final newline) atomically: the one writer of JSON results."""
+    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n", suffix)
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Reads a JSON file; a missing file raises FileNotFoundError, bad JSON a ValueError, each
+    naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"JSON file not found: {str(path)!r}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from None
 
 
 def _umask() -> int:

@@ -4,8 +4,7 @@ the lam this rank used, so a test can compare ranks. Usage: python fairseq_rank_
 import json
 import sys
 
-import fairseq  # noqa: F401  (imported first so that stk_nmt registers its criteria)
-import stk_nmt  # noqa: F401  (fairseq's --user-dir import then finds the package already loaded)
+import stk_nmt  # noqa: F401  (before fairseq on purpose: the criteria are registered when fairseq loads)
 from fairseq_cli import train
 from stk_nmt.criterions.aggregated import AggregatedCriterion
 

@@ -113,9 +113,8 @@ def build_trainer(data_bin: Path, save_dir: Path, *args, batches: int = 4):
     from fairseq.dataclass.utils import convert_namespace_to_omegaconf
     from fairseq.trainer import Trainer
 
-    # The criteria are registered by importing them (stk_nmt may have been imported before fairseq,
-    # which skips the registration); no --user-dir, whose import fairseq refuses for a module
-    # already in sys.modules under another path.
+    # The criteria are registered by importing them explicitly; no --user-dir, whose import fairseq
+    # refuses for a module already in sys.modules under another path.
     import stk_nmt.criterions  # noqa: F401
 
     parser = options.get_training_parser()

@@ -120,3 +120,31 @@ def test_blank_lines_in_a_test_set_stop_preparation_naming_them(tmp_path):
     with pytest.raises(ValueError, match=r"2 blank line\(s\) in .*test\.fr / .*test\.en, lines 2, 4"):
         own.main(args(tmp_path))
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("module,argv,vocab_size,workers", [
+    ("own", ["--source-lang", "a", "--target-lang", "b", "--out", "o", "--train", "t", "--valid", "v", "--test", "x"],
+     8000, 2),
+    ("iwslt14", ["--out", "o"], 10_000, 2),
+    ("wmt17", ["--pair", "en-de", "--out", "o"], 32_000, 2),
+    ("catalogs", ["--target-lang", "fr", "--out", "o"], 4000, 1),
+])
+def test_every_prepare_cli_has_the_common_flags_with_its_own_defaults(module, argv, vocab_size, workers, monkeypatch):
+    import argparse
+    import importlib
+
+    parsed = []
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_and_stop(self, args=None, namespace=None):
+        parsed.append(original(self, args, namespace))
+        raise SystemExit(0)  # stop before any preparation
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_and_stop)
+    main = importlib.import_module(f"stk_nmt.data.{module}").main
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert (parsed[0].vocab_size, parsed[0].workers, parsed[0].seed) == (vocab_size, workers, 1)
+    with pytest.raises(SystemExit):
+        main([*argv, "--vocab-size", "123", "--workers", "3", "--seed", "7"])
+    assert (parsed[1].vocab_size, parsed[1].workers, parsed[1].seed) == (123, 3, 7)

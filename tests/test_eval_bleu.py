@@ -96,3 +96,14 @@ def test_paired_bootstrap_finds_the_clearly_better_system():
     text = compare({"baseline": poor, "better": good}, scores, references, False, "en", n_samples=200)
     assert "100.00" in text and "baseline" in text and "BLEU signature: nrefs:1|bs:200" in text
     assert not math.isnan(scores["baseline"].bleu)
+
+
+def test_format_table_keeps_the_formatted_cells_and_aligns_the_columns():
+    from stk_nmt.translation.evaluate import format_table
+
+    text = format_table([("baseline", "27.50", "baseline"), ("stk:0.9", "28.01", "0.0100")], ("system", "BLEU", "p(BLEU)"))
+    lines = text.splitlines()
+    assert lines[0].split() == ["system", "BLEU", "p(BLEU)"]
+    assert [line.split() for line in lines[2:]] == [["baseline", "27.50", "baseline"], ["stk:0.9", "28.01", "0.0100"]]
+    assert len({len(line) for line in lines}) == 1  # every row padded to the same width
+    assert lines[2].index("27.50") == lines[3].index("28.01")  # right-aligned scores line up

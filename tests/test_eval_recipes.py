@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from stk_nmt.translation import evaluate, fairseq_run, recipes
-from stk_nmt.translation.checkpoints import average_checkpoints, last_checkpoints
+from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.fairseq_run import USER_DIR
 
 
@@ -46,6 +46,19 @@ def test_dry_run_prints_the_command(data_bin, capsys):
     printed = capsys.readouterr().out.split()
     assert printed[1:3] == ["-m", "fairseq_cli.train"]
     assert flag(printed, "--stk-k-ratio") == "0.9" and printed[-2:] == ["--max-epoch", "3"]
+
+
+def test_dry_run_without_double_dash_and_a_stray_word(data_bin, capsys):
+    own = ["--recipe", "demo", "--data", str(data_bin), "--save-dir", str(data_bin / "ck"), "--dry-run"]
+    recipes.main(own)
+    alone = capsys.readouterr().out.split()
+    recipes.main([*own, "--"])
+    assert capsys.readouterr().out.split() == alone
+    recipes.main([*own, "--", "--criterion", "cross_entropy"])  # after --, even our own flag names pass on
+    assert capsys.readouterr().out.split() == alone + ["--criterion", "cross_entropy"]
+    with pytest.raises(SystemExit):
+        recipes.main([*own, "stray"])
+    assert "unrecognized arguments: stray" in capsys.readouterr().err
 
 
 def test_unknown_recipe_or_missing_data(tmp_path):
@@ -123,7 +136,7 @@ def prepared(root, dictionary):
 
 
 def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path):
-    from stk_nmt.translation.checkpoints import record_training_data
+    from stk_nmt.translation.training_record import record_training_data
 
     trained_on = prepared(tmp_path / "a", "hallo 5\nwelt 3\n")
     other = prepared(tmp_path / "b", "welt 5\nhallo 3\n")  # same size, other words
@@ -141,3 +154,31 @@ def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path)
     with pytest.raises(ValueError, match=f"task.data of {checkpoint}"):
         evaluate.main(["--data", str(other), "--checkpoint", str(checkpoint)])
     evaluate.check_dictionaries(evaluate.PreparedCorpus.load(trained_on), checkpoint)  # its own data passes
+
+
+def test_old_module_names_still_import_the_same_helpers():
+    from stk_nmt import checkpoints as old_plugin, fairseq_compat
+    from stk_nmt.translation import averaging, checkpoints as old, resume, training_record
+
+    assert old.average_checkpoints is averaging.average_checkpoints and old.last_checkpoints is averaging.last_checkpoints
+    assert old.resume_checkpoint is resume.resume_checkpoint and old.unreadable_reason is resume.unreadable_reason
+    assert old.record_training_data is training_record.record_training_data
+    assert old.training_dictionaries is training_record.training_dictionaries
+    assert old.TRAINING_DATA_RECORD == training_record.TRAINING_DATA_RECORD == "training-data.json"
+    assert old_plugin.allow_fairseq_checkpoints is fairseq_compat.allow_fairseq_checkpoints
+    assert old_plugin.make_checkpoint_copies_atomic is fairseq_compat.make_checkpoint_copies_atomic
+
+
+def test_the_language_pair_comes_from_the_data_bin_not_from_fairseqs_guess(data_bin):
+    bin_dir = data_bin / "data-bin"
+    assert fairseq_run.language_args(bin_dir) == []  # no training index: fairseq's own inference
+    assert "--source-lang" not in recipes.train_command("demo", data_bin, data_bin / "ck", "stk")
+    # fairseq would infer ("stk", "stage") from the pipeline's stage record when listed first.
+    for name in (".stk-stage.json", "train.de-en.de.idx", "train.de-en.en.idx", "valid.de-en.de.idx",
+                 "train.de-en.de.bin"):
+        (bin_dir / name).write_text("")
+    assert fairseq_run.language_args(bin_dir) == ["--source-lang", "de", "--target-lang", "en"]
+    command = recipes.train_command("demo", data_bin, data_bin / "ck", "stk")
+    assert (flag(command, "--source-lang"), flag(command, "--target-lang")) == ("de", "en")
+    (bin_dir / "train.en-de.en.idx").write_text("")  # two directions: not ours to choose
+    assert fairseq_run.language_args(bin_dir) == []

@@ -3,16 +3,67 @@
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 fairseq = pytest.importorskip("fairseq")
-import stk_nmt  # noqa: E402,F401  (fairseq is imported: registers the checkpoint safe globals)
+import stk_nmt  # noqa: E402,F401  (registers the criteria and the checkpoint safe globals)
 
 from fairseq_tiny import USER_DIR, env, run, shared_data_bin, train  # noqa: E402
 
 pytestmark = pytest.mark.slow
+
+REPO = str(Path(USER_DIR).parent)
+
+
+def run_python(code: str) -> str:
+    """Runs code in a fresh interpreter (nothing imported yet); returns its stdout."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_core_and_the_package_never_import_fairseq():
+    out = run_python("import sys, stk_nmt.core; core = 'fairseq' in sys.modules; import stk_nmt; "
+                     "print(core, 'fairseq' in sys.modules, 'torch' in sys.modules)")
+    assert out.split() == ["False", "False", "True"]
+
+
+BUILD_STK = """
+from fairseq.criterions import CRITERION_REGISTRY, build_criterion
+from fairseq.data import Dictionary
+from omegaconf import OmegaConf
+
+class Task:
+    target_dictionary = Dictionary()
+
+cfg = OmegaConf.create({"_name": "stk", "stk_k": 3, "stk_delta": 0.05, "label_smoothing": 0.2,
+                        "sentence_avg": False, "max_tokens": 1000, "max_tokens_valid": 1000})
+criterion = build_criterion(cfg, Task())
+import stk_nmt.criterions  # only now: importing it would register the criteria itself
+print(type(criterion) is stk_nmt.criterions.STkCriterion, CRITERION_REGISTRY["stk"] is stk_nmt.criterions.STkCriterion,
+      criterion.k, criterion.eps, sorted(k for k in CRITERION_REGISTRY if "stk" in k or "hinge" in k))
+"""
+REGISTERED = ["True", "True", "3", "0.2", "['imbalanced_topk_hinge',", "'stk',", "'stk_label_smoothed_cross_entropy',",
+              "'topk_hinge']"]
+
+
+@pytest.mark.parametrize("first", ["import stk_nmt", "import stk_nmt.core", "import fairseq; import stk_nmt"])
+def test_criteria_are_registered_whichever_package_is_imported_first(first):
+    # stk_nmt before fairseq: registered when fairseq's import finishes (before, registration depended
+    # on fairseq being imported first). The build goes through fairseq's registry, as fairseq-train does.
+    out = run_python(f"{first}\nimport fairseq\n{BUILD_STK}")
+    assert out.split() == REGISTERED
+
+
+def test_user_dir_import_after_stk_nmt_core_registers_the_criteria():
+    # What fairseq-train --user-dir does, in a process that used stk_nmt.core before fairseq was loaded:
+    # fairseq finds stk_nmt in sys.modules and skips its import.
+    out = run_python("import argparse, stk_nmt.core\nfrom fairseq import utils\n"
+                     f"utils.import_user_module(argparse.Namespace(user_dir={USER_DIR!r}))\n{BUILD_STK}")
+    assert out.split() == REGISTERED
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +103,7 @@ def test_train_two_epochs_resume_third_generate_and_score(data_bin, two_epochs):
 
     # The checkpoint loads with the safe weights-only loader once the plugin's allow-list is in place
     # (called here explicitly: in this process stk_nmt may have been imported before fairseq).
-    from stk_nmt.checkpoints import allow_fairseq_checkpoints
+    from stk_nmt.fairseq_compat import allow_fairseq_checkpoints
 
     allow_fairseq_checkpoints()
     state = torch.load(save / "checkpoint_last.pt", weights_only=True)

@@ -21,7 +21,7 @@ from stk_nmt.data.pipeline import LOCK_FILE
 from stk_nmt.files import FolderInUse, lock_folder
 from stk_nmt.processes import HOLD_AT, HOLD_FILE
 from stk_nmt.translation import recipes
-from stk_nmt.translation.checkpoints import unreadable_reason
+from stk_nmt.translation.resume import unreadable_reason
 
 pytestmark = pytest.mark.slow
 

@@ -35,8 +35,9 @@ from pathlib import Path
 import polib
 
 from . import own
-from .io import atomic_write_lines, atomic_write_text
-from .pipeline import log, run_pipeline
+from ..files import write_json
+from .io import TMP_SUFFIX, atomic_write_lines
+from .pipeline import add_common_args, log, run_pipeline
 
 SOURCE_LANG = "en"
 MANIFEST = "catalogs.json"
@@ -180,7 +181,7 @@ def prepare_catalogs(out: Path, target_lang: str, locale_dir: Path = Path("/usr/
     prepared = run_pipeline(out, config, write_raw, inputs=catalogs, workers=workers,
                             options={"filters": manifest["filters"], "split": manifest["split"]})
     manifest["prepared"] = {"sizes_binarized": prepared["sizes_binarized"], "corpus": config.corpus}
-    atomic_write_text(Path(out) / MANIFEST, json.dumps(manifest, indent=1))
+    write_json(Path(out) / MANIFEST, manifest, indent=1, suffix=TMP_SUFFIX)
     return manifest
 
 
@@ -193,9 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--test-fraction", type=float, default=0.03)
     parser.add_argument("--min-words", type=int, default=1, help="shortest source, in words")
     parser.add_argument("--max-words", type=int, default=50, help="longest source, in words")
-    parser.add_argument("--vocab-size", type=int, default=4000, help="joint sentencepiece vocabulary")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=1)
+    add_common_args(parser, vocab_size=4000, workers=1)
     args = parser.parse_args(argv)
     manifest = prepare_catalogs(args.out, args.target_lang, args.locale_dir, args.valid_fraction,
                                 args.test_fraction, args.min_words, args.max_words, args.vocab_size,

@@ -9,7 +9,6 @@ a file that was truncated or changed later is caught. Archives are also read thr
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 import urllib.request
@@ -17,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from ..files import atomic_write_text, file_sha256
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,6 @@ class Archive:
     note: str = ""
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _record_path(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
@@ -49,7 +42,7 @@ def verify(path: Path, sha256: str | None = None) -> str:
         raise FileNotFoundError(f"archive not found: {path}")
     if path.stat().st_size == 0:
         raise ValueError(f"archive {path} is empty (0 bytes)")
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if sha256 and actual != sha256.lower():
         raise ValueError(f"archive {path} is corrupt: sha256 {actual}, expected {sha256}")
     record = _record_path(path)
@@ -105,12 +98,12 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
     if total is not None and part.stat().st_size != total:
         raise ValueError(f"download of {url} is incomplete: {part.stat().st_size} of {total} bytes "
                          f"in {part}; run again to resume")
-    actual = sha256_of(part)
+    actual = file_sha256(part)
     if sha256 and actual != sha256.lower():
         raise ValueError(f"downloaded {part} is corrupt: sha256 {actual}, expected {sha256}; "
                          f"delete it and run again")
     os.replace(part, dest)
-    _record_path(dest).write_text(f"{actual}  {dest.name}\n")
+    atomic_write_text(_record_path(dest), f"{actual}  {dest.name}\n")
     return dest
 
 

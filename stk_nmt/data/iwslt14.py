@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .download import Archive, check_tar, obtain
 from .io import atomic_write_lines
-from .pipeline import PrepareConfig, log, run_pipeline
+from .pipeline import PrepareConfig, add_common_args, log, run_pipeline
 
 ARCHIVE = Archive("de-en.tgz", "http://dl.fbaipublicfiles.com/fairseq/data/iwslt14/de-en.tgz")
 TRAIN_FILE = "train.tags.de-en.{lang}"
@@ -95,9 +95,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--download-dir", type=Path, default=Path("downloads"))
     parser.add_argument("--source-lang", default="de")
     parser.add_argument("--target-lang", default="en")
-    parser.add_argument("--vocab-size", type=int, default=10_000, help="joint sentencepiece vocabulary")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1)
+    add_common_args(parser, vocab_size=10_000)
     parser.add_argument("--strict-sizes", action="store_true",
                         help="fail when the split sizes differ from 160,239 / 7,283 / 6,750 "
                              "(the default for an archive this script downloaded)")

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .io import check_no_blank_lines, read_parallel
-from .pipeline import PrepareConfig, log, run_pipeline
+from .pipeline import PrepareConfig, add_common_args, log, run_pipeline
 
 
 def raw_writer(prefixes: dict[str, Path], source_lang: str, target_lang: str):
@@ -53,12 +53,6 @@ def make_config(source_lang: str, target_lang: str, n_tests: int, corpus: str = 
         character_coverage=character_coverage, seed=seed)
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vocab-size", type=int, default=8000, help="joint sentencepiece vocabulary")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1)
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description="Prepare your own parallel text into a fairseq data-bin.")
     parser.add_argument("--source-lang", required=True)
@@ -72,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--no-clean", action="store_true", help="keep every training pair")
     parser.add_argument("--character-coverage", type=float, default=1.0,
                         help="sentencepiece character coverage (0.9995 for Chinese/Japanese)")
-    add_common_args(parser)
+    add_common_args(parser, vocab_size=8000)
     args = parser.parse_args(argv)
     config = make_config(args.source_lang, args.target_lang, len(args.test), moses=args.moses,
                          lowercase=args.lowercase, vocab_size=args.vocab_size,

@@ -19,6 +19,7 @@ one that another prepare run is using too. fairseq-preprocess never outlives the
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..files import file_sha256, lock_folder
+from ..files import file_sha256, lock_folder, read_json, write_json
 from ..processes import hold_point, run_child
 from .io import TMP_SUFFIX, atomic_write_lines, check_no_blank_lines, atomic_write_text, read_lines, read_parallel, remove_own_tmp
 from .text import length_filter, moses_process, sentencepiece_encode, train_sentencepiece
@@ -38,7 +39,13 @@ STAGE_RECORD = ".stk-stage.json"
 LOCK_FILE = ".stk-prepare.lock"
 TOOLS = ("fairseq", "sentencepiece", "sacremoses", "torch")
 MANIFEST_FILE = "prepared.json"
-STAGES = ("raw", "tok", "spm", "data-bin")
+
+
+def add_common_args(parser: argparse.ArgumentParser, vocab_size: int, workers: int = 2) -> None:
+    """The flags every prepare CLI shares (own, iwslt14, wmt17, catalogs), with its own defaults."""
+    parser.add_argument("--vocab-size", type=int, default=vocab_size, help="joint sentencepiece vocabulary")
+    parser.add_argument("--workers", type=int, default=workers)
+    parser.add_argument("--seed", type=int, default=1)
 
 
 @dataclass
@@ -150,7 +157,7 @@ class PreparedDir:
         wanted = self.record(inputs, options)
         if stage.is_dir():
             record_path = stage / STAGE_RECORD
-            found = json.loads(record_path.read_text(encoding="utf-8")) if record_path.is_file() else None
+            found = read_json(record_path) if record_path.is_file() else None
             if found == wanted:
                 log(f"{name}/ exists, skipping (built from the same inputs)")
                 return
@@ -354,7 +361,7 @@ def _run_stages(prep: PreparedDir, write_raw: Callable[[Path], None], inputs: li
         "data_bin": "data-bin",
         "spm_model": "spm/spm.model",
     }
-    atomic_write_text(prep.root / MANIFEST_FILE, json.dumps(manifest, indent=1))
+    write_json(prep.root / MANIFEST_FILE, manifest, indent=1, suffix=TMP_SUFFIX)
     log(f"done: {prep.root / 'data-bin'} " + ", ".join(
         f"{k} {v:,}" for k, v in manifest["sizes_binarized"].items()))
     return manifest
@@ -364,4 +371,4 @@ def load_manifest(prepared_dir: Path) -> dict:
     path = Path(prepared_dir) / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {prepared_dir} a directory made by a prepare script?")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .download import Archive, check_tar, obtain
 from .io import atomic_write_lines, read_parallel
-from .pipeline import PrepareConfig, log, run_pipeline
+from .pipeline import PrepareConfig, add_common_args, log, run_pipeline
 
 _WMT17 = "http://data.statmt.org/wmt17/translation-task"
 ARCHIVES = {
@@ -149,9 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--extra-train", nargs=2, type=Path, action="append", default=[],
                         metavar=("SOURCE_FILE", "TARGET_FILE"),
                         help="more parallel training text, e.g. the CWMT corpora for zh-en (repeatable)")
-    parser.add_argument("--vocab-size", type=int, default=32_000)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=1)
+    add_common_args(parser, vocab_size=32_000)
     args = parser.parse_args(argv)
     config = make_config(args.pair, args.vocab_size, args.seed)
     log(f"WMT17 {args.pair}, seed {args.seed}")

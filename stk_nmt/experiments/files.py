@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from stk_nmt.files import atomic_write, atomic_write_text
+# write_json / read_json live in stk_nmt.files (one JSON writer for the package); re-exported here
+# for the examples that import them from this module.
+from stk_nmt.files import atomic_write, atomic_write_text, read_json, write_json  # noqa: F401
 
 
 def results_dir(out: str | os.PathLike) -> Path:
@@ -18,18 +19,6 @@ def results_dir(out: str | os.PathLike) -> Path:
         raise ValueError(f"--out must be a directory, got out={str(path)!r} (a file)")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_text(Path(path), json.dumps(obj, indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: str | os.PathLike):
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"results file not found: {str(path)!r}")
-    with open(path) as f:
-        return json.load(f)
 
 
 def write_csv(path: str | os.PathLike, rows: Iterable[Mapping], fieldnames=None) -> None:

@@ -18,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from ..data.default_corpus import prepare_default
+from ..data.default_corpus import DEFAULTS, prepare_default
 from ..data.io import atomic_write_text
 from .evaluate import PreparedCorpus, compare, evaluate_checkpoint
 from .recipes import train
@@ -31,15 +31,15 @@ def banner(step: str, started: float) -> None:
 
 
 def run_demo(work: Path, epochs: int = 12, seed: int = 1, criteria: tuple[str, ...] = CRITERIA,
-             n_train: int = 6000, bootstrap_samples: int = 1000) -> str:
+             n_train: int = 6000, bootstrap_samples: int = 1000, vocab_size: int = DEFAULTS["vocab_size"]) -> str:
     work = Path(work)
     started = time.time()
     # One intra-op thread: the model is small, fairseq's data loader is a second process, and
-    # on a busy machine more threads spin against each other (measured ~5x slower under load).
+    # on a busy machine more threads spin against each other and slow training down.
     # An OMP_NUM_THREADS set by the user wins.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     banner(f"1/3 preparing the default corpus in {work / 'data'}", started)
-    prepare_default(work / "data", seed=seed, n_train=n_train)
+    prepare_default(work / "data", seed=seed, n_train=n_train, vocab_size=vocab_size)
     corpus = PreparedCorpus.load(work / "data")
     checkpoints = {}
     for i, criterion in enumerate(criteria, 1):
@@ -81,10 +81,13 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--criteria", nargs="+", default=list(CRITERIA),
                         help="criteria to compare; the first is the baseline of the significance test")
     parser.add_argument("--train-size", type=int, default=6000, help="training pairs of the default corpus")
+    parser.add_argument("--vocab-size", type=int, default=DEFAULTS["vocab_size"],
+                        help="joint sentencepiece vocabulary (smaller for a smaller --train-size)")
     args = parser.parse_args(argv)
     if args.epochs < 1:
         raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
-    return run_demo(args.work, args.epochs, args.seed, tuple(args.criteria), args.train_size)
+    return run_demo(args.work, args.epochs, args.seed, tuple(args.criteria), args.train_size,
+                    vocab_size=args.vocab_size)
 
 
 if __name__ == "__main__":

@@ -15,20 +15,21 @@ sacrebleu's paired bootstrap resampling test says whether the difference is sign
 from __future__ import annotations
 
 import argparse
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
+from tabulate import tabulate
 
 from ..data.io import atomic_write_lines, atomic_write_text, read_lines
 from ..data.pipeline import load_manifest
 from ..data.text import moses_detokenize
-from .checkpoints import dictionary_hashes, training_dictionaries
-from .fairseq_run import USER_DIR, run_fairseq
+from ..files import write_json
+from .training_record import dictionary_hashes, training_dictionaries
+from .fairseq_run import USER_DIR, language_args, run_fairseq
 
 _HYPOTHESIS = re.compile(r"^H-(\d+)\t[^\t]*\t(.*)$")
 
@@ -74,7 +75,6 @@ class Scores:
     bleu_signature: str
     chrf_signature: str
     bleu_text: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def score(hypotheses: Sequence[str], references: Sequence[str], lowercase: bool = False,
@@ -160,7 +160,7 @@ def generate(corpus: PreparedCorpus, checkpoint: Path, subset: str, beam: int = 
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     check_dictionaries(corpus, checkpoint)
-    args = [str(corpus.data_bin), "--path", str(checkpoint), "--user-dir", USER_DIR,
+    args = [str(corpus.data_bin), *language_args(corpus.data_bin), "--path", str(checkpoint), "--user-dir", USER_DIR,
             "--gen-subset", subset, "--beam", str(beam), "--lenpen", str(lenpen), "--nbest", "1",
             "--batch-size", str(batch_size), "--required-batch-size-multiple", "1",
             "--remove-bpe", "sentencepiece", "--seed", str(seed), *extra_args]
@@ -182,9 +182,10 @@ def evaluate_checkpoint(corpus: PreparedCorpus, checkpoint: Path, subset: str = 
 
 
 def format_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, rows)])
+    """A plain-text table: system names left, the (already formatted) scores right-aligned."""
+    # disable_numparse: the cells are formatted strings ("27.50", "baseline"); parsing would reformat them.
+    return tabulate(rows, headers=header, disable_numparse=True,
+                    colalign=("left",) + ("right",) * (len(header) - 1))
 
 
 def compare(systems: dict[str, list[str]], scores: dict[str, Scores], references: list[str],
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {name: {"bleu": s.bleu, "chrf": s.chrf, "bleu_signature": s.bleu_signature,
                       "chrf_signature": s.chrf_signature} for name, s in scores.items()}
     if args.output_dir:
-        atomic_write_text(args.output_dir / f"scores.{args.subset}.json", json.dumps(summary, indent=1))
+        write_json(args.output_dir / f"scores.{args.subset}.json", summary, indent=1)
         atomic_write_text(args.output_dir / f"table.{args.subset}.txt", table + "\n")
     return summary
 

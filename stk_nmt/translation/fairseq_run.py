@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
@@ -18,6 +19,35 @@ USER_DIR = str(Path(stk_nmt.__file__).resolve().parent)
 def fairseq_command(tool: str, *args: str) -> list[str]:
     """[python, -m, fairseq_cli.<tool>, ...]: no reliance on console scripts being on PATH."""
     return [sys.executable, "-m", f"fairseq_cli.{tool}", *args]
+
+
+def add_fairseq_train_args(parser: argparse.ArgumentParser) -> None:
+    """`... -- ARGS`: ARGS go to fairseq-train unchanged (read them with fairseq_train_args)."""
+    # A "*" positional: argparse treats everything after "--" as positional and drops the "--".
+    parser.add_argument("after_double_dash", nargs="*", metavar="-- FAIRSEQ_TRAIN_ARGS",
+                        help="arguments after -- go to fairseq-train unchanged")
+
+
+def fairseq_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str]) -> list[str]:
+    """The arguments after --; a stray word before -- stays an error, as for any unknown argument."""
+    if args.after_double_dash and "--" not in argv:
+        parser.error(f"unrecognized arguments: {' '.join(args.after_double_dash)} (fairseq-train arguments go after --)")
+    return list(args.after_double_dash)
+
+
+_TRAIN_INDEX = re.compile(r"^train\.([^.\-]+)-([^.\-]+)\.\1\.idx$")
+
+
+def language_args(data_bin: Path) -> list[str]:
+    """--source-lang/--target-lang of a data-bin, read from its train.SRC-TGT.SRC.idx file.
+
+    Without them fairseq takes the first file name of the form a.b-c.* it lists, which can be the
+    pipeline's .stk-stage.json (languages "stk" and "stage"), depending on the directory order."""
+    pairs = {m.groups() for p in Path(data_bin).iterdir() if (m := _TRAIN_INDEX.match(p.name))}
+    if len(pairs) != 1:
+        return []  # none or several pairs: fairseq's own inference (or the user's flags) decide
+    source, target = pairs.pop()
+    return ["--source-lang", source, "--target-lang", target]
 
 
 def fairseq_env() -> dict[str, str]:

@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Sequence
 
 from ..files import lock_folder
-from .checkpoints import average_checkpoints, last_checkpoints, record_training_data, resume_checkpoint
-from .fairseq_run import USER_DIR, fairseq_command, progress_line, run_fairseq
+from .averaging import average_checkpoints, last_checkpoints
+from .resume import resume_checkpoint
+from .training_record import record_training_data
+from .fairseq_run import (USER_DIR, add_fairseq_train_args, fairseq_command, fairseq_train_args, language_args,
+                          progress_line, run_fairseq)
 
 ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.0",
         "--lr-scheduler", "inverse_sqrt"]
@@ -100,7 +103,8 @@ def train_command(recipe: str, data: Path, save_dir: Path, criterion: str, seed:
                   extra_args: Sequence[str] = (), **criterion_kwargs) -> list[str]:
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
-    return [str(resolve_data_bin(data)), "--user-dir", USER_DIR, *RECIPES[recipe].args,
+    data_bin = resolve_data_bin(data)
+    return [str(data_bin), *language_args(data_bin), "--user-dir", USER_DIR, *RECIPES[recipe].args,
             *criterion_args(criterion, **criterion_kwargs), "--save-dir", str(save_dir),
             "--seed", str(seed), "--log-format", "simple", "--log-interval", "50", *extra_args]
 
@@ -172,9 +176,10 @@ def main(argv: list[str] | None = None) -> Path:
                         help="average the last N checkpoints (default: the recipe's, 5 for wmt17)")
     parser.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
     parser.add_argument("--full-log", action="store_true", help="show all of fairseq's log, not only progress")
+    add_fairseq_train_args(parser)
     argv = list(argv) if argv is not None else __import__("sys").argv[1:]
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args = parser.parse_args(argv)
+    extra = fairseq_train_args(parser, args, argv)
     kwargs = dict(label_smoothing=args.label_smoothing, stk_k_ratio=args.stk_k_ratio, stk_delta=args.stk_delta)
     if args.dry_run:
         print(shlex.join(fairseq_command("train", *train_command(

@@ -25,7 +25,6 @@ it has one.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shlex
@@ -35,9 +34,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.io import atomic_write_lines, atomic_write_text, read_lines
+from ..data.io import atomic_write_text, read_lines
+from ..files import read_json, write_json
 from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_bootstrap
-from .fairseq_run import run_fairseq
+from .fairseq_run import add_fairseq_train_args, fairseq_train_args, run_fairseq
 from .recipes import RECIPES, train_command
 from .study_stats import mean_std, seed_sentence_bootstrap, verdict
 from .study_tokens import parse_train_log, tokens_below_lam
@@ -106,7 +106,7 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
     """Train (or resume), evaluate and analyse one (system, seed); result.json is written last."""
     result_path = run_dir / "result.json"
     if result_path.is_file():
-        return json.loads(result_path.read_text(encoding="utf-8"))
+        return read_json(result_path)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     checkpoint = run_dir / "checkpoint_last.pt"
@@ -149,7 +149,7 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
         "final_updates": max((r.get("num_updates", 0) for r in logs["train"]), default=None),
         "seconds": time.time() - started, "train_seconds": train_seconds,
     }
-    atomic_write_text(result_path, json.dumps(result, indent=1))  # the completion record
+    write_json(result_path, result, indent=1)  # the completion record
     # The checkpoint is not needed after the result (disk); the run is never retrained.
     if config["delete_checkpoints"]:
         for path in run_dir.glob("checkpoint*.pt"):
@@ -161,7 +161,7 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
 def claim(work: Path, config: dict) -> None:
     path = work / CONFIG
     if path.is_file():
-        old = json.loads(path.read_text(encoding="utf-8"))
+        old = read_json(path)
         for key in FIXED_KEYS:
             if old.get(key) != config.get(key):
                 raise ValueError(f"--work {work} holds a study run with {key}={old.get(key)!r}, this one has "
@@ -170,7 +170,7 @@ def claim(work: Path, config: dict) -> None:
         config["systems"] = list(dict.fromkeys(old_grid[0] + config["systems"]))
         config["seeds"] = sorted(set(old_grid[1]) | set(config["seeds"]))
     work.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(config, indent=1))
+    write_json(path, config, indent=1)
 
 
 def run_study(config: dict) -> dict:
@@ -199,14 +199,14 @@ def report_finished(work: Path) -> dict:
     path = work / CONFIG
     if not path.is_file():
         raise FileNotFoundError(f"--work {work} has no {CONFIG}: not a study directory")
-    config = json.loads(path.read_text(encoding="utf-8"))
+    config = read_json(path)
     corpus = PreparedCorpus.load(Path(config["data"]))
     runs = []
     for seed in config["seeds"]:
         for system in map(parse_system, config["systems"]):
             run_dir = work / "runs" / system.id / f"seed{seed}"
             if (run_dir / "result.json").is_file():
-                result = json.loads((run_dir / "result.json").read_text(encoding="utf-8"))
+                result = read_json(run_dir / "result.json")
                 result["run_dir"] = str(run_dir.relative_to(work))
                 runs.append(result)
     if not runs:
@@ -262,10 +262,10 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], p
              "systems": summary, "runs": runs, "planned_runs": planned or len(runs)}
     catalogs = corpus.root / "catalogs.json"
     if catalogs.is_file():
-        study["corpus"]["catalogs"] = json.loads(catalogs.read_text(encoding="utf-8"))
+        study["corpus"]["catalogs"] = read_json(catalogs)
     images = figures(study, work / "img")
     study["figures"] = {k: str(Path(v).relative_to(work)) for k, v in images.items()}
-    atomic_write_text(work / "study.json", json.dumps(study, indent=1))
+    write_json(work / "study.json", study, indent=1)
     text = markdown(study, image_prefix="")
     atomic_write_text(work / "report.md", text)
     log(f"wrote {work / 'study.json'}, {work / 'report.md'}, figures in {work / 'img'}")
@@ -281,7 +281,7 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
     out = Path(out)
     sections, loaded = [], []
     for work in studies:
-        study = json.loads((Path(work) / "study.json").read_text(encoding="utf-8"))
+        study = read_json(Path(work) / "study.json")
         name = study["config"]["name"]
         img_dir = out.parent / "img"
         img_dir.mkdir(parents=True, exist_ok=True)
@@ -306,8 +306,6 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
 
 def main(argv: list[str] | None = None) -> dict | str:
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1:] if "--" in argv else []
-    argv = argv[:argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                      epilog="Arguments after -- go to fairseq-train unchanged (run).")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -328,6 +326,7 @@ def main(argv: list[str] | None = None) -> dict | str:
     run.add_argument("--bootstrap-samples", type=int, default=1000)
     run.add_argument("--analysis-sentences", type=int, default=500, help="valid sentences for the lam analysis")
     run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints")
+    add_fairseq_train_args(run)
     rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
     rep.add_argument("--work", type=Path, required=True)
     page = sub.add_parser("page", help="compose finished studies into a documentation page")
@@ -343,6 +342,7 @@ def main(argv: list[str] | None = None) -> dict | str:
     if args.command == "page":
         intro = args.intro.read_text(encoding="utf-8") if args.intro else ""
         return compose_page(args.studies, args.out, args.title, intro, args.prepare_command)
+    extra = fairseq_train_args(run, args, argv)
     for name in ("max_update", "beam", "bootstrap_samples", "log_interval"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> dict | str:
         "fairseq_args": shlex.split(args.fairseq_args) + extra, "generate_args": shlex.split(args.generate_args),
         "beam": args.beam, "log_interval": args.log_interval, "bootstrap_samples": args.bootstrap_samples,
         "analysis_sentences": args.analysis_sentences, "delete_checkpoints": not args.keep_checkpoints,
-        "command": "python -m stk_nmt.translation.study " + shlex.join(argv + (["--", *extra] if extra else [])),
+        "command": "python -m stk_nmt.translation.study " + shlex.join(argv),
     }
     return run_study(config)
 

@@ -12,7 +12,6 @@ accuracy against training count, averaged over seeds).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -21,7 +20,7 @@ from typing import List, Optional
 from tabulate import tabulate
 
 from stk_nmt.core import AGGREGATES
-from stk_nmt.files import atomic_write_text
+from stk_nmt.files import atomic_write_text, read_json, write_json
 
 from . import train
 from .plots import plot_per_class_accuracy
@@ -34,8 +33,7 @@ NAMES = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT
 def run_or_load(save_dir: str, train_args: List[str]) -> dict:
     metrics_path = os.path.join(save_dir, train.METRICS)
     if os.path.exists(metrics_path):
-        with open(metrics_path) as f:
-            metrics = json.load(f)
+        metrics = read_json(metrics_path)
         if metrics["epochs_done"] == metrics["args"]["epochs"]:
             return metrics
     return train.main([*train_args, "--save-dir", save_dir, "--no-plot"])
@@ -89,7 +87,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     table = (f"Test accuracy (%), mean ± std over {len(args.seeds)} seeds. {header}.\n\n"
              + tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True) + "\n")
     atomic_write_text(os.path.join(args.out, "comparison.md"), table)
-    train.atomic_write_json({"setting": header, "seeds": args.seeds, "results": summary}, os.path.join(args.out, "comparison.json"))
+    write_json(os.path.join(args.out, "comparison.json"), {"setting": header, "seeds": args.seeds, "results": summary}, indent=1)
     plot_per_class_accuracy(curves, os.path.join(args.out, "comparison.png"),
                             title=f"{a['dataset']} IF {a['imb_factor']:g}, {a['loss']}, mean of {len(args.seeds)} seeds")
     print(table)

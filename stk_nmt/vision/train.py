@@ -14,7 +14,6 @@ many/medium/few-shot top-1/top-5, per-class accuracy, training history) and
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import pickle
@@ -27,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stk_nmt.core import AGGREGATES
-from stk_nmt.files import atomic_write, atomic_write_text
+from stk_nmt.files import atomic_write, write_json
 from stk_nmt.seeding import seed_everything
 
 from .criterion import LongTailCriterion
@@ -125,10 +124,6 @@ def cosine_with_warmup(total_steps: int, warmup_steps: int):
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
     return factor
-
-
-def atomic_write_json(obj, path: str) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1))
 
 
 def atomic_torch_save(obj, path: str) -> None:
@@ -233,7 +228,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     metrics = evaluate(model, test_loader, counts, device)
     metrics.update({"dataset": args.dataset, "epochs_done": len(history), "lam": criterion.lam, "history": history,
                     "args": vars(args)})
-    atomic_write_json(metrics, os.path.join(args.save_dir, METRICS))
+    write_json(os.path.join(args.save_dir, METRICS), metrics, indent=1)
     if not args.no_plot:
         label = f"{args.loss} + {args.aggregate}"
         plot_per_class_accuracy({label: metrics}, os.path.join(args.save_dir, PLOT), title=f"{args.dataset}, IF {args.imb_factor:g}")

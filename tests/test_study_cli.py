@@ -1,0 +1,35 @@
+"""The study command line: what goes to fairseq-train, without running a study."""
+
+import pytest
+
+from stk_nmt.translation import study
+
+BASE = ["run", "--data", "prepared", "--work", "work", "--max-update", "5", "--fairseq-args", "--cpu --num-workers 0"]
+
+
+@pytest.fixture
+def configs(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # main sets a default; restored afterwards
+    seen = []
+    monkeypatch.setattr(study, "run_study", lambda config: seen.append(config) or config)
+    return seen
+
+
+def test_arguments_after_double_dash_go_to_fairseq_train(configs):
+    config = study.main([*BASE, "--seeds", "1", "2", "--", "--fp16", "--max-epoch", "3", "--seed", "9"])
+    # Everything after -- is fairseq's, even flags the study itself has (--seed).
+    assert config["fairseq_args"] == ["--cpu", "--num-workers", "0", "--fp16", "--max-epoch", "3", "--seed", "9"]
+    assert config["seeds"] == [1, 2]
+    assert config["command"].endswith("--seeds 1 2 -- --fp16 --max-epoch 3 --seed 9")
+
+
+def test_without_double_dash_or_with_nothing_after_it(configs):
+    assert study.main(BASE)["fairseq_args"] == ["--cpu", "--num-workers", "0"]
+    assert study.main([*BASE, "--"])["fairseq_args"] == ["--cpu", "--num-workers", "0"]
+
+
+def test_a_stray_word_before_double_dash_is_still_an_error(configs, capsys):
+    with pytest.raises(SystemExit):
+        study.main([*BASE, "stray"])
+    assert "unrecognized arguments: stray" in capsys.readouterr().err
+    assert configs == []
