@@ -12,20 +12,15 @@ import pytest
 fairseq = pytest.importorskip("fairseq")
 import stk_nmt  # noqa: E402,F401
 
-from fairseq_tiny import TRAIN_COMMON, USER_DIR, env, shared_data_bin, train  # noqa: E402
+from fairseq_tiny import TRAIN_COMMON, USER_DIR, env, train  # noqa: E402
 
 pytestmark = pytest.mark.slow
 UPDATES = 60
 
 
-@pytest.fixture(scope="module")
-def data_bin(tmp_path_factory):
-    return shared_data_bin(tmp_path_factory)
-
-
-def test_lam_reaches_the_kth_largest_loss_from_zero_under_memory_efficient_fp16(data_bin, tmp_path):
+def test_lam_reaches_the_kth_largest_loss_from_zero_under_memory_efficient_fp16(tiny_data_bin, tmp_path):
     # The worst start (lam = 0, below every token loss) with the default update rule.
-    logs, _ = train(data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
+    logs, _ = train(tiny_data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
                     "--stk-lam-init", "0", "--memory-efficient-fp16", "--max-update", str(UPDATES))
     assert len(logs) == UPDATES
     gaps = [abs(r["lam"] - r["kth_loss"]) for r in logs]
@@ -37,18 +32,18 @@ def test_lam_reaches_the_kth_largest_loss_from_zero_under_memory_efficient_fp16(
     assert "loss_scale" in logs[0]  # fairseq's fp16 optimizer was in charge
 
 
-def test_fp16_optimizer_with_fp32_master_copies(data_bin, tmp_path):
+def test_fp16_optimizer_with_fp32_master_copies(tiny_data_bin, tmp_path):
     # fairseq's FP16Optimizer (--fp16); on CPU it runs only without flattened grads.
-    logs, _ = train(data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
+    logs, _ = train(tiny_data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
                     "--fp16", "--fp16-no-flatten-grads", "--max-update", "6")
     assert "loss_scale" in logs[0] and len(logs) == 6
     assert logs[0]["lam"] == pytest.approx(logs[0]["kth_loss"], abs=1e-4)
     assert len({r["lam"] for r in logs}) > 1  # lam moves by the criterion's SGD
 
 
-def test_lam_left_to_fairseqs_optimizer_lags_behind(data_bin, tmp_path):
+def test_lam_left_to_fairseqs_optimizer_lags_behind(tiny_data_bin, tmp_path):
     # The behaviour the default avoids: under Adam lam moves by about lr per update.
-    logs, _ = train(data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
+    logs, _ = train(tiny_data_bin, tmp_path / "ckpt", "--criterion", "stk", "--label-smoothing", "0.1",
                     "--stk-lam-init", "0", "--stk-lam-optimizer", "fairseq", "--max-update", str(UPDATES))
     lr_sum = sum(r["lr"] for r in logs)
     assert logs[-1]["lam"] <= lr_sum * 1.05  # Adam's step is at most about lr
@@ -61,14 +56,14 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_two_process_gloo_run_keeps_lam_identical_on_every_rank(data_bin, tmp_path):
+def test_two_process_gloo_run_keeps_lam_identical_on_every_rank(tiny_data_bin, tmp_path):
     # fairseq 0.12 on CPU: its c10d DDP passes device_ids (refused for CPU modules) and its single-node
     # launcher asserts on CUDA devices, so each rank is started explicitly with --ddp-backend legacy_ddp.
-    driver = Path(__file__).with_name("fairseq_rank_driver.py")
+    driver = Path(__file__).resolve().parents[1] / "helpers" / "fairseq_rank_driver.py"
     init = f"tcp://127.0.0.1:{free_port()}"
     procs = []
     for rank in range(2):
-        args = [sys.executable, str(driver), str(tmp_path / f"rank{rank}.jsonl"), str(data_bin),
+        args = [sys.executable, str(driver), str(tmp_path / f"rank{rank}.jsonl"), str(tiny_data_bin),
                 "--user-dir", USER_DIR, "--save-dir", str(tmp_path / "ckpt"), *TRAIN_COMMON,
                 "--criterion", "stk", "--label-smoothing", "0.1",
                 "--max-update", "8", "--distributed-world-size", "2", "--distributed-rank", str(rank),

@@ -11,7 +11,7 @@ import torch
 fairseq = pytest.importorskip("fairseq")
 import stk_nmt  # noqa: E402,F401  (registers the criteria and the checkpoint safe globals)
 
-from fairseq_tiny import USER_DIR, env, run, shared_data_bin, train  # noqa: E402
+from fairseq_tiny import USER_DIR, env, run, train  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -66,11 +66,6 @@ def test_user_dir_import_after_stk_nmt_core_registers_the_criteria():
     assert out.split() == REGISTERED
 
 
-@pytest.fixture(scope="module")
-def data_bin(tmp_path_factory):
-    return shared_data_bin(tmp_path_factory)
-
-
 def read_hypotheses(output: str, n: int):
     """H- lines sorted by sentence id, hypothesis text only."""
     hyps = {}
@@ -86,14 +81,14 @@ STK = ["--criterion", "stk", "--label-smoothing", "0.1"]
 
 
 @pytest.fixture(scope="module")
-def two_epochs(data_bin, tmp_path_factory):
+def two_epochs(tiny_data_bin, tmp_path_factory):
     """fairseq-train --criterion stk for two epochs: (save dir, train_inner records)."""
     save = tmp_path_factory.mktemp("stk") / "ckpt"
-    logs, _ = train(data_bin, save, *STK, "--max-epoch", "2")
+    logs, _ = train(tiny_data_bin, save, *STK, "--max-epoch", "2")
     return save, logs
 
 
-def test_train_two_epochs_resume_third_generate_and_score(data_bin, two_epochs):
+def test_train_two_epochs_resume_third_generate_and_score(tiny_data_bin, two_epochs):
     import sacrebleu
 
     save, logs = two_epochs
@@ -112,14 +107,14 @@ def test_train_two_epochs_resume_third_generate_and_score(data_bin, two_epochs):
     assert state["extra_state"]["train_iterator"]["epoch"] == 3  # the next epoch to run
 
     # Resume for a third epoch: lam continues from its saved value.
-    logs3, _ = train(data_bin, save, *STK, "--max-epoch", "3")
+    logs3, _ = train(tiny_data_bin, save, *STK, "--max-epoch", "3")
     assert logs3[0]["epoch"] == 3 and logs3[0]["num_updates"] == logs[-1]["num_updates"] + 1
     assert logs3[0]["lam"] == pytest.approx(saved_lam, abs=1e-4)
 
     # Generate on the checkpoint; score the hypotheses against the raw references with sacrebleu.
-    gen = run("fairseq_cli.generate", data_bin, "--user-dir", USER_DIR, "--path", save / "checkpoint_last.pt",
+    gen = run("fairseq_cli.generate", tiny_data_bin, "--user-dir", USER_DIR, "--path", save / "checkpoint_last.pt",
               "--cpu", "--beam", "2", "--required-batch-size-multiple", "1", "--max-tokens", "2000")
-    refs = (data_bin.parent / "test.tgt").read_text().splitlines()
+    refs = (tiny_data_bin.parent / "test.tgt").read_text().splitlines()
     hyps = read_hypotheses(gen.stdout, len(refs))
     bleu = sacrebleu.corpus_bleu(hyps, [refs], tokenize="none", smooth_method="none")
     # fairseq's own scorer works on the same whitespace tokens (no BPE here): the two must agree.
@@ -128,7 +123,7 @@ def test_train_two_epochs_resume_third_generate_and_score(data_bin, two_epochs):
     assert bleu.score > 1.0, f"the tiny model should have learnt something: {bleu}"
 
 
-def test_checkpoint_needs_the_allow_list_or_the_documented_flag(data_bin, two_epochs, tmp_path):
+def test_checkpoint_needs_the_allow_list_or_the_documented_flag(tiny_data_bin, two_epochs, tmp_path):
     ckpt = two_epochs[0] / "checkpoint_best.pt"
     # Plain torch >= 2.6 refuses a fairseq checkpoint ...
     plain = subprocess.run([sys.executable, "-c", f"import torch; torch.load({str(ckpt)!r})"],
@@ -136,20 +131,20 @@ def test_checkpoint_needs_the_allow_list_or_the_documented_flag(data_bin, two_ep
     assert plain.returncode != 0 and "argparse.Namespace" in plain.stderr
     # ... and so does plain fairseq-generate without --user-dir (it calls torch.load the same way),
     # unless TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1, the documented alternative.
-    args = [data_bin, "--path", ckpt, "--cpu", "--beam", "1", "--required-batch-size-multiple", "1"]
+    args = [tiny_data_bin, "--path", ckpt, "--cpu", "--beam", "1", "--required-batch-size-multiple", "1"]
     ok = run("fairseq_cli.generate", *args, extra_env={"TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
     assert len(re.findall(r"^H-", ok.stdout, flags=re.M)) == 40
 
 
-def test_warm_start_from_label_smoothed_cross_entropy(data_bin, tmp_path):
+def test_warm_start_from_label_smoothed_cross_entropy(tiny_data_bin, tmp_path):
     base = tmp_path / "lsce"
-    train(data_bin, base, "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
+    train(tiny_data_bin, base, "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1",
           "--max-epoch", "1")
     ckpt = base / "checkpoint_last.pt"
     # The criterion class differs, so --restore-file needs --reset-optimizer; lam starts fresh.
     for flags in (["--restore-file", ckpt, "--reset-optimizer"], ["--finetune-from-model", ckpt]):
         save = tmp_path / flags[0].strip("-")
-        logs, out = train(data_bin, save, "--criterion", "stk", "--label-smoothing", "0.1", *flags,
+        logs, out = train(tiny_data_bin, save, "--criterion", "stk", "--label-smoothing", "0.1", *flags,
                           "--max-update", "3" if flags[0] == "--finetune-from-model" else "18")
         assert "lam starts fresh" in out
         # A warm model: its first loss is well below the untrained one (about log2(V) = 4 bits).

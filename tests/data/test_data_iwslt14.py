@@ -7,7 +7,7 @@ import tarfile
 import pytest
 from sacremoses import MosesTokenizer
 
-from _translation_archives import build_iwslt_archive
+from translation_archives import build_iwslt_archive
 from stk_nmt.data import iwslt14
 from stk_nmt.data.pipeline import MANIFEST_FILE
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 USER_DIR = str(REPO / "stk_nmt")
 
 # One-layer transformer small enough for a few seconds per epoch on one CPU core.
@@ -71,18 +71,6 @@ def preprocess(directory: Path) -> Path:
         "--trainpref", directory / "train", "--validpref", directory / "valid", "--testpref", directory / "test",
         "--destdir", dest, "--workers", "1")
     return dest
-
-
-_DATA_BINS = {}
-
-
-def shared_data_bin(tmp_path_factory) -> Path:
-    """The preprocessed tiny corpus, built once per test session (fairseq-preprocess costs seconds)."""
-    if "bin" not in _DATA_BINS:
-        directory = tmp_path_factory.mktemp("corpus")
-        make_corpus(directory)
-        _DATA_BINS["bin"] = preprocess(directory)
-    return _DATA_BINS["bin"]
 
 
 def parse_logs(output: str, kind: str = "train_inner"):

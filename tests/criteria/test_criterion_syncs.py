@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 fairseq = pytest.importorskip("fairseq")
 import stk_nmt  # noqa: E402,F401
 
-from fairseq_tiny import build_trainer, shared_data_bin  # noqa: E402
+from fairseq_tiny import build_trainer  # noqa: E402
 
 READ_BACK_OPS = {"_local_scalar_dense", "nonzero", "nonzero_static", "masked_select", "masked_scatter"}
 
@@ -47,14 +47,13 @@ CRITERIA = {
 
 
 @pytest.fixture(scope="module")
-def counts(tmp_path_factory):
+def counts(tiny_data_bin, tmp_path_factory):
     """Per criterion: read-backs in the criterion's part of a training step (task.train_step =
     forward + backward, then reduce_metrics), and in the whole Trainer.train_step. The second
     update is counted: the first one initialises lam (one read-back, once per run)."""
-    data_bin = shared_data_bin(tmp_path_factory)
     result = {}
     for name, flags in CRITERIA.items():
-        trainer, batches = build_trainer(data_bin, tmp_path_factory.mktemp("ckpt"), *flags)
+        trainer, batches = build_trainer(tiny_data_bin, tmp_path_factory.mktemp("ckpt"), *flags)
         trainer.train_step([batches[0]])
         sample = trainer._prepare_sample(batches[1])[0]
         trainer.zero_grad()

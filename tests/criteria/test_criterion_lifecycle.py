@@ -16,16 +16,11 @@ import stk_nmt  # noqa: E402,F401
 from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss  # noqa: E402
 
 from stk_nmt.core import lambda_form  # noqa: E402
-from fairseq_tiny import build_trainer, shared_data_bin  # noqa: E402
+from fairseq_tiny import build_trainer  # noqa: E402
 
 LR, K_RATIO, DELTA, EPS = 0.5, 0.6, 0.5, 0.1
 STK = ["--criterion", "stk", "--label-smoothing", str(EPS), "--stk-k-ratio", str(K_RATIO),
        "--stk-delta", str(DELTA), "--stk-lam-lr", str(LR)]
-
-
-@pytest.fixture(scope="module")
-def data_bin(tmp_path_factory):
-    return shared_data_bin(tmp_path_factory)
 
 
 def token_losses(model, sample, pad):
@@ -62,8 +57,8 @@ def weights(trainer):
     return [p.detach().clone() for p in trainer.model.parameters()]
 
 
-def test_validation_before_training_leaves_lam_to_the_first_training_batch(data_bin, tmp_path):
-    trainer, batches = build_trainer(data_bin, tmp_path, *STK)
+def test_validation_before_training_leaves_lam_to_the_first_training_batch(tiny_data_bin, tmp_path):
+    trainer, batches = build_trainer(tiny_data_bin, tmp_path, *STK)
     pad = trainer.task.target_dictionary.pad()
     trainer.valid_step(batches[1])  # model.eval() + no_grad, as fairseq validates
     assert not bool(trainer.criterion.aggregate.lam_initialized)
@@ -76,8 +71,8 @@ def test_validation_before_training_leaves_lam_to_the_first_training_batch(data_
     assert float(trainer.criterion.aggregate.lam.detach()) == pytest.approx(expected, abs=1e-5)
 
 
-def test_update_freq_two_moves_lam_once_by_the_token_weighted_mean_gradient(data_bin, tmp_path):
-    trainer, batches = build_trainer(data_bin, tmp_path, *STK, "--update-freq", "2")
+def test_update_freq_two_moves_lam_once_by_the_token_weighted_mean_gradient(tiny_data_bin, tmp_path):
+    trainer, batches = build_trainer(tiny_data_bin, tmp_path, *STK, "--update-freq", "2")
     pad = trainer.task.target_dictionary.pad()
     v0, v1 = token_losses(trainer.model, batches[0], pad), token_losses(trainer.model, batches[1], pad)
     lam0, _ = kth_largest(v0)
@@ -87,10 +82,10 @@ def test_update_freq_two_moves_lam_once_by_the_token_weighted_mean_gradient(data
     assert lam_of(trainer) == pytest.approx(lam0 - LR * g, abs=1e-5)
 
 
-def test_dummy_batch_does_not_move_lam(data_bin, tmp_path):
+def test_dummy_batch_does_not_move_lam(tiny_data_bin, tmp_path):
     # fairseq feeds a dummy batch (an earlier batch, loss multiplied by 0) to a process that ran out
     # of data; the update is that of the real batch alone.
-    trainer, batches = build_trainer(data_bin, tmp_path, *STK)
+    trainer, batches = build_trainer(tiny_data_bin, tmp_path, *STK)
     pad = trainer.task.target_dictionary.pad()
     v0 = token_losses(trainer.model, batches[0], pad)
     lam0, _ = kth_largest(v0)
@@ -99,8 +94,8 @@ def test_dummy_batch_does_not_move_lam(data_bin, tmp_path):
     assert lam_of(trainer) == pytest.approx(lam0 - LR * lam_grad(v0, lam0), abs=1e-5)
 
 
-def test_fp16_overflow_skipped_step_leaves_lam_and_model_alone(data_bin, tmp_path, monkeypatch):
-    trainer, batches = build_trainer(data_bin, tmp_path, *STK, "--fp16", "--fp16-no-flatten-grads")
+def test_fp16_overflow_skipped_step_leaves_lam_and_model_alone(tiny_data_bin, tmp_path, monkeypatch):
+    trainer, batches = build_trainer(tiny_data_bin, tmp_path, *STK, "--fp16", "--fp16-no-flatten-grads")
     trainer.train_step([batches[0]])
     lam1, w1 = lam_of(trainer), weights(trainer)
     # A loss scale that overflows the fp16 gradients: fairseq's FP16Optimizer raises OverflowError
@@ -121,11 +116,11 @@ def test_fp16_overflow_skipped_step_leaves_lam_and_model_alone(data_bin, tmp_pat
     assert lam_of(trainer) == pytest.approx(lam1 - LR * lam_grad(v2, lam1), abs=2e-3)  # fp16 model
 
 
-def test_amp_retry_of_the_same_batch_moves_lam_once(data_bin, tmp_path):
+def test_amp_retry_of_the_same_batch_moves_lam_once(tiny_data_bin, tmp_path):
     # On a GPU, --amp retries an overflowing batch: forward+backward, GradScaler.step finds infs and
     # skips optimizer.step(), then train_step runs again (zero_grad, forward, backward, step). The
     # CPU GradScaler is disabled, so the call sequence is reproduced with fairseq's own task code.
-    trainer, batches = build_trainer(data_bin, tmp_path, *STK)
+    trainer, batches = build_trainer(tiny_data_bin, tmp_path, *STK)
     task, model, crit, opt = trainer.task, trainer.model, trainer.criterion, trainer.optimizer
     pad = task.target_dictionary.pad()
     v0 = token_losses(model, batches[0], pad)
@@ -140,8 +135,8 @@ def test_amp_retry_of_the_same_batch_moves_lam_once(data_bin, tmp_path):
     assert lam_of(trainer) == pytest.approx(lam0 - LR * lam_grad(v0, lam0), abs=1e-5)
 
 
-def test_model_in_eval_mode_does_not_move_lam(data_bin, tmp_path):
-    trainer, batches = build_trainer(data_bin, tmp_path, *STK, "--stk-lam-init", "2.5")
+def test_model_in_eval_mode_does_not_move_lam(tiny_data_bin, tmp_path):
+    trainer, batches = build_trainer(tiny_data_bin, tmp_path, *STK, "--stk-lam-init", "2.5")
     task, model, crit, opt = trainer.task, trainer.model, trainer.criterion, trainer.optimizer
     sample = trainer._prepare_sample(batches[0])[0]
     crit.train()
@@ -157,6 +152,6 @@ def test_model_in_eval_mode_does_not_move_lam(data_bin, tmp_path):
     (["--stk-k", "215"], "--stk-k 215 cannot fit.*--max-tokens 200"),  # the tiny setting's --max-tokens 200
     (["--stk-k", "150", "--max-tokens-valid", "120"], "--stk-k 150 cannot fit.*--max-tokens-valid 120"),
 ])
-def test_count_k_that_cannot_fit_is_refused_when_fairseq_builds_the_criterion(data_bin, tmp_path, flags, match):
+def test_count_k_that_cannot_fit_is_refused_when_fairseq_builds_the_criterion(tiny_data_bin, tmp_path, flags, match):
     with pytest.raises(ValueError, match=match):
-        build_trainer(data_bin, tmp_path, "--criterion", "stk", *flags)
+        build_trainer(tiny_data_bin, tmp_path, "--criterion", "stk", *flags)

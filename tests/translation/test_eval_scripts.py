@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import sacrebleu
 
-from _translation_archives import build_iwslt_archive, build_wmt_archives
+from translation_archives import build_iwslt_archive, build_wmt_archives
 from fairseq_tiny import TINY_ARCH
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((REPO / "scripts").glob("*.sh"))
 
 

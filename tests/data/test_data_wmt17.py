@@ -3,7 +3,7 @@
 import pytest
 from sacremoses import MosesPunctNormalizer
 
-from _translation_archives import build_wmt_archives, write_tgz
+from translation_archives import build_wmt_archives, write_tgz
 from stk_nmt.data import wmt17
 
 

@@ -18,7 +18,7 @@ from stk_nmt.experiments.paper import FIG3_BAYES_B, FIG3_BAYES_W, TABLE3_LOGISTI
 from stk_nmt.experiments.table_runs import summarize
 from stk_nmt.experiments.tabular import METHODS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
