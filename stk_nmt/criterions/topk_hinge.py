@@ -27,16 +27,17 @@ from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
 
-from .aggregated import log_percentages
-from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, STkLabelSmoothedCrossEntropyCriterion
+from .aggregated import AggregatedCriterion, log_percentages
+from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, label_smoothed_token_losses, read_label_smoothing_flags
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
-    # Inherited: the aggregate flags (--stk-aggregate, --stk-k-ratio, ...) and fairseq's
-    # --label-smoothing / --ignore-prefix-size / --report-accuracy for the cross-entropy part.
+    # Inherited (the config only, not the criterion): the aggregate flags (--stk-aggregate,
+    # --stk-k-ratio, ...) and fairseq's --label-smoothing / --ignore-prefix-size / --report-accuracy
+    # for the cross-entropy part.
     topk_k: int = field(default=5, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
     topk_eps: float = field(default=1.0, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
     topk_samples: int = field(default=5, metadata={"help": "S, noise draws per token"})
@@ -112,7 +113,7 @@ def dictionary_class_counts(dictionary) -> Tuple[torch.Tensor, int]:
 
 
 @register_criterion("topk_hinge", dataclass=TopKHingeConfig)
-class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
+class TopKHingeCriterion(AggregatedCriterion):
     """Balanced smoothed top-K hinge over the target vocabulary (+ optional label-smoothed CE mix).
 
     Logs loss, nll_loss, ppl, accuracy (top-1) and topk_accuracy (the reference token among the
@@ -121,6 +122,7 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
 
     def __init__(self, cfg: TopKHingeConfig, task):
         super().__init__(cfg, task)
+        read_label_smoothing_flags(self, cfg)  # the cross-entropy part: shared with the stk criterion
         self.vocab_size = len(task.target_dictionary)
         if not isinstance(cfg.topk_k, int) or not 1 <= cfg.topk_k < self.vocab_size:
             raise ValueError(
@@ -156,10 +158,10 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
         return logits.reshape(-1, self.vocab_size), target.reshape(-1)
 
     def token_losses(self, model, net_output, sample):
-        # The cross-entropy part and the nll log come from the parent (fairseq's own function);
+        # The cross-entropy part and the nll log: fairseq's own functions, as in the stk criterion;
         # with mix 0 it is only logged, so no graph is kept for it.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.ce_mix > 0):
-            ce, nll, mask = super().token_losses(model, net_output, sample)
+            ce, nll, mask = label_smoothed_token_losses(self, model, net_output, sample)
         logits, target = self.logits_and_target(model, net_output, sample)
         hinge = torch.zeros(target.shape, dtype=torch.float32, device=target.device)
         # Padding rows are skipped: drawing (V, S) noise for them would be wasted.
