@@ -238,10 +238,25 @@ def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128) 
     return bool((near.float().mean(dim=1) > 1.5 * DENSE_FRACTION).float().mean() >= 0.99)
 
 
+def kth_largest_values(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, 1): the k-th largest entry of each row of scores (B, L), by the blocked selection on wide
+    rows (as the draws are), torch.topk otherwise; the same value either way."""
+    n_rows, n_cols = scores.shape
+    blocks = select_blocks(n_cols, k)
+    if blocks is None:
+        return torch.topk(scores, k, dim=1).values[:, k - 1 : k]
+    padded = blocks * BLOCK_WIDTH
+    if padded == n_cols:
+        rows = scores.contiguous()
+    else:
+        rows = scores.new_full((n_rows, padded), -math.inf)
+        rows[:, :n_cols] = scores
+    return kth_along_last(rows.view(n_rows, 1, padded), k, blocks)[0]
+
+
 def candidate_mask(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
     """(B, L) bool: the classes scoring at least (the row's k-th largest score) - margin; >= k per row."""
-    kth = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
-    return scores >= kth - margin
+    return scores >= kth_largest_values(scores, k) - margin
 
 
 def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
