@@ -373,12 +373,17 @@ def select_draws(
     return values, indices
 
 
-def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor) -> torch.Tensor:
-    """A (B, L) tensor with row_weights[i] / S added at each of the S indices of row i."""
+def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A (B, L) tensor with row_weights[i] / S added at each of the S indices of row i, or, given
+    rows (R,), of row rows[i] (indices and row_weights then have R rows; repeated rows add up)."""
     n_samples = indices.shape[1]
     grad = torch.zeros(shape, dtype=row_weights.dtype, device=row_weights.device)
     per_draw = (row_weights / n_samples)[:, None].expand(-1, n_samples)
-    return grad.scatter_add_(1, indices, per_draw)
+    if rows is None:
+        return grad.scatter_add_(1, indices, per_draw)
+    flat = (rows[:, None] * shape[1] + indices).reshape(-1)
+    grad.view(-1).index_add_(0, flat, per_draw.reshape(-1))
+    return grad
 
 
 class PerturbedTopKFunction(torch.autograd.Function):

@@ -73,6 +73,16 @@ def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int) -> None:
         raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
 
 
+def _check_rows(rows, n_rows: int) -> None:
+    if not isinstance(rows, torch.Tensor) or rows.dim() != 1 or rows.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"rows must be a 1-D int64/int32 torch.Tensor of row indices, got {rows!r:.80}")
+    if rows.numel() == 0:
+        raise ValueError("rows is empty: no row to compute the loss of")
+    lo, hi = (int(v) for v in torch.aminmax(rows))
+    if lo < 0 or hi >= n_rows:
+        raise ValueError(f"rows must lie in [0, B) = [0, {n_rows}), got a row {lo if lo < 0 else hi}")
+
+
 def _check_scale(scale) -> None:
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale must be a finite number > 0, got scale={scale!r}")
@@ -80,12 +90,18 @@ def _check_scale(scale) -> None:
 
 class TopKHingeFunction(torch.autograd.Function):
     """forward(scores, labels, margins (L,) or None, k, epsilon, n_samples, scale, noise, generator,
-    chunk_elements, noise_mode, tolerance) -> per-example losses (B,) in compute_dtype(scores.dtype)."""
+    chunk_elements, noise_mode, tolerance, rows (R,) or None) -> per-example losses in
+    compute_dtype(scores.dtype): (B,), or (R,) for the rows `rows` of scores."""
 
     @staticmethod
     def forward(ctx, scores, labels, margins, k, epsilon, n_samples, scale, noise, generator, chunk_elements,
-                noise_mode, tolerance):
+                noise_mode, tolerance, rows=None):
         dtype = compute_dtype(scores.dtype)
+        full_shape = tuple(scores.shape)
+        if rows is not None:
+            # A plain copy outside autograd: the backward writes the (B, L) gradient directly,
+            # without autograd's index backward (a zero (B, L) tensor and an index_put of the rows).
+            scores = scores.detach()[rows]
         kth, indices = select_draws(
             scores, k + 1, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance
         )
@@ -99,19 +115,22 @@ class TopKHingeFunction(torch.autograd.Function):
         if scale != 1.0:
             arg = scale * arg
         losses = torch.relu(arg)
-        ctx.save_for_backward(labels, indices, arg > 0)
-        ctx.meta = (tuple(scores.shape), scores.dtype, scale)
+        ctx.save_for_backward(labels, indices, arg > 0, rows)
+        ctx.meta = (full_shape, scores.dtype, scale)
         return losses
 
     @staticmethod
     def backward(ctx, grad_out):
-        labels, indices, active = ctx.saved_tensors
+        labels, indices, active, rows = ctx.saved_tensors
         shape, in_dtype, scale = ctx.meta
         # d l_i / d s_i = scale * 1[l_i > 0] * (mean of the S one-hots - onehot(y_i))
         weights = grad_out.to(compute_dtype(in_dtype)) * active * scale
-        grad = scatter_draws(shape, indices, weights)
-        grad.scatter_add_(1, labels[:, None], -weights[:, None])
-        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None, None, None
+        grad = scatter_draws(shape, indices, weights, rows)
+        if rows is None:
+            grad.scatter_add_(1, labels[:, None], -weights[:, None])
+        else:
+            grad.view(-1).index_add_(0, rows * shape[1] + labels, -weights)
+        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None, None, None, None
 
 
 def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -142,6 +161,7 @@ def noised_topk_hinge(
     chunk_elements: Optional[int] = None,
     noise_mode: str = "auto",
     tolerance: float = DEFAULT_TOLERANCE,
+    rows: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Smoothed top-K hinge loss of scores (B, L) against labels (B,).
 
@@ -152,8 +172,15 @@ def noised_topk_hinge(
     noise_mode, tolerance: "dense" is pytopk's operator; "truncated" perturbs only the classes near
     each row's (K+1)-th score; "auto" (default) truncates the rows where that is cheaper. Truncation
     changes a row's loss with probability at most `tolerance` (see perturbed_topk, docs/topk-hinge.md).
+    rows: optional 1-D integer tensor (R,): the loss of scores[rows] only, as
+    noised_topk_hinge(scores[rows], labels, ...) with labels and noise of R rows, but the gradient
+    goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
+    copy of the selected rows (the criterion's non-padding tokens).
     """
     n_rows, n_cols = check_scores(scores)
+    if rows is not None:
+        _check_rows(rows, n_rows)
+        rows, n_rows = rows.long(), rows.numel()
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
     _check_labels(labels, n_rows, n_cols)
     _check_scale(scale)
@@ -166,7 +193,7 @@ def noised_topk_hinge(
             raise ValueError(f"margins must be a tensor of shape (L,) = ({n_cols},), got {getattr(margins, 'shape', margins)!r}")
     losses = TopKHingeFunction.apply(
         scores, labels.long(), margins, int(k), float(epsilon), int(n_samples), float(scale), noise, generator, chunk_elements,
-        noise_mode, float(tolerance),
+        noise_mode, float(tolerance), rows,
     )
     return _reduce(losses, reduction)
 
@@ -203,12 +230,13 @@ class BalancedTopKHinge(nn.Module):
     def _margins_and_scale(self):
         return None, 1.0
 
-    def forward(self, scores: torch.Tensor, labels: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor, noise: Optional[torch.Tensor] = None,
+                rows: Optional[torch.Tensor] = None) -> torch.Tensor:
         margins, scale = self._margins_and_scale()
         return noised_topk_hinge(
             scores, labels, self.k, self.epsilon, self.n_samples, margins=margins, scale=scale, reduction=self.reduction,
             noise=noise, generator=self.generator, chunk_elements=self.chunk_elements, noise_mode=self.noise_mode,
-            tolerance=self.tolerance,
+            tolerance=self.tolerance, rows=rows,
         )
 
     def extra_repr(self) -> str:

@@ -165,8 +165,11 @@ class TopKHingeCriterion(AggregatedCriterion):
             ce, nll, mask = label_smoothed_token_losses(self, model, net_output, sample)
         logits, target = self.logits_and_target(model, net_output, sample)
         hinge = torch.zeros(target.shape, dtype=torch.float32, device=target.device)
-        # Padding rows are skipped: drawing (V, S) noise for them would be wasted.
-        hinge = hinge.index_put((mask,), self.hinge(logits[mask], target[mask]).float())
+        # Padding rows are skipped: drawing (V, S) noise for them would be wasted. The hinge reads
+        # the valid rows itself and writes its gradient straight into the logits' (N, V) gradient,
+        # without autograd's copy of those rows (a zero (N, V) tensor and an index_put backward).
+        rows = mask.nonzero().squeeze(1)
+        hinge = hinge.index_put((rows,), self.hinge(logits, target[rows], rows=rows).float())
         if self.ce_mix == 0:
             return hinge, nll, mask
         return (1.0 - self.ce_mix) * hinge + self.ce_mix * ce.float(), nll, mask
