@@ -62,25 +62,30 @@ def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: flo
     return (inv * (max_m / inv.max())).to(torch.float32)
 
 
-def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int) -> None:
+def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int, rows: Optional[torch.Tensor] = None,
+                  n_all_rows: int = 0) -> None:
+    """labels (n_rows,) in [0, n_cols); rows, if given, (n_rows,) row indices in [0, n_all_rows).
+    One read-back of the device for both ranges."""
     if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
     if tuple(labels.shape) != (n_rows,):
         raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    lo, hi = (int(v) for v in torch.aminmax(labels))  # one pass
+    bounds = [*torch.aminmax(labels), *(torch.aminmax(rows) if rows is not None else ())]  # one pass each
+    lo, hi, *row_bounds = torch.stack([b.long() for b in bounds]).tolist()
     if lo < 0 or hi >= n_cols:
         bad = lo if lo < 0 else hi
         raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
+    if row_bounds and (row_bounds[0] < 0 or row_bounds[1] >= n_all_rows):
+        bad = row_bounds[0] if row_bounds[0] < 0 else row_bounds[1]
+        raise ValueError(f"rows must lie in [0, B) = [0, {n_all_rows}), got a row {bad}")
 
 
-def _check_rows(rows, n_rows: int) -> None:
+def _check_rows(rows) -> None:
+    """The form of rows (its range is checked with the labels', in one read-back)."""
     if not isinstance(rows, torch.Tensor) or rows.dim() != 1 or rows.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"rows must be a 1-D int64/int32 torch.Tensor of row indices, got {rows!r:.80}")
     if rows.numel() == 0:
         raise ValueError("rows is empty: no row to compute the loss of")
-    lo, hi = (int(v) for v in torch.aminmax(rows))
-    if lo < 0 or hi >= n_rows:
-        raise ValueError(f"rows must lie in [0, B) = [0, {n_rows}), got a row {lo if lo < 0 else hi}")
 
 
 def _check_scale(scale) -> None:
@@ -177,12 +182,13 @@ def noised_topk_hinge(
     goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
     copy of the selected rows (the criterion's non-padding tokens).
     """
-    n_rows, n_cols = check_scores(scores)
+    n_all_rows, n_cols = check_scores(scores)
+    n_rows = n_all_rows
     if rows is not None:
-        _check_rows(rows, n_rows)
+        _check_rows(rows)
         rows, n_rows = rows.long(), rows.numel()
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
-    _check_labels(labels, n_rows, n_cols)
+    _check_labels(labels, n_rows, n_cols, rows, n_all_rows)
     _check_scale(scale)
     _check_reduction(reduction)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
