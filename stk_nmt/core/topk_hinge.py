@@ -186,7 +186,7 @@ def noised_topk_hinge(
     n_rows = n_all_rows
     if rows is not None:
         _check_rows(rows)
-        rows, n_rows = rows.long(), rows.numel()
+        rows, n_rows = rows.to(device=scores.device, dtype=torch.long), rows.numel()
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
     _check_labels(labels, n_rows, n_cols, rows, n_all_rows)
     _check_scale(scale)
