@@ -18,7 +18,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Callable, Dict
@@ -27,6 +26,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from stk_nmt.core import st_k  # noqa: E402
+
+from _harness import can_reset_peak, peak_extra_bytes as peak_extra_of, run_json_worker  # noqa: E402
 
 Method = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 
@@ -67,35 +68,21 @@ def time_methods(n: int, k: int, names, rounds: int, warmup: int = 2, seed: int 
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _status_bytes(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def _measure_peak_in_this_process(name: str, n: int, k: int) -> int:
     METHODS[name](*make_inputs(1000), 10).backward()  # load kernels before measuring
     losses, lam = make_inputs(n)
-    # Writing 5 to clear_refs resets the peak resident set (VmHWM) to the current one (Linux >= 4.0).
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = _status_bytes("VmRSS")
-    METHODS[name](losses, lam, k).backward()
-    return _status_bytes("VmHWM") - before
+    return peak_extra_of(lambda: METHODS[name](losses, lam, k).backward())[0]
 
 
 def peak_extra_bytes(name: str, n: int, k: int):
     """Peak resident-set growth of one forward+backward of `name` in a fresh process (None if the
     kernel does not let us reset the peak). The gradient w.r.t. the losses (one copy) is included."""
-    if not os.access("/proc/self/clear_refs", os.W_OK):
+    if not can_reset_peak():
         return None
     here = os.path.dirname(os.path.abspath(__file__))
-    code = (f"import sys; sys.path.insert(0, {here!r}); from bench_aggregates import _measure_peak_in_this_process as m;"
-            f"print(m({name!r}, {n}, {k}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip())
+    code = (f"import sys, json; sys.path.insert(0, {here!r}); from bench_aggregates import _measure_peak_in_this_process as m;"
+            f"print(json.dumps({{'bytes': m({name!r}, {n}, {k})}}))")
+    return run_json_worker(["-c", code])["bytes"]
 
 
 def parse_args(argv=None):

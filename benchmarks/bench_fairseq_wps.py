@@ -9,18 +9,23 @@ summary, which excludes start-up), and prints every run and the median stk/basel
 """
 
 import argparse
-import json
-import os
-import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
+from _harness import (
+    epoch_summaries,
+    epoch_words_seconds,
+    preprocess,
+    quiet_training_args,
+    run_fairseq,
+    small_transformer_args,
+    write_zipf_corpus,
+)
+
 CRITERIA = {
     "label_smoothed_cross_entropy": ["--criterion", "label_smoothed_cross_entropy"],
     "stk": ["--criterion", "stk"],
@@ -28,54 +33,21 @@ CRITERIA = {
 
 
 def synthetic_corpus(directory: Path, seed: int, sentences: int, vocab: int) -> Path:
-    """A random parallel corpus (Zipf-like word frequencies), preprocessed with fairseq-preprocess."""
-    rng = random.Random(seed)
-    words = [f"w{i}" for i in range(vocab)]
-    weights = [1.0 / (i + 1) for i in range(vocab)]
-    for split, n in (("train", sentences), ("valid", 100)):
-        src, tgt = [], []
-        for _ in range(n):
-            sent = rng.choices(words, weights, k=rng.randint(10, 30))
-            src.append(" ".join(sent))
-            tgt.append(" ".join(w.replace("w", "v") for w in reversed(sent)))
-        (directory / f"{split}.src").write_text("\n".join(src) + "\n")
-        (directory / f"{split}.tgt").write_text("\n".join(tgt) + "\n")
-    dest = directory / "bin"
-    subprocess.run([sys.executable, "-m", "fairseq_cli.preprocess", "--source-lang", "src", "--target-lang", "tgt",
-                    "--trainpref", str(directory / "train"), "--validpref", str(directory / "valid"),
-                    "--destdir", str(dest), "--workers", "1"], check=True, capture_output=True)
-    return dest
+    """A random parallel corpus (Zipf word frequencies), preprocessed with fairseq-preprocess."""
+    write_zipf_corpus(directory, vocab, sentences, seed, valid_lines=100, full_dictionaries=False)
+    return preprocess(directory, directory / "bin")
 
 
 def train_wps(data_bin: Path, criterion_flags, args, save_dir: Path) -> float:
-    cmd = [sys.executable, "-m", "fairseq_cli.train", str(data_bin), "--user-dir", str(REPO / "stk_nmt"),
-           *criterion_flags, "--label-smoothing", "0.1",
-           "--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
-           "--encoder-embed-dim", "128", "--decoder-embed-dim", "128",
-           "--encoder-ffn-embed-dim", "256", "--decoder-ffn-embed-dim", "256",
-           "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+    cmd = [str(data_bin), *criterion_flags, "--label-smoothing", "0.1", *small_transformer_args(128, 256),
            "--optimizer", "adam", "--lr", "1e-3", "--lr-scheduler", "inverse_sqrt", "--warmup-updates", "50",
-           "--max-tokens", str(args.max_tokens), "--max-update", str(args.updates), "--seed", str(args.seed),
-           "--save-dir", str(save_dir), "--no-save", "--disable-validation", "--no-progress-bar",
-           "--log-format", "json", "--log-interval", "1000000", "--num-workers", "0"]
+           "--max-tokens", str(args.max_tokens), "--max-update", str(args.updates),
+           *quiet_training_args(save_dir, args.seed)]
     if args.cpu:
         cmd.append("--cpu")
-    proc = subprocess.run(cmd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")})
-    out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise RuntimeError(f"fairseq-train failed:\n{out[-3000:]}")
-    summaries = [json.loads(line.split("| train | ", 1)[1]) for line in out.splitlines() if "| train | " in line]
-    if not summaries:
-        raise RuntimeError(f"no epoch summary in the fairseq-train output:\n{out[-3000:]}")
     # Words per second over the whole run: total target words / total time, epochs weighted by words.
-    words, seconds, done = 0.0, 0.0, 0
-    for s in summaries:
-        updates = int(s["train_num_updates"]) - done
-        done = int(s["train_num_updates"])
-        w = float(s["train_wpb"]) * updates
-        words, seconds = words + w, seconds + w / float(s["train_wps"])
-    return words / seconds
+    epochs = epoch_words_seconds(epoch_summaries(run_fairseq("train", cmd)))
+    return sum(w for w, _ in epochs) / sum(s for _, s in epochs)
 
 
 def main():

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import torch
+
+from _harness import peak_extra_bytes, run_json_worker
+from stk_nmt.files import atomic_write_text
 
 ISSUE_SHAPES = ["256,1000,5,5", "64,10000,5,5", "4096,10000,5,5"]
 EPSILON = 1.0
@@ -66,31 +65,17 @@ def step(loss_fn, scores, labels, seed):
     return float(loss.detach())
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
 def memory_worker(impl: str, B: int, L: int, S: int, K: int, seed: int) -> dict:
     """One forward + backward in this (fresh) process; the peak RSS above the inputs, in MiB."""
     scores, labels = make_inputs(B, L, seed)
     loss_fn = build_loss(impl, K, S)
-    base = _status_kib("VmRSS")
-    with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM to the current RSS
-        f.write("5")
-    value = step(loss_fn, scores, labels, seed + 1)
-    return {"peak_extra_mib": (_status_kib("VmHWM") - base) / 1024, "loss": value}
+    extra, value = peak_extra_bytes(lambda: step(loss_fn, scores, labels, seed + 1))
+    return {"peak_extra_mib": extra / 2**20, "loss": value}
 
 
 def measure_memory(impl, B, L, S, K, seed) -> dict:
-    cmd = [sys.executable, __file__, "--memory-worker", impl, "--shapes", f"{B},{L},{S},{K}", "--seed", str(seed),
-           "--threads", str(torch.get_num_threads())]
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json_worker([__file__, "--memory-worker", impl, "--shapes", f"{B},{L},{S},{K}", "--seed", str(seed),
+                            "--threads", str(torch.get_num_threads())])
 
 
 def measure_time(B, L, S, K, seed, repeats) -> dict:
@@ -105,13 +90,6 @@ def measure_time(B, L, S, K, seed, repeats) -> dict:
             step(fn, scores, labels, seed + 1)
             times[impl].append(time.perf_counter() - t0)
     return {impl: {"median_s": statistics.median(ts), "loss": losses[impl]} for impl, ts in times.items()}
-
-
-def write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as f:
-        json.dump(data, f, indent=2)
-    os.replace(f.name, path)
 
 
 def main(argv=None):
@@ -158,7 +136,7 @@ def main(argv=None):
               f"{row['speedup']:>7.1f}x | {row['pytopk_mib']:>10.0f} {row['ours_mib']:>9.0f} "
               f"{row['pytopk_mib'] / max(row['ours_mib'], 1e-9):>8.1f}x | {'yes' if same else 'NO'}", flush=True)
         if args.json:
-            write_json_atomic(args.json, {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results})
+            atomic_write_text(args.json, json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results}, indent=2))
 
 
 if __name__ == "__main__":

@@ -20,18 +20,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
+from _harness import (
+    REPO,
+    epoch_summaries,
+    epoch_words_seconds,
+    preprocess,
+    quiet_training_args,
+    run_fairseq,
+    small_transformer_args,
+    write_zipf_corpus,
+)
+
 sys.path.insert(0, str(REPO))
 from stk_nmt.files import atomic_write_text  # noqa: E402
 
@@ -47,37 +53,6 @@ CRITERIA = {
 DEFAULT_CRITERIA = ["label_smoothed_cross_entropy", "topk_hinge", "imbalanced_topk_hinge"]
 
 
-def write_corpus(folder: Path, vocab: int, lines: int, seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    probs = 1.0 / np.arange(1, vocab + 1) ** 1.05
-    probs /= probs.sum()
-    for split, n in (("train", lines), ("valid", max(20, lines // 50))):
-        src, tgt = [], []
-        for _ in range(n):
-            ids = rng.choice(vocab, size=int(rng.integers(8, 30)), p=probs)
-            src.append(" ".join(f"s{i}" for i in ids))
-            tgt.append(" ".join(f"t{i}" for i in ids[::-1]))
-        for ext, text in (("src", src), ("tgt", tgt)):
-            tmp = folder / f".{split}.{ext}.tmp"
-            tmp.write_text("\n".join(text) + "\n")
-            os.replace(tmp, folder / f"{split}.{ext}")
-    # Dictionaries with every word of the vocabulary (expected counts, most frequent first), so the
-    # output layer has --vocab entries however short the corpus is.
-    expected = np.maximum(1, np.round(probs * lines * 19)).astype(int)
-    for ext, prefix in (("src", "s"), ("tgt", "t")):
-        tmp = folder / f".dict.{ext}.tmp"
-        tmp.write_text("".join(f"{prefix}{i} {c}\n" for i, c in enumerate(expected)))
-        os.replace(tmp, folder / f"dict.{ext}.txt")
-
-
-def run(args, cwd: Path, threads: int) -> str:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True, env=env)
-    if out.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    return out.stdout + out.stderr
-
-
 def children_cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -89,41 +64,21 @@ def prepare(workdir: Path, vocab: int, lines: int, seed: int, threads: int) -> P
         return data_bin
     corpus = workdir / f"text-v{vocab}-n{lines}-s{seed}"
     corpus.mkdir(parents=True, exist_ok=True)
-    write_corpus(corpus, vocab, lines, seed)
-    tmp_bin = Path(tempfile.mkdtemp(dir=workdir, prefix=".bin-"))
-    run(["fairseq_cli.preprocess", "--source-lang", "src", "--target-lang", "tgt", "--trainpref", "train",
-         "--validpref", "valid", "--destdir", str(tmp_bin), "--workers", "1",
-         "--srcdict", "dict.src.txt", "--tgtdict", "dict.tgt.txt"], corpus, threads)
-    os.replace(tmp_bin, data_bin)
-    return data_bin
+    write_zipf_corpus(corpus, vocab, lines, seed)
+    return preprocess(corpus, data_bin, threads, dictionaries=True)
 
 
 def train(data_bin: Path, criterion: str, flags, args, workdir: Path, dim: int, stop):
     """One fairseq-train run until `stop` (fairseq flags): per-epoch (words, wall seconds), CPU seconds."""
     name = criterion.split(" ")[0]
     cpu0 = children_cpu_seconds()
-    log = run(["fairseq_cli.train", str(data_bin), "--user-dir", str(REPO / "stk_nmt"), "--task", "translation",
-               "--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
-               "--encoder-embed-dim", str(dim), "--decoder-embed-dim", str(dim),
-               "--encoder-ffn-embed-dim", str(4 * dim), "--decoder-ffn-embed-dim", str(4 * dim),
-               "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
-               "--share-decoder-input-output-embed", "--criterion", name, *flags,
-               "--optimizer", "adam", "--lr", "5e-4", "--max-tokens", str(args.max_tokens),
-               *stop, "--disable-validation", "--no-save",
-               "--save-dir", str(workdir / "unused-ckpt"), "--no-progress-bar", "--log-format", "json",
-               "--log-interval", "1000", "--cpu", "--seed", str(args.seed), "--num-workers", "0"], workdir, args.threads)
+    log = run_fairseq("train", [str(data_bin), "--task", "translation", *small_transformer_args(dim, 4 * dim),
+                                "--share-decoder-input-output-embed", "--criterion", name, *flags,
+                                "--optimizer", "adam", "--lr", "5e-4", "--max-tokens", str(args.max_tokens), *stop,
+                                *quiet_training_args(workdir / "unused-ckpt", args.seed), "--cpu"],
+                      cwd=workdir, threads=args.threads)
     cpu = children_cpu_seconds() - cpu0
-    summaries = [json.loads(line[line.index("{"):]) for line in log.splitlines() if '"train_wps"' in line]
-    if not summaries:
-        raise RuntimeError(f"no train_wps in the log of {criterion}:\n{log[-2000:]}")
-    epochs, done = [], 0
-    for summary in summaries:  # one per epoch
-        updates = int(float(summary["train_num_updates"])) - done
-        done += updates
-        words = float(summary["train_wpb"]) * updates
-        wps = float(summary["train_wps"])
-        epochs.append((words, words / wps if wps > 0 else float("nan")))
-    return epochs, cpu
+    return epoch_words_seconds(epoch_summaries(log)), cpu
 
 
 def measure(data_bin: Path, criterion: str, dim: int, args) -> dict:

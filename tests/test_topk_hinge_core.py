@@ -269,3 +269,42 @@ def test_bad_class_counts_and_operator_k():
         perturbed_topk(torch.randn(2, 10), 11)
     with pytest.raises(ValueError, match="scores must be a 2-D floating tensor"):
         perturbed_topk(torch.randn(10), 1)
+
+
+@pytest.mark.parametrize("mode", ["dense", "truncated", "auto"])
+def test_rows_equal_the_indexed_rows_values_and_gradients(mode):
+    # The criterion's form: the loss of scores[rows] with the gradient written into the full scores.
+    g = torch.Generator().manual_seed(21)
+    B, L, S, K = 12, 300, 4, 3
+    scores = torch.randn(B, L, generator=g) * 4
+    rows = torch.tensor([0, 2, 3, 7, 7, 11])  # a repeated row adds up, as autograd's index does
+    labels = torch.randint(0, L, (rows.numel(),), generator=g)
+    noise = torch.randn(rows.numel(), L, S, generator=g)
+    counts = torch.ones(L) + torch.arange(L)
+    for margins, scale in [(None, 1.0), (class_margins(counts, 0.3), 2.0)]:
+        kw = dict(noise=noise, noise_mode=mode, reduction="none", margins=margins, scale=scale)
+        per_row = {}
+        ref, ref_grad = loss_and_grad(lambda s: per_row.setdefault("ref", noised_topk_hinge(s[rows], labels, K, 0.5, S, **kw))
+                                      .sum(), scores)
+        out, grad = loss_and_grad(lambda s: per_row.setdefault("out", noised_topk_hinge(s, labels, K, 0.5, S, rows=rows, **kw))
+                                  .sum(), scores)
+        assert torch.equal(per_row["out"].detach(), per_row["ref"].detach())
+        assert torch.equal(out, ref)
+        torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-7)
+        assert grad[[1, 4, 5, 6, 8, 9, 10]].abs().sum() == 0
+    module = BalancedTopKHinge(K, 0.5, S, reduction="none", noise_mode=mode)
+    assert torch.equal(module(scores, labels, noise=noise, rows=rows),
+                       noised_topk_hinge(scores[rows], labels, K, 0.5, S, noise=noise, noise_mode=mode, reduction="none"))
+
+
+@pytest.mark.parametrize("rows,match", [
+    (torch.tensor([0, 12]), r"rows must lie in \[0, B\) = \[0, 12\), got a row 12"),
+    (torch.tensor([-1, 2]), r"got a row -1"),
+    (torch.tensor([[0, 1]]), "rows must be a 1-D int64/int32 torch.Tensor"),
+    (torch.tensor([0.0, 1.0]), "rows must be a 1-D int64/int32 torch.Tensor"),
+    (torch.tensor([], dtype=torch.long), "rows is empty"),
+])
+def test_bad_rows(rows, match):
+    scores = torch.randn(12, 30)
+    with pytest.raises(ValueError, match=match):
+        noised_topk_hinge(scores, torch.zeros(max(1, rows.numel()), dtype=torch.long), 2, rows=rows)

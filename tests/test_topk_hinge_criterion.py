@@ -256,3 +256,23 @@ def test_bad_noise_flags():
         TopKHingeCriterion(make_cfg(topk_hinge_tolerance=0.0), Task())
     with pytest.raises(ValueError, match="--topk-hinge-noise must be one of .*got --topk-hinge-noise 'sparse'"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_hinge_noise="sparse"), Task())
+
+
+def test_accuracy_at_a_wide_vocabulary_with_ties():
+    # >= 4096 entries: the top-K hit goes through the core's blocked k-th largest selection.
+    task = Task(n_words=4200)
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V, seed=6)
+    tgt = sample["target"]
+    # Ties with the reference logit: at rank K (counts as a hit) and for the top-1.
+    logits[0, 0, :3] = logits[0, 0].max() + 1
+    logits[0, 0, tgt[0, 0]] = logits[0, 0, 0]
+    logits[1, 1] = 0.5  # every logit equal: a hit for both
+    crit = TopKHingeCriterion(make_cfg(topk_k=3, topk_eps=0.01), task)
+    log = crit.extra_logging(LogitModel(logits), (logits, None), sample)
+    flat, t = logits.reshape(-1, V), tgt.reshape(-1)
+    beaten_by = (flat > flat.gather(1, t[:, None])).sum(dim=1)  # brute force: logits strictly above
+    mask = t != PAD
+    assert log["n_correct"] == int(((beaten_by == 0) & mask).sum())
+    assert log["n_correct_topk"] == int(((beaten_by < 3) & mask).sum())
+    assert log["n_correct"] >= 2 and log["total"] == int(mask.sum())

@@ -213,3 +213,17 @@ def test_few_candidates_wide_rows_same_noise():
     out, grad = loss_and_grad(
         lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, reduction="none"), scores)
     assert torch.equal(out, ref) and torch.equal(grad, ref_grad)
+
+
+@pytest.mark.parametrize("L", [5003, 8000])  # padded to whole blocks / exact
+@pytest.mark.parametrize("k", [1, 6])
+def test_kth_largest_values_is_torch_topk_with_ties(L, k):
+    g = torch.Generator().manual_seed(L + k)
+    scores = torch.randn(9, L, generator=g)
+    scores[0] = 1.0  # a row of ties
+    scores[1, :20] = scores[1].max() + 1  # ties at the top
+    scores[2] = torch.randint(0, 4, (L,), generator=g).float()  # few distinct values
+    assert ptk.select_blocks(L, k) is not None  # the blocked selection is what is tested
+    expect = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
+    assert torch.equal(ptk.kth_largest_values(scores, k), expect)
+    assert torch.equal(ptk.kth_largest_values(scores[:, :100], k), torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])

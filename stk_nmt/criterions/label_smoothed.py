@@ -26,6 +26,28 @@ class STkLabelSmoothedCrossEntropyConfig(LabelSmoothedCrossEntropyCriterionConfi
     """fairseq's --label-smoothing / --report-accuracy / --ignore-prefix-size + the --stk-* flags."""
 
 
+def read_label_smoothing_flags(criterion, cfg: LabelSmoothedCrossEntropyCriterionConfig) -> None:
+    """Check fairseq's label-smoothing flags and set criterion.eps, .ignore_prefix_size and
+    .report_accuracy, the attributes fairseq's get_lprobs_and_target / compute_accuracy read.
+
+    Shared by every criterion with a label-smoothed cross-entropy part (here and the top-K hinge)."""
+    if not 0.0 <= cfg.label_smoothing < 1.0:
+        raise ValueError(f"--label-smoothing must be in [0, 1), got --label-smoothing {cfg.label_smoothing}")
+    if cfg.ignore_prefix_size < 0:
+        raise ValueError(f"--ignore-prefix-size must be >= 0, got --ignore-prefix-size {cfg.ignore_prefix_size}")
+    criterion.eps = cfg.label_smoothing
+    criterion.ignore_prefix_size = cfg.ignore_prefix_size
+    criterion.report_accuracy = cfg.report_accuracy
+
+
+def label_smoothed_token_losses(criterion, model, net_output, sample):
+    """(loss, nll, mask), flat, per target token: fairseq's own get_lprobs_and_target and
+    label_smoothed_nll_loss, reading criterion.eps / .ignore_prefix_size / .padding_idx."""
+    lprobs, target = LabelSmoothedCrossEntropyCriterion.get_lprobs_and_target(criterion, model, net_output, sample)
+    loss, nll = label_smoothed_nll_loss(lprobs, target, criterion.eps, ignore_index=criterion.padding_idx, reduce=False)
+    return loss.view(-1), nll.view(-1), target.ne(criterion.padding_idx)
+
+
 @register_criterion("stk_label_smoothed_cross_entropy", dataclass=STkLabelSmoothedCrossEntropyConfig)
 class STkLabelSmoothedCrossEntropyCriterion(AggregatedCriterion):
     """Label-smoothed cross-entropy per target token (fairseq's own functions), then the aggregate."""
@@ -39,18 +61,10 @@ class STkLabelSmoothedCrossEntropyCriterion(AggregatedCriterion):
 
     def __init__(self, cfg: STkLabelSmoothedCrossEntropyConfig, task):
         super().__init__(cfg, task)
-        if not 0.0 <= cfg.label_smoothing < 1.0:
-            raise ValueError(f"--label-smoothing must be in [0, 1), got --label-smoothing {cfg.label_smoothing}")
-        if cfg.ignore_prefix_size < 0:
-            raise ValueError(f"--ignore-prefix-size must be >= 0, got --ignore-prefix-size {cfg.ignore_prefix_size}")
-        self.eps = cfg.label_smoothing
-        self.ignore_prefix_size = cfg.ignore_prefix_size
-        self.report_accuracy = cfg.report_accuracy
+        read_label_smoothing_flags(self, cfg)
 
     def token_losses(self, model, net_output, sample):
-        lprobs, target = self.get_lprobs_and_target(model, net_output, sample)
-        loss, nll = label_smoothed_nll_loss(lprobs, target, self.eps, ignore_index=self.padding_idx, reduce=False)
-        return loss.view(-1), nll.view(-1), target.ne(self.padding_idx)
+        return label_smoothed_token_losses(self, model, net_output, sample)
 
     def extra_logging(self, model, net_output, sample):
         if not self.report_accuracy:

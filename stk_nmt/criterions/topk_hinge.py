@@ -26,17 +26,19 @@ from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
+from stk_nmt.core.perturbed_topk import kth_largest_values
 
-from .aggregated import log_percentages
-from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, STkLabelSmoothedCrossEntropyCriterion
+from .aggregated import AggregatedCriterion, log_percentages
+from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, label_smoothed_token_losses, read_label_smoothing_flags
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
-    # Inherited: the aggregate flags (--stk-aggregate, --stk-k-ratio, ...) and fairseq's
-    # --label-smoothing / --ignore-prefix-size / --report-accuracy for the cross-entropy part.
+    # Inherited (the config only, not the criterion): the aggregate flags (--stk-aggregate,
+    # --stk-k-ratio, ...) and fairseq's --label-smoothing / --ignore-prefix-size / --report-accuracy
+    # for the cross-entropy part.
     topk_k: int = field(default=5, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
     topk_eps: float = field(default=1.0, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
     topk_samples: int = field(default=5, metadata={"help": "S, noise draws per token"})
@@ -112,7 +114,7 @@ def dictionary_class_counts(dictionary) -> Tuple[torch.Tensor, int]:
 
 
 @register_criterion("topk_hinge", dataclass=TopKHingeConfig)
-class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
+class TopKHingeCriterion(AggregatedCriterion):
     """Balanced smoothed top-K hinge over the target vocabulary (+ optional label-smoothed CE mix).
 
     Logs loss, nll_loss, ppl, accuracy (top-1) and topk_accuracy (the reference token among the
@@ -121,6 +123,7 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
 
     def __init__(self, cfg: TopKHingeConfig, task):
         super().__init__(cfg, task)
+        read_label_smoothing_flags(self, cfg)  # the cross-entropy part: shared with the stk criterion
         self.vocab_size = len(task.target_dictionary)
         if not isinstance(cfg.topk_k, int) or not 1 <= cfg.topk_k < self.vocab_size:
             raise ValueError(
@@ -156,14 +159,17 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
         return logits.reshape(-1, self.vocab_size), target.reshape(-1)
 
     def token_losses(self, model, net_output, sample):
-        # The cross-entropy part and the nll log come from the parent (fairseq's own function);
+        # The cross-entropy part and the nll log: fairseq's own functions, as in the stk criterion;
         # with mix 0 it is only logged, so no graph is kept for it.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.ce_mix > 0):
-            ce, nll, mask = super().token_losses(model, net_output, sample)
+            ce, nll, mask = label_smoothed_token_losses(self, model, net_output, sample)
         logits, target = self.logits_and_target(model, net_output, sample)
         hinge = torch.zeros(target.shape, dtype=torch.float32, device=target.device)
-        # Padding rows are skipped: drawing (V, S) noise for them would be wasted.
-        hinge = hinge.index_put((mask,), self.hinge(logits[mask], target[mask]).float())
+        # Padding rows are skipped: drawing (V, S) noise for them would be wasted. The hinge reads
+        # the valid rows itself and writes its gradient straight into the logits' (N, V) gradient,
+        # without autograd's copy of those rows (a zero (N, V) tensor and an index_put backward).
+        rows = mask.nonzero().squeeze(1)
+        hinge = hinge.index_put((rows,), self.hinge(logits, target[rows], rows=rows).float())
         if self.ce_mix == 0:
             return hinge, nll, mask
         return (1.0 - self.ce_mix) * hinge + self.ce_mix * ce.float(), nll, mask
@@ -172,12 +178,15 @@ class TopKHingeCriterion(STkLabelSmoothedCrossEntropyCriterion):
     def extra_logging(self, model, net_output, sample):
         logits, target = self.logits_and_target(model, net_output, sample)
         mask = target.ne(self.padding_idx)
-        # The reference token is in the top j iff fewer than j logits beat it: one comparison pass
-        # instead of a top-K selection (a tie counts in the reference token's favour).
-        rank = (logits > logits.gather(1, target[:, None])).sum(dim=1)
+        # The reference token is in the top j iff fewer than j logits beat it, i.e. iff its logit is
+        # at least the j-th largest (a tie counts in its favour): a max and the core's k-th largest
+        # selection, cheaper than counting the logits above it over the whole (tokens, vocabulary).
+        reference = logits.gather(1, target[:, None])
+        top1 = reference >= logits.amax(dim=1, keepdim=True)
+        topk = reference >= kth_largest_values(logits, self.topk_k)
         return {
-            "n_correct": utils.item((rank.eq(0) & mask).sum()),
-            "n_correct_topk": utils.item((rank.lt(self.topk_k) & mask).sum()),
+            "n_correct": utils.item((top1.squeeze(1) & mask).sum()),
+            "n_correct_topk": utils.item((topk.squeeze(1) & mask).sum()),
             "total": utils.item(mask.sum()),
         }
 

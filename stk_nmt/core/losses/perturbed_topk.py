@@ -223,25 +223,43 @@ def kth_along_last(perturbed: torch.Tensor, k: int, blocks: Optional[int]) -> Tu
     return top.values[:, :, k - 1], index.gather(2, top.indices[:, :, k - 1 : k]).squeeze(2)
 
 
-def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128) -> bool:
-    """A cheap look before counting candidates: True when, in 99% of the rows or more, more than
-    1.5 * DENSE_FRACTION of a strided sample of the columns lies within the margin of the row's maximum.
+def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128, sample_rows: int = 256) -> bool:
+    """A cheap look before counting candidates: True when, in 99% of an evenly spaced sample of at
+    most sample_rows rows or more, more than 1.5 * DENSE_FRACTION of a strided sample of the columns
+    lies within the margin of the row's maximum.
 
     Those classes are all candidates (the k-th largest score is at most the maximum), so such rows
     would take the dense path anyway (the sample's standard error, under 0.045 for 128 columns,
     keeps a row below DENSE_FRACTION from passing); the few others (a row whose maximum stands out)
-    go dense with them. One max pass spares the top-k pass, the count and its (B, L) mask. It only
-    ever chooses the dense path, which is exact, so it cannot change a result.
+    go dense with them. The row sample keeps the look's cost fixed (a max over every row would be a
+    full pass over the scores on the truncated path too). It only ever chooses the dense path,
+    which is exact, so it cannot change a result.
     """
-    step = max(1, scores.shape[1] // sample_columns)
-    near = scores[:, ::step] >= scores.amax(dim=1, keepdim=True) - margin
+    rows = scores[:: max(1, scores.shape[0] // sample_rows)]
+    step = max(1, rows.shape[1] // sample_columns)
+    near = rows[:, ::step] >= rows.amax(dim=1, keepdim=True) - margin
     return bool((near.float().mean(dim=1) > 1.5 * DENSE_FRACTION).float().mean() >= 0.99)
+
+
+def kth_largest_values(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, 1): the k-th largest entry of each row of scores (B, L), by the blocked selection on wide
+    rows (as the draws are), torch.topk otherwise; the same value either way."""
+    n_rows, n_cols = scores.shape
+    blocks = select_blocks(n_cols, k)
+    if blocks is None:
+        return torch.topk(scores, k, dim=1).values[:, k - 1 : k]
+    padded = blocks * BLOCK_WIDTH
+    if padded == n_cols:
+        rows = scores.contiguous()
+    else:
+        rows = scores.new_full((n_rows, padded), -math.inf)
+        rows[:, :n_cols] = scores
+    return kth_along_last(rows.view(n_rows, 1, padded), k, blocks)[0]
 
 
 def candidate_mask(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
     """(B, L) bool: the classes scoring at least (the row's k-th largest score) - margin; >= k per row."""
-    kth = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
-    return scores >= kth - margin
+    return scores >= kth_largest_values(scores, k) - margin
 
 
 def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
@@ -358,12 +376,17 @@ def select_draws(
     return values, indices
 
 
-def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor) -> torch.Tensor:
-    """A (B, L) tensor with row_weights[i] / S added at each of the S indices of row i."""
+def scatter_draws(shape, indices: torch.Tensor, row_weights: torch.Tensor, rows: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """A (B, L) tensor with row_weights[i] / S added at each of the S indices of row i, or, given
+    rows (R,), of row rows[i] (indices and row_weights then have R rows; repeated rows add up)."""
     n_samples = indices.shape[1]
     grad = torch.zeros(shape, dtype=row_weights.dtype, device=row_weights.device)
     per_draw = (row_weights / n_samples)[:, None].expand(-1, n_samples)
-    return grad.scatter_add_(1, indices, per_draw)
+    if rows is None:
+        return grad.scatter_add_(1, indices, per_draw)
+    flat = (rows[:, None] * shape[1] + indices).reshape(-1)
+    grad.view(-1).index_add_(0, flat, per_draw.reshape(-1))
+    return grad
 
 
 class PerturbedTopKFunction(torch.autograd.Function):

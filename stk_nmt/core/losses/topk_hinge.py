@@ -63,15 +63,30 @@ def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: flo
     return (inv * (max_m / inv.max())).to(torch.float32)
 
 
-def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int) -> None:
+def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int, rows: Optional[torch.Tensor] = None,
+                  n_all_rows: int = 0) -> None:
+    """labels (n_rows,) in [0, n_cols); rows, if given, (n_rows,) row indices in [0, n_all_rows).
+    One read-back of the device for both ranges."""
     if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
     if tuple(labels.shape) != (n_rows,):
         raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    lo, hi = (int(v) for v in torch.aminmax(labels))  # one pass
+    bounds = [*torch.aminmax(labels), *(torch.aminmax(rows) if rows is not None else ())]  # one pass each
+    lo, hi, *row_bounds = torch.stack([b.long() for b in bounds]).tolist()
     if lo < 0 or hi >= n_cols:
         bad = lo if lo < 0 else hi
         raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
+    if row_bounds and (row_bounds[0] < 0 or row_bounds[1] >= n_all_rows):
+        bad = row_bounds[0] if row_bounds[0] < 0 else row_bounds[1]
+        raise ValueError(f"rows must lie in [0, B) = [0, {n_all_rows}), got a row {bad}")
+
+
+def _check_rows(rows) -> None:
+    """The form of rows (its range is checked with the labels', in one read-back)."""
+    if not isinstance(rows, torch.Tensor) or rows.dim() != 1 or rows.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"rows must be a 1-D int64/int32 torch.Tensor of row indices, got {rows!r:.80}")
+    if rows.numel() == 0:
+        raise ValueError("rows is empty: no row to compute the loss of")
 
 
 def _check_scale(scale) -> None:
@@ -81,12 +96,18 @@ def _check_scale(scale) -> None:
 
 class TopKHingeFunction(torch.autograd.Function):
     """forward(scores, labels, margins (L,) or None, k, epsilon, n_samples, scale, noise, generator,
-    chunk_elements, noise_mode, tolerance) -> per-example losses (B,) in compute_dtype(scores.dtype)."""
+    chunk_elements, noise_mode, tolerance, rows (R,) or None) -> per-example losses in
+    compute_dtype(scores.dtype): (B,), or (R,) for the rows `rows` of scores."""
 
     @staticmethod
     def forward(ctx, scores, labels, margins, k, epsilon, n_samples, scale, noise, generator, chunk_elements,
-                noise_mode, tolerance):
+                noise_mode, tolerance, rows=None):
         dtype = compute_dtype(scores.dtype)
+        full_shape = tuple(scores.shape)
+        if rows is not None:
+            # A plain copy outside autograd: the backward writes the (B, L) gradient directly,
+            # without autograd's index backward (a zero (B, L) tensor and an index_put of the rows).
+            scores = scores.detach()[rows]
         kth, indices = select_draws(
             scores, k + 1, epsilon, n_samples, noise, generator, chunk_elements, noise_mode, tolerance
         )
@@ -100,19 +121,22 @@ class TopKHingeFunction(torch.autograd.Function):
         if scale != 1.0:
             arg = scale * arg
         losses = torch.relu(arg)
-        ctx.save_for_backward(labels, indices, arg > 0)
-        ctx.meta = (tuple(scores.shape), scores.dtype, scale)
+        ctx.save_for_backward(labels, indices, arg > 0, rows)
+        ctx.meta = (full_shape, scores.dtype, scale)
         return losses
 
     @staticmethod
     def backward(ctx, grad_out):
-        labels, indices, active = ctx.saved_tensors
+        labels, indices, active, rows = ctx.saved_tensors
         shape, in_dtype, scale = ctx.meta
         # d l_i / d s_i = scale * 1[l_i > 0] * (mean of the S one-hots - onehot(y_i))
         weights = grad_out.to(compute_dtype(in_dtype)) * active * scale
-        grad = scatter_draws(shape, indices, weights)
-        grad.scatter_add_(1, labels[:, None], -weights[:, None])
-        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None, None, None
+        grad = scatter_draws(shape, indices, weights, rows)
+        if rows is None:
+            grad.scatter_add_(1, labels[:, None], -weights[:, None])
+        else:
+            grad.view(-1).index_add_(0, rows * shape[1] + labels, -weights)
+        return grad.to(in_dtype), None, None, None, None, None, None, None, None, None, None, None, None
 
 
 def _reduce(losses: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -143,6 +167,7 @@ def noised_topk_hinge(
     chunk_elements: Optional[int] = None,
     noise_mode: str = "auto",
     tolerance: float = DEFAULT_TOLERANCE,
+    rows: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Smoothed top-K hinge loss of scores (B, L) against labels (B,).
 
@@ -153,10 +178,18 @@ def noised_topk_hinge(
     noise_mode, tolerance: "dense" is pytopk's operator; "truncated" perturbs only the classes near
     each row's (K+1)-th score; "auto" (default) truncates the rows where that is cheaper. Truncation
     changes a row's loss with probability at most `tolerance` (see perturbed_topk, docs/topk-hinge.md).
+    rows: optional 1-D integer tensor (R,): the loss of scores[rows] only, as
+    noised_topk_hinge(scores[rows], labels, ...) with labels and noise of R rows, but the gradient
+    goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
+    copy of the selected rows (the criterion's non-padding tokens).
     """
-    n_rows, n_cols = check_scores(scores)
+    n_all_rows, n_cols = check_scores(scores)
+    n_rows = n_all_rows
+    if rows is not None:
+        _check_rows(rows)
+        rows, n_rows = rows.to(device=scores.device, dtype=torch.long), rows.numel()
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
-    _check_labels(labels, n_rows, n_cols)
+    _check_labels(labels, n_rows, n_cols, rows, n_all_rows)
     _check_scale(scale)
     _check_reduction(reduction)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
@@ -167,7 +200,7 @@ def noised_topk_hinge(
             raise ValueError(f"margins must be a tensor of shape (L,) = ({n_cols},), got {getattr(margins, 'shape', margins)!r}")
     losses = TopKHingeFunction.apply(
         scores, labels.long(), margins, int(k), float(epsilon), int(n_samples), float(scale), noise, generator, chunk_elements,
-        noise_mode, float(tolerance),
+        noise_mode, float(tolerance), rows,
     )
     return _reduce(losses, reduction)
 
@@ -204,12 +237,13 @@ class BalancedTopKHinge(nn.Module):
     def _margins_and_scale(self):
         return None, 1.0
 
-    def forward(self, scores: torch.Tensor, labels: torch.Tensor, noise: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(self, scores: torch.Tensor, labels: torch.Tensor, noise: Optional[torch.Tensor] = None,
+                rows: Optional[torch.Tensor] = None) -> torch.Tensor:
         margins, scale = self._margins_and_scale()
         return noised_topk_hinge(
             scores, labels, self.k, self.epsilon, self.n_samples, margins=margins, scale=scale, reduction=self.reduction,
             noise=noise, generator=self.generator, chunk_elements=self.chunk_elements, noise_mode=self.noise_mode,
-            tolerance=self.tolerance,
+            tolerance=self.tolerance, rows=rows,
         )
 
     def extra_repr(self) -> str:
