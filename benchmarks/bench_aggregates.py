@@ -18,14 +18,12 @@ import json
 import math
 import os
 import statistics
-import sys
 import time
 from typing import Callable, Dict
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from stk_nmt.core import st_k  # noqa: E402
+from stk_nmt.core import st_k
 
 from _harness import can_reset_peak, peak_extra_bytes as peak_extra_of, run_json_worker  # noqa: E402
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from _harness import (
-    REPO,
     epoch_summaries,
     epoch_words_seconds,
     preprocess,
@@ -38,8 +37,7 @@ from _harness import (
     write_zipf_corpus,
 )
 
-sys.path.insert(0, str(REPO))
-from stk_nmt.files import atomic_write_text  # noqa: E402
+from stk_nmt.files import atomic_write_text
 
 CRITERIA = {
     "label_smoothed_cross_entropy": ["--label-smoothing", "0.1"],

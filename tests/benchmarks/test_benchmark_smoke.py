@@ -1,11 +1,6 @@
 """The core benchmark runs end to end on tiny sizes and reports every method (no timing asserted)."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import bench_aggregates  # noqa: E402
+import bench_aggregates  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
 
 
 def test_benchmark_reports_every_method(capsys):
