@@ -2,7 +2,7 @@
 "synthetic corpus + fairseq-train + words per second" runs.
 
 Imported as `_harness` by the scripts of this folder (a script's own folder is on sys.path, and
-tests/test_benchmark_smoke.py puts it there).
+tests/benchmarks/test_benchmark_smoke.py puts it there).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
-from stk_nmt.core.perturbed_topk import kth_largest_values
+from stk_nmt.core.losses.perturbed_topk import kth_largest_values
 
 from .aggregated import AggregatedCriterion, log_percentages
 from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, label_smoothed_token_losses, read_label_smoothing_flags

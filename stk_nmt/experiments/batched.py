@@ -6,7 +6,7 @@ stacking the G models along a leading dimension makes every step one batched mat
 
 Every model has its own (k, delta, lam): BatchedAggregate holds them and evaluates the core's
 batched forms (stk_nmt.core.aggregates.batched) over the rows of a (G, B) loss matrix.
-tests/test_examples_batched.py checks every row against the core's functional aggregates (values
+tests/experiments/test_examples_batched.py checks every row against the core's functional aggregates (values
 and gradients).
 """
 

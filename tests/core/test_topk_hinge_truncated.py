@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from stk_nmt.core import BalancedTopKHinge, noised_topk_hinge, perturbed_topk
-from stk_nmt.core.perturbed_topk import truncation_margin
+from stk_nmt.core.losses.perturbed_topk import truncation_margin
 
 pytopk = pytest.importorskip("pytopk")
-# The module itself (stk_nmt.core.perturbed_topk, the attribute, is the function of that name).
-ptk = importlib.import_module("stk_nmt.core.perturbed_topk")
+# The module itself (stk_nmt.core.losses.perturbed_topk, the attribute, is the function of that name).
+ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")
 
 
 def loss_and_grad(fn, scores):

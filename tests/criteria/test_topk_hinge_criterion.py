@@ -221,7 +221,7 @@ def test_noise_flag_reaches_the_hinge(mode):
     give the hinge of the core's truncated operator on the same rows, with its gradient only on the
     candidates (within the margin of each token's (K+1)-th logit) and the reference token."""
     from stk_nmt.core import noised_topk_hinge
-    from stk_nmt.core.perturbed_topk import truncation_margin
+    from stk_nmt.core.losses.perturbed_topk import truncation_margin
 
     task = Task()
     V = len(task.target_dictionary)
