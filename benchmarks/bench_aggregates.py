@@ -14,7 +14,6 @@ losses; it includes the gradient w.r.t. the losses itself (one copy for every me
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -24,6 +23,7 @@ from typing import Callable, Dict
 import torch
 
 from stk_nmt.core import st_k
+from stk_nmt.files import write_json
 
 from _harness import can_reset_peak, peak_extra_bytes as peak_extra_of, run_json_worker  # noqa: E402
 
@@ -139,8 +139,7 @@ def main(argv=None) -> dict:
                         for other in ("atk_topk", "atk_sort", "stk_naive") if other in times]
             print("  fused ST_k speed-up: " + ", ".join(speedups))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     return {"results": results}
 
 

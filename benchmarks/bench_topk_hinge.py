@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from _harness import peak_extra_bytes, run_json_worker
-from stk_nmt.files import atomic_write_text
+from stk_nmt.files import write_json
 
 ISSUE_SHAPES = ["256,1000,5,5", "64,10000,5,5", "4096,10000,5,5"]
 EPSILON = 1.0
@@ -136,7 +136,7 @@ def main(argv=None):
               f"{row['speedup']:>7.1f}x | {row['pytopk_mib']:>10.0f} {row['ours_mib']:>9.0f} "
               f"{row['pytopk_mib'] / max(row['ours_mib'], 1e-9):>8.1f}x | {'yes' if same else 'NO'}", flush=True)
         if args.json:
-            atomic_write_text(args.json, json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results}, indent=2))
+            write_json(args.json, {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results})
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Work goes to --workdir (kept: a rerun skips preprocessing).
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -37,7 +36,7 @@ from _harness import (
     write_zipf_corpus,
 )
 
-from stk_nmt.files import atomic_write_text
+from stk_nmt.files import write_json
 
 CRITERIA = {
     "label_smoothed_cross_entropy": ["--label-smoothing", "0.1"],
@@ -141,8 +140,8 @@ def main(argv=None):
             cells = " ".join(f"{med[key]:>9.0f} ({med[key] / base[key]:.2f})" for key in keys)
             print(f"{dim:>4} {name:<28} {cells}", flush=True)
     if args.json:
-        atomic_write_text(args.json, json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "vocab": vocab_size,
-                                         "rows": table, "runs": {f"{d} {n}": r for (d, n), r in results.items()}}, indent=2))
+        write_json(args.json, {"args": {k: str(v) for k, v in vars(args).items()}, "vocab": vocab_size,
+                               "rows": table, "runs": {f"{d} {n}": r for (d, n), r in results.items()}})
 
 
 if __name__ == "__main__":
