@@ -105,7 +105,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions (median reported)")
     parser.add_argument("--threads", type=int, default=1, help="OMP_NUM_THREADS of each training run")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", type=Path, default=Path("work/bench_topk_hinge_fairseq"))
+    # Absolute: fairseq-train runs with the workdir as its cwd, where a relative path would not resolve.
+    parser.add_argument("--workdir", type=lambda p: Path(p).resolve(), default=Path("work/bench_topk_hinge_fairseq").resolve())
     parser.add_argument("--criteria", nargs="+", default=DEFAULT_CRITERIA, choices=list(CRITERIA), metavar="NAME",
                         help=f"any of {list(CRITERIA)}")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
