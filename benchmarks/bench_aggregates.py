@@ -22,6 +22,8 @@ from typing import Callable, Dict
 
 import torch
 
+from tabulate import tabulate
+
 from stk_nmt.core import st_k
 from stk_nmt.files import write_json
 
@@ -138,9 +140,34 @@ def main(argv=None) -> dict:
             speedups = [f"{times[other] / times['stk_fused']:.1f}x vs {other}"
                         for other in ("atk_topk", "atk_sort", "stk_naive") if other in times]
             print("  fused ST_k speed-up: " + ", ".join(speedups))
+    if set(ALL_FIVE) <= set(args.methods):
+        print("\nREADME table (markdown):\n" + markdown_table(results))
     if args.json:
         write_json(args.json, results)
     return {"results": results}
+
+
+ALL_FIVE = ("mean", "atk_topk", "atk_sort", "stk_naive", "stk_fused")
+
+
+def markdown_table(results: list) -> str:
+    """The README's table of one run: the mean's time, every method as a multiple of it, the fused
+    ST_k against topk AT_k, and peak extra memory where it was measured."""
+    def fmt(x: float) -> str:
+        return f"{x:.2f}x" if x < 10 else f"{x:.0f}x"
+
+    rows = []
+    for row in results:
+        t = row["seconds"]
+        mem = row.get("peak_extra_copies")
+        vs_topk = t["atk_topk"] / t["stk_fused"]
+        rows.append([f"{row['n']:.0e}".replace("e+0", "e"), f"{t['mean'] * 1e3:.3g} ms",
+                     *(fmt(t[name] / t["mean"]) for name in ALL_FIVE[1:]),
+                     f"{vs_topk:.1f}x faster" if vs_topk >= 1 else f"{vs_topk:.2f}x",
+                     f"{mem['stk_fused']:.2f} / {mem['atk_topk']:.2f} copies" if mem else "-"])
+    return tabulate(rows, headers=["n", "mean", "AT_k topk", "AT_k sort", "ST_k naive", "ST_k fused",
+                                   "fused vs topk", "peak extra, fused / topk"], tablefmt="github",
+                    disable_numparse=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ def test_benchmark_reports_every_method(capsys):
     printed = capsys.readouterr().out
     for name in bench_aggregates.METHODS:
         assert name in printed
+    # the README's table row, computed from the same run's times
+    t = row["seconds"]
+    fused = f"{t['stk_fused'] / t['mean']:.2f}x" if t["stk_fused"] / t["mean"] < 10 else f"{t['stk_fused'] / t['mean']:.0f}x"
+    assert "| 1e3 " in printed and fused in printed.split("README table")[1]
 
 
 def test_every_benchmarked_method_computes_the_right_value():
