@@ -51,11 +51,13 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
         default=None,
         metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**18)"},
     )
-    topk_hinge_noise: ChoiceEnum(["auto", "dense", "truncated"]) = field(
+    topk_hinge_noise: ChoiceEnum(["auto", "dense", "truncated", "lazy"]) = field(
         default="auto",
-        metadata={"help": "dense: noise on every vocabulary entry (pytopk's operator); truncated: only on the entries "
-                  "within a margin of each token's (K+1)-th logit; auto: truncated where the candidate set is "
-                  "small, dense elsewhere (see docs/topk-hinge.md)"},
+        metadata={"help": "dense: noise on every vocabulary entry (pytopk's operator and stream); lazy: noise only "
+                  "where it can matter, exact in distribution; truncated: noise only on the entries within a "
+                  "margin of each token's (K+1)-th logit, exact except with probability --topk-hinge-tolerance; "
+                  "auto: lazy on the tokens with few logits near their (K+1)-th, dense on the others "
+                  "(see docs/topk-hinge.md)"},
     )
     topk_hinge_tolerance: float = field(
         default=1e-6,

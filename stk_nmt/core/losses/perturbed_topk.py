@@ -24,10 +24,14 @@ torch.randn(B, L, S, generator=g) draw, because torch's CPU normal sampler works
 the chunked path reproduces pytopk given the same seed.
 Other devices draw per chunk too (same distribution, not the same numbers as a one-shot draw).
 
-Truncated noise (noise_mode "truncated", or "auto", the default, where it is cheaper): only the
-classes within truncation_margin of each row's k-th largest score are perturbed; the result is the
-dense one for the same noise on those classes except with probability at most `tolerance` per row
-(union bound, see truncation_margin and docs/topk-hinge.md). select_draws dispatches.
+Noise only where it matters (select_draws dispatches, see docs/topk-hinge.md):
+- "lazy" (and "auto", the default, when the noise is drawn here): each row's noise is drawn for the
+  classes near its k-th largest score plus the largest few of the others (lazy_noise.py): the dense
+  operator's result exactly in distribution, from other random numbers;
+- "truncated" (and "auto" given a noise tensor): only the classes within truncation_margin of each
+  row's k-th largest score are perturbed, with the given noise; the result is the dense one except
+  with probability at most `tolerance` per row (union bound, see truncation_margin).
+Rows with flat scores, where nearly every class is near the k-th largest, stay dense in "auto".
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import torch
 from torch import nn
 
 from ..precision import compute_dtype
+from .lazy_noise import LAZY_DENSE_FRACTION, LAZY_MIN_CLASSES, lazy_draws, lazy_margin
 
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
@@ -48,9 +53,11 @@ from ..precision import compute_dtype
 DEFAULT_CHUNK_ELEMENTS = 1 << 18
 
 # How the noise is drawn (see truncation_margin and select_draws):
-# "dense" draws (B, L, S) noise, pytopk's operator exactly; "truncated" perturbs only each row's
-# candidate classes; "auto" truncates the rows whose candidate set is small and is dense elsewhere.
-NOISE_MODES = ("auto", "dense", "truncated")
+# "dense" draws (B, L, S) noise, pytopk's operator exactly; "lazy" draws noise only where it can
+# matter, exact in distribution; "truncated" perturbs only each row's candidate classes with given
+# noise; "auto" is lazy (drawn noise) or truncated (given noise) on the rows whose candidate set is
+# small and dense elsewhere.
+NOISE_MODES = ("auto", "dense", "truncated", "lazy")
 # Default bound on the probability, per row and call, that truncation changes the row's result.
 DEFAULT_TOLERANCE = 1e-6
 # "auto": a row whose candidate set holds more than this fraction of the L classes is computed
@@ -90,6 +97,12 @@ def check_noise(noise: Optional[torch.Tensor], shape: Tuple[int, int, int], devi
         raise ValueError(f"noise must have shape (B, L, S) = {tuple(shape)}, got noise.shape={tuple(noise.shape)}")
     if noise.device != device:
         raise ValueError(f"noise is on {noise.device} but scores are on {device}")
+
+
+def check_noise_for_mode(noise: Optional[torch.Tensor], noise_mode: str) -> None:
+    if noise is not None and noise_mode == "lazy":
+        raise ValueError("noise_mode='lazy' draws its own noise (only where it can matter) and cannot use a given "
+                         "noise tensor: pass noise_mode='dense' or 'truncated' with noise=...")
 
 
 def check_noise_mode(noise_mode, tolerance) -> None:
@@ -223,14 +236,15 @@ def kth_along_last(perturbed: torch.Tensor, k: int, blocks: Optional[int]) -> Tu
     return top.values[:, :, k - 1], index.gather(2, top.indices[:, :, k - 1 : k]).squeeze(2)
 
 
-def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128, sample_rows: int = 256) -> bool:
+def mostly_flat(scores: torch.Tensor, margin: float, dense_fraction: float = DENSE_FRACTION, sample_columns: int = 128,
+                sample_rows: int = 256) -> bool:
     """A cheap look before counting candidates: True when, in 99% of an evenly spaced sample of at
-    most sample_rows rows or more, more than 1.5 * DENSE_FRACTION of a strided sample of the columns
+    most sample_rows rows or more, more than 1.5 * dense_fraction of a strided sample of the columns
     lies within the margin of the row's maximum.
 
     Those classes are all candidates (the k-th largest score is at most the maximum), so such rows
     would take the dense path anyway (the sample's standard error, under 0.045 for 128 columns,
-    keeps a row below DENSE_FRACTION from passing); the few others (a row whose maximum stands out)
+    keeps a row below dense_fraction from passing); the few others (a row whose maximum stands out)
     go dense with them. The row sample keeps the look's cost fixed (a max over every row would be a
     full pass over the scores on the truncated path too). It only ever chooses the dense path,
     which is exact, so it cannot change a result.
@@ -238,7 +252,7 @@ def mostly_flat(scores: torch.Tensor, margin: float, sample_columns: int = 128, 
     rows = scores[:: max(1, scores.shape[0] // sample_rows)]
     step = max(1, rows.shape[1] // sample_columns)
     near = rows[:, ::step] >= rows.amax(dim=1, keepdim=True) - margin
-    return bool((near.float().mean(dim=1) > 1.5 * DENSE_FRACTION).float().mean() >= 0.99)
+    return bool((near.float().mean(dim=1) > min(0.95, 1.5 * dense_fraction)).float().mean() >= 0.99)
 
 
 def kth_largest_values(scores: torch.Tensor, k: int) -> torch.Tensor:
@@ -334,44 +348,57 @@ def select_draws(
     noise_mode: str = "auto",
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """kth_largest_draws (dense) or its truncated twin, per noise_mode; same outputs.
+    """kth_largest_draws (dense), its truncated twin or the lazy sampler, per noise_mode.
 
-    "truncated" and "auto" find each row's candidates (classes within truncation_margin of the
-    row's k-th largest score), which costs one device-to-host copy of the (B,) counts per call
-    (the padded candidate width C must be known on the host). "auto" then computes the rows with
-    more than DENSE_FRACTION * L candidates densely, and when every row is such a row it is exactly
-    the dense path (same draws from the same generator).
+    "lazy" (and "auto" when the noise is drawn here) computes each row from its head, the classes
+    within lazy_margin of the row's k-th largest score: exact in distribution (lazy_noise.py).
+    "truncated" (and "auto" given a noise tensor) perturbs only the classes within
+    truncation_margin, with the given noise: the dense result except with probability <= tolerance.
+    Both find each row's candidates, which costs one device-to-host copy of the (B,) counts per
+    call (the padded width must be known on the host), and compute densely the rows with too many
+    candidates (more than LAZY_DENSE_FRACTION / DENSE_FRACTION of L; every row with "truncated");
+    when every row is such a row it is exactly the dense path (same draws from the same generator).
     """
     n_rows, n_cols = scores.shape
-    if noise_mode == "dense" or epsilon == 0:
+    lazy = noise_mode == "lazy" or (noise_mode == "auto" and noise is None)
+    if noise_mode == "dense" or epsilon == 0 or (lazy and n_cols < LAZY_MIN_CLASSES):
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
-    margin = truncation_margin(n_cols, k, n_samples, epsilon, tolerance)
+    if lazy:
+        margin, limit = lazy_margin(n_cols, epsilon), LAZY_DENSE_FRACTION * n_cols
+    else:
+        margin = truncation_margin(n_cols, k, n_samples, epsilon, tolerance)
+        limit = DENSE_FRACTION * n_cols if noise_mode == "auto" else n_cols
     s = scores.detach().to(compute_dtype(scores.dtype))
-    if noise_mode == "auto" and mostly_flat(s, margin):
+    if noise_mode != "truncated" and mostly_flat(s, margin, limit / n_cols):
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
-    mask = candidate_mask(s, k, margin)
+    thresholds = kth_largest_values(s, k) - margin
+    mask = s >= thresholds
     counts = mask.sum(dim=1, dtype=torch.int32)  # int32: a third of the int64 count's time on CPU
-    counts_host = counts.cpu()  # the one sync per call
-    dense = counts_host > (DENSE_FRACTION * n_cols if noise_mode == "auto" else n_cols)
+    counts_host = counts.cpu()  # the one sync of the candidate search
+    dense = counts_host > limit
     n_dense = int(dense.sum())
     if n_dense == n_rows:
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+
+    def sparse(rows, noise_rows):
+        pick = (lambda t: t) if rows is None else (lambda t: t[rows])
+        width = int(counts_host.max() if rows is None else counts_host[rows.cpu()].max())
+        cand = gather_candidates(pick(s), pick(mask), pick(counts), width)
+        if lazy:
+            return lazy_draws(pick(s), pick(mask), pick(counts), pick(thresholds), *cand, k, epsilon, n_samples,
+                              generator, chunk_elements)
+        return truncated_draws(*cand, k, epsilon, n_samples, noise_rows, generator, chunk_elements)
+
     if n_dense == 0:
-        cand = gather_candidates(s, mask, counts, int(counts_host.max()))
-        return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
+        return sparse(None, noise)
     values = torch.empty(n_rows, dtype=s.dtype, device=s.device)
     indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=s.device)
-    sparse_rows = (~dense).nonzero().squeeze(1)
-    dense_rows = dense.nonzero().squeeze(1)
-    width = int(counts_host[sparse_rows].max())
-    sparse_rows, dense_rows = sparse_rows.to(s.device), dense_rows.to(s.device)
-    pick = (lambda rows: None) if noise is None else (lambda rows: noise[rows])
-    cand = gather_candidates(s[sparse_rows], mask[sparse_rows], counts[sparse_rows], width)
-    values[sparse_rows], indices[sparse_rows] = truncated_draws(
-        *cand, k, epsilon, n_samples, pick(sparse_rows), generator, chunk_elements
-    )
+    sparse_rows = (~dense).nonzero().squeeze(1).to(s.device)
+    dense_rows = dense.nonzero().squeeze(1).to(s.device)
+    pick_noise = (lambda rows: None) if noise is None else (lambda rows: noise[rows])
+    values[sparse_rows], indices[sparse_rows] = sparse(sparse_rows, pick_noise(sparse_rows))
     values[dense_rows], indices[dense_rows] = kth_largest_draws(
-        scores.detach()[dense_rows], k, epsilon, n_samples, pick(dense_rows), generator, chunk_elements
+        scores.detach()[dense_rows], k, epsilon, n_samples, pick_noise(dense_rows), generator, chunk_elements
     )
     return values, indices
 
@@ -431,15 +458,18 @@ def perturbed_topk(
         noise: optional Z of shape (B, L, S); otherwise drawn as torch.randn(B, L, S) (fp32) from
             `generator` (torch's default generator when None), chunk by chunk.
         chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**18 elements).
-        noise_mode: "dense" (pytopk's operator: noise on all L classes), "truncated" (noise only on
-            the classes within truncation_margin of each row's k-th largest score), or "auto"
-            (truncated where the candidate set is small, dense elsewhere). Truncation changes a
-            row's result with probability at most `tolerance` (docs/topk-hinge.md).
+        noise_mode: "dense" (pytopk's operator: noise on all L classes, pytopk's stream), "lazy"
+            (noise only where it can matter: the same distribution of results, other numbers; no
+            given noise), "truncated" (noise only on the classes within truncation_margin of each
+            row's k-th largest score; changes a row's result with probability at most `tolerance`),
+            or "auto" (lazy, or truncated given a noise tensor, where the candidate set is small;
+            dense elsewhere). See docs/topk-hinge.md.
     """
     n_rows, n_cols = check_scores(scores)
     check_topk_args(k, epsilon, n_samples, n_cols, k_max=n_cols)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
     check_noise_mode(noise_mode, tolerance)
+    check_noise_for_mode(noise, noise_mode)
     return PerturbedTopKFunction.apply(scores, int(k), float(epsilon), int(n_samples), noise, generator, chunk_elements,
                                        noise_mode, float(tolerance))
 

@@ -30,6 +30,7 @@ from ..precision import keep_fp32
 from .perturbed_topk import (
     DEFAULT_TOLERANCE,
     check_noise,
+    check_noise_for_mode,
     check_noise_mode,
     check_scores,
     check_topk_args,
@@ -175,9 +176,11 @@ def noised_topk_hinge(
     (see class_margins). K in [1, L-1]: the operator reads the (K+1)-th largest score.
     noise: optional Z (B, L, S); otherwise torch.randn(B, L, S) in chunks from `generator`.
     reduction: "mean" (pytopk's output), "sum", or "none" for the (B,) per-example losses.
-    noise_mode, tolerance: "dense" is pytopk's operator; "truncated" perturbs only the classes near
-    each row's (K+1)-th score; "auto" (default) truncates the rows where that is cheaper. Truncation
-    changes a row's loss with probability at most `tolerance` (see perturbed_topk, docs/topk-hinge.md).
+    noise_mode, tolerance: "dense" is pytopk's operator and stream; "lazy" draws noise only where it
+    can matter (the same distribution of losses and gradients, other random numbers); "truncated"
+    perturbs only the classes near each row's (K+1)-th score with the given noise (a row's loss
+    changes with probability at most `tolerance`); "auto" (default) is lazy, or truncated given a
+    noise tensor, on the rows where that is cheaper (see perturbed_topk, docs/topk-hinge.md).
     rows: optional 1-D integer tensor (R,): the loss of scores[rows] only, as
     noised_topk_hinge(scores[rows], labels, ...) with labels and noise of R rows, but the gradient
     goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
@@ -195,6 +198,7 @@ def noised_topk_hinge(
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
     chunk_rows(1, 1, chunk_elements)
     check_noise_mode(noise_mode, tolerance)
+    check_noise_for_mode(noise, noise_mode)
     if margins is not None:
         if not isinstance(margins, torch.Tensor) or tuple(margins.shape) != (n_cols,):
             raise ValueError(f"margins must be a tensor of shape (L,) = ({n_cols},), got {getattr(margins, 'shape', margins)!r}")

@@ -1,0 +1,188 @@
+"""The lazy sampler (noise_mode="lazy", and "auto" with drawn noise): exact in distribution.
+
+The reference is computed independently of any sampler: the law of the k-th largest of independent
+N(s_j, eps^2) by numerical integration (a Poisson-binomial recursion on a grid), and the law of the
+top order statistics of n normals by sorting torch.randn.
+"""
+
+import importlib
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from stk_nmt.core import noised_topk_hinge, perturbed_topk
+from stk_nmt.core.losses import lazy_noise
+
+ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")  # the package exports a function of this name
+
+EPS = 1.0
+
+
+def exact_kth_law(scores, k, eps, grid_points=8001):
+    """E[k-th largest of s + eps Z] and P(class j is the k-th largest), by integration over x.
+
+    P(X_(k) <= x) = P(fewer than k classes above x); P(j is the k-th largest) integrates the density
+    of v_j against P(exactly k - 1 of the others above x).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    x = np.linspace(s.min() - 9 * eps, s.max() + 9 * eps, grid_points)
+    above = stats.norm.sf((x[None, :] - s[:, None]) / eps)  # (L, grid): P(v_j > x)
+
+    def counts_below_k(p_rows):
+        c = np.zeros((k, x.size))
+        c[0] = 1.0
+        for p in p_rows:
+            c[1:] = c[1:] * (1 - p) + c[:-1] * p
+            c[0] = c[0] * (1 - p)
+        return c  # c[i] = P(exactly i above x), i < k
+
+    cdf = counts_below_k(above).sum(axis=0)
+    mean = np.trapezoid(np.where(x > 0, 1 - cdf, 0.0), x) - np.trapezoid(np.where(x < 0, cdf, 0.0), x)
+    density = stats.norm.pdf((x[None, :] - s[:, None]) / eps) / eps
+    probs = np.array([
+        np.trapezoid(density[j] * counts_below_k(np.delete(above, j, axis=0))[k - 1], x) for j in range(s.size)
+    ])
+    return mean, probs
+
+
+def skewed_row(L=100, seed=0):
+    """A few clear leaders, a cluster just below them, the bulk far below: head, completions and tail."""
+    g = torch.Generator().manual_seed(seed)
+    row = 0.7 * torch.randn(L, generator=g, dtype=torch.float64) - 1.0
+    row[:5] = torch.tensor([4.0, 3.6, 3.3, 3.0, 2.8], dtype=torch.float64)
+    row[5:17] = 1.85  # just below the default head threshold, 3.3 - 1.405
+    return row.float()
+
+
+def lazy_sample(row, k, n_rows, n_samples, seed):
+    scores = row[None, :].expand(n_rows, -1).contiguous()
+    g = torch.Generator().manual_seed(seed)
+    values, indices = ptk.select_draws(scores, k, EPS, n_samples, generator=g, noise_mode="lazy")
+    return values.double(), indices
+
+
+def agreement(row, k, values, indices, exact_mean, exact_probs):
+    """(|z| of the mean against the exact mean, chi-square p-value of the selected classes)."""
+    z = (values.mean().item() - exact_mean) / (values.std().item() / math.sqrt(values.numel()))
+    observed = torch.bincount(indices.reshape(-1), minlength=row.numel()).double().numpy()
+    expected = exact_probs / exact_probs.sum() * observed.sum()
+    big = expected >= 5
+    obs = np.append(observed[big], observed[~big].sum())
+    exp = np.append(expected[big], expected[~big].sum())
+    return abs(z), stats.chisquare(obs, exp).pvalue
+
+
+@pytest.fixture(scope="module")
+def reference():
+    row = skewed_row()
+    return row, exact_kth_law(row.numpy(), 3, EPS)
+
+
+@pytest.mark.parametrize("margin", ["default", "small"])
+def test_lazy_draws_follow_the_exact_law(reference, monkeypatch, margin):
+    """The mean k-th largest and the frequency of each selected class match the integrated law, with
+    the documented head margin and with a margin so small that most draws need their completion
+    (exactness must not depend on the margin)."""
+    row, (exact_mean, exact_probs) = reference
+    completed = []
+    real_complete = lazy_noise._complete
+
+    def counting_complete(*args, **kwargs):
+        completed.append(args[-4][0].numel())  # pairs
+        return real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(lazy_noise, "_complete", counting_complete)
+    if margin == "small":
+        monkeypatch.setattr(ptk, "lazy_margin", lambda n_classes, eps: 0.3 * eps)
+    n_rows, n_samples = 30_000, 2
+    values, indices = lazy_sample(row, 3, n_rows, n_samples, seed=1)
+    z, p = agreement(row, 3, values, indices, exact_mean, exact_probs)
+    assert z < 4.5 and p > 1e-4, (z, p)
+    share = sum(completed) / (n_rows * n_samples)
+    assert share > (0.3 if margin == "small" else 0.0), share
+
+
+def test_the_law_check_rejects_a_sampler_without_completion(reference, monkeypatch):
+    """Power: skipping the completion of the draws whose bound fails (keeping the head and placed
+    values' k-th largest) gives a visibly different law, so the test above cannot pass it."""
+    row, (exact_mean, exact_probs) = reference
+
+    def no_completion(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, slot, kth, pairs, *rest):
+        row_, draw = pairs
+        return kth[pairs], classes[row_, draw].gather(1, slot[row_, draw][:, None]).squeeze(1)
+
+    monkeypatch.setattr(lazy_noise, "_complete", no_completion)
+    monkeypatch.setattr(ptk, "lazy_margin", lambda n_classes, eps: 0.3 * eps)
+    values, indices = lazy_sample(row, 3, 30_000, 2, seed=1)
+    z, p = agreement(row, 3, values, indices, exact_mean, exact_probs)
+    assert z > 6 or p < 1e-8, (z, p)
+
+
+def test_dense_monte_carlo_agrees_with_the_integrated_law(reference):
+    """The reference itself: the dense operator (pytopk's) against the integration."""
+    row, (exact_mean, exact_probs) = reference
+    scores = row[None, :].expand(30_000, -1).contiguous()
+    values, indices = ptk.kth_largest_draws(scores, 3, EPS, 2, generator=torch.Generator().manual_seed(2))
+    z, p = agreement(row, 3, values.double(), indices, exact_mean, exact_probs)
+    assert z < 4.5 and p > 1e-4, (z, p)
+
+
+def test_tail_order_statistics_match_sorted_normals():
+    n, m, rows = 50, 4, 20_000
+    g = torch.Generator().manual_seed(3)
+    top = lazy_noise.tail_order_statistics(torch.full((rows,), n), 1, m, g)[:, 0, :]
+    assert bool((top[:, 1:] <= top[:, :-1]).all())
+    brute = torch.randn(rows, n, generator=g).topk(m, dim=1).values
+    for i in range(m):
+        assert stats.ks_2samp(top[:, i].numpy(), brute[:, i].numpy()).pvalue > 1e-3, i
+    # and the law's mean for the maximum of 50 normals (2.2491, tabulated) to within 4 standard errors
+    assert abs(top[:, 0].mean().item() - 2.2491) < 4 * top[:, 0].std().item() / math.sqrt(rows)
+
+
+def test_tail_positions_are_distinct_uniform_tail_classes():
+    L, m, rows = 40, 6, 5_000
+    head = torch.zeros(rows, L, dtype=torch.bool)
+    head[:, :10] = True
+    where = lazy_noise.tail_positions(head, 2, m, torch.Generator().manual_seed(4))
+    assert where.shape == (rows, 2, m)
+    assert int(where.min()) >= 10 and int(where.max()) < L
+    srt = where.sort(dim=2).values
+    assert not bool((srt[..., 1:] == srt[..., :-1]).any())
+    for slot in (0, m - 1):  # each position is uniform over the 30 tail classes
+        counts = torch.bincount(where[:, :, slot].reshape(-1) - 10, minlength=30).numpy()
+        assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_lazy_gradient_and_hinge_on_spread_rows():
+    """The hinge on lazy rows: its gradient is the mean of the S selected one-hots minus the
+    label's, so each row's gradient sums to 0 and carries +1/S at each selected class."""
+    g = torch.Generator().manual_seed(5)
+    scores = (3 * torch.randn(64, 500, generator=g)).requires_grad_()
+    labels = torch.randint(0, 500, (64,), generator=g)
+    loss = noised_topk_hinge(scores, labels, 5, 1.0, 4, generator=g, noise_mode="lazy", reduction="sum")
+    loss.backward()
+    torch.testing.assert_close(scores.grad.sum(dim=1), torch.zeros(64), atol=1e-6, rtol=0)
+    assert torch.isfinite(loss)
+
+
+def test_lazy_refuses_a_given_noise_tensor():
+    scores = torch.randn(4, 100)
+    with pytest.raises(ValueError, match="noise_mode='lazy'"):
+        perturbed_topk(scores, 3, 1.0, 2, noise=torch.randn(4, 100, 2), noise_mode="lazy")
+    with pytest.raises(ValueError, match="noise_mode='lazy'"):
+        noised_topk_hinge(scores, torch.zeros(4, dtype=torch.long), 3, 1.0, 2, noise=torch.randn(4, 100, 2),
+                          noise_mode="lazy")
+
+
+def test_auto_stays_dense_and_on_pytopks_stream_for_flat_rows():
+    """Flat rows (most classes near the k-th largest) take the dense path in auto: the same numbers
+    as a dense call from the same seed."""
+    scores = 0.1 * torch.randn(32, 400, generator=torch.Generator().manual_seed(6))
+    labels = torch.zeros(32, dtype=torch.long)
+    auto = noised_topk_hinge(scores, labels, 5, 1.0, 3, generator=torch.Generator().manual_seed(7), reduction="none")
+    dense = noised_topk_hinge(scores, labels, 5, 1.0, 3, generator=torch.Generator().manual_seed(7), reduction="none",
+                              noise_mode="dense")
+    torch.testing.assert_close(auto, dense, rtol=0, atol=0)
