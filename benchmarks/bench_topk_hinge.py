@@ -3,8 +3,11 @@
     python benchmarks/bench_topk_hinge.py                      # the three issue shapes
     python benchmarks/bench_topk_hinge.py --shapes 256,1000,5,5 --repeats 9 --json out.json
 
-Both losses draw their own noise torch.randn(B, L, S) from the same seed, so they compute the same
-loss (printed as a check). Per shape:
+Three implementations: pytopk, ours with noise_mode="dense" (which draws pytopk's noise
+torch.randn(B, L, S) from the same seed, so the two losses are the same: printed as a check) and
+ours with the default noise_mode="auto" (the lazy sampler where rows are spread enough, dense
+elsewhere: the same law, other random numbers; printed as |z|, the difference from pytopk's loss
+in units of its Monte-Carlo standard error, from the per-row losses). Per shape:
 - time: one process alternates the two implementations call by call (forward + backward, median
   over --repeats), so a busy machine slows both alike and the ratio stays meaningful;
 - peak memory: each implementation runs one forward + backward in a fresh subprocess; the extra
@@ -40,14 +43,30 @@ def parse_shape(text: str):
     return B, L, S, K
 
 
-def build_loss(impl: str, K: int, S: int):
+IMPLEMENTATIONS = ("pytopk", "dense", "auto")
+
+
+def build_loss(impl: str, K: int, S: int, reduction: str = "mean"):
     if impl == "pytopk":
         import pytopk
 
         return pytopk.BalNoisedTopK(k=K, epsilon=EPSILON, n_sample=S)
     from stk_nmt.core import BalancedTopKHinge
 
-    return BalancedTopKHinge(K, EPSILON, S)
+    return BalancedTopKHinge(K, EPSILON, S, noise_mode=impl, reduction=reduction)
+
+
+def law_check(B, L, S, K, seed) -> float:
+    """|z| of auto's mean loss against the dense one's, from other seeds: the same law, so |z| is
+    mostly below 2 (the standard error from the per-row losses of both)."""
+    scores, labels = make_inputs(B, L, seed)
+    scores = scores.detach()
+    per_row = {}
+    for impl, noise_seed in (("dense", seed + 11), ("auto", seed + 12)):
+        torch.manual_seed(noise_seed)
+        per_row[impl] = build_loss(impl, K, S, reduction="none")(scores, labels).double()
+    se = (per_row["dense"].var() / B + per_row["auto"].var() / B).sqrt().item()
+    return abs(per_row["auto"].mean().item() - per_row["dense"].mean().item()) / max(se, 1e-12)
 
 
 def make_inputs(B, L, seed):
@@ -81,7 +100,7 @@ def measure_memory(impl, B, L, S, K, seed) -> dict:
 def measure_time(B, L, S, K, seed, repeats) -> dict:
     """Median seconds per forward + backward, the two implementations alternating call by call."""
     scores, labels = make_inputs(B, L, seed)
-    fns = {impl: build_loss(impl, K, S) for impl in ("pytopk", "stk_nmt")}
+    fns = {impl: build_loss(impl, K, S) for impl in IMPLEMENTATIONS}
     times = {impl: [] for impl in fns}
     losses = {impl: step(fn, scores, labels, seed + 1) for impl, fn in fns.items()}  # warm-up + check
     for _ in range(repeats):
@@ -100,7 +119,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here (atomically)")
-    parser.add_argument("--memory-worker", choices=("pytopk", "stk_nmt"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory-worker", choices=IMPLEMENTATIONS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     shapes = [parse_shape(s) for s in args.shapes]
     if args.threads is not None:
@@ -114,27 +133,29 @@ def main(argv=None):
         raise ValueError(f"--repeats and --big-repeats must be >= 1, got {args.repeats}, {args.big_repeats}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seed {args.seed}, epsilon {EPSILON}; "
           "time = median forward+backward, mem = extra peak RSS (MiB)", flush=True)
-    header = f"{'B':>5} {'L':>6} {'S':>3} {'K':>3} | {'pytopk ms':>10} {'ours ms':>9} {'speedup':>8} | " \
-             f"{'pytopk MiB':>10} {'ours MiB':>9} {'mem ratio':>9} | same loss"
+    header = f"{'B':>5} {'L':>6} {'S':>3} {'K':>3} | {'pytopk ms':>10} {'dense ms':>9} {'x':>6} {'auto ms':>9} {'x':>6} | " \
+             f"{'pytopk MiB':>10} {'dense MiB':>9} {'auto MiB':>9} | same loss (dense) | auto |z|"
     print(header)
     print("-" * len(header), flush=True)
     results = []
     for B, L, S, K in shapes:
         repeats = args.big_repeats if B * L * S > 1e8 else args.repeats
         timing = measure_time(B, L, S, K, args.seed, repeats)
-        memory = {impl: measure_memory(impl, B, L, S, K, args.seed) for impl in ("pytopk", "stk_nmt")}
-        ref, ours = timing["pytopk"], timing["stk_nmt"]
-        same = abs(ref["loss"] - ours["loss"]) <= 1e-6 * max(1.0, abs(ref["loss"]))
-        row = {
-            "B": B, "L": L, "S": S, "K": K, "repeats": repeats,
-            "pytopk_s": ref["median_s"], "ours_s": ours["median_s"], "speedup": ref["median_s"] / ours["median_s"],
-            "pytopk_mib": memory["pytopk"]["peak_extra_mib"], "ours_mib": memory["stk_nmt"]["peak_extra_mib"],
-            "loss_pytopk": ref["loss"], "loss_ours": ours["loss"], "same_loss": same,
-        }
+        memory = {impl: measure_memory(impl, B, L, S, K, args.seed) for impl in IMPLEMENTATIONS}
+        ref = timing["pytopk"]
+        same = abs(ref["loss"] - timing["dense"]["loss"]) <= 1e-6 * max(1.0, abs(ref["loss"]))
+        row = {"B": B, "L": L, "S": S, "K": K, "repeats": repeats, "same_loss_dense": same,
+               "auto_law_z": law_check(B, L, S, K, args.seed)}
+        for impl in IMPLEMENTATIONS:
+            row[f"{impl}_s"] = timing[impl]["median_s"]
+            row[f"{impl}_mib"] = memory[impl]["peak_extra_mib"]
+            row[f"loss_{impl}"] = timing[impl]["loss"]
+            row[f"speedup_{impl}"] = ref["median_s"] / timing[impl]["median_s"]
         results.append(row)
-        print(f"{B:>5} {L:>6} {S:>3} {K:>3} | {1e3 * row['pytopk_s']:>10.1f} {1e3 * row['ours_s']:>9.1f} "
-              f"{row['speedup']:>7.1f}x | {row['pytopk_mib']:>10.0f} {row['ours_mib']:>9.0f} "
-              f"{row['pytopk_mib'] / max(row['ours_mib'], 1e-9):>8.1f}x | {'yes' if same else 'NO'}", flush=True)
+        print(f"{B:>5} {L:>6} {S:>3} {K:>3} | {1e3 * row['pytopk_s']:>10.1f} {1e3 * row['dense_s']:>9.1f} "
+              f"{row['speedup_dense']:>5.1f}x {1e3 * row['auto_s']:>9.1f} {row['speedup_auto']:>5.1f}x | "
+              f"{row['pytopk_mib']:>10.0f} {row['dense_mib']:>9.0f} {row['auto_mib']:>9.0f} | "
+              f"{'yes' if same else 'NO':>17} | {row['auto_law_z']:.2f}", flush=True)
         if args.json:
             write_json(args.json, {"torch": torch.__version__, "threads": torch.get_num_threads(), "rows": results})
 

@@ -96,10 +96,18 @@ def tail_positions(head_mask: torch.Tensor, n_samples: int, m: int, generator) -
     as a uniformly random ordered choice. Each entry is uniform over the tail (rejection of head
     classes); a draw with a repeated class is redrawn whole, which leaves the tuples without repeats,
     each equally likely."""
-    n_rows = head_mask.shape[0]
+    n_rows, n_cols = head_mask.shape
     device = head_mask.device
+    # First round for every entry at once, by row (a gather, cheaper than _outside's indexing):
+    # PROPOSALS proposals each, the first outside the head kept.
+    proposals = torch.randint(0, n_cols, (n_rows, n_samples * m * PROPOSALS), generator=generator, device=device)
+    ok = ~head_mask.gather(1, proposals)
+    proposals, ok = proposals.view(-1, PROPOSALS), ok.view(-1, PROPOSALS)
+    out = proposals.gather(1, ok.to(torch.uint8).argmax(dim=1, keepdim=True)).view(n_rows * n_samples, m)
     rows = torch.arange(n_rows, device=device)[:, None].expand(n_rows, n_samples).reshape(-1)
-    out = _outside(head_mask, rows, (n_rows * n_samples, m), generator)
+    missed = (~ok.any(dim=1)).nonzero().squeeze(1)  # every proposal in the head (rare): redraw
+    if missed.numel():
+        out.view(-1)[missed] = _outside(head_mask, rows[missed // m], (missed.numel(),), generator)
     later = torch.ones(m, m, dtype=torch.bool, device=device).tril(-1)
     while True:
         repeated = ((out[:, :, None] == out[:, None, :]) & later).any(dim=2).any(dim=1).nonzero().squeeze(1)
