@@ -81,11 +81,18 @@ def reference():
     return row, exact_kth_law(row.numpy(), 3, EPS)
 
 
-@pytest.mark.parametrize("margin", ["default", "small"])
-def test_lazy_draws_follow_the_exact_law(reference, monkeypatch, margin):
+MARGINS = {  # head thresholds: the default (per row, wide here), the narrow margin d, and a tiny one
+    "default": None,
+    "narrow": lambda scores, kth, eps: kth - lazy_noise.lazy_margin(scores.shape[1], eps),
+    "small": lambda scores, kth, eps: kth - 0.3 * eps,
+}
+
+
+@pytest.mark.parametrize("margin,min_completed", [("default", 0.0), ("narrow", 0.001), ("small", 0.3)])
+def test_lazy_draws_follow_the_exact_law(reference, monkeypatch, margin, min_completed):
     """The mean k-th largest and the frequency of each selected class match the integrated law, with
-    the documented head margin and with a margin so small that most draws need their completion
-    (exactness must not depend on the margin)."""
+    the default thresholds, the narrow margin d (some draws completed) and a margin so small that
+    most draws need their completion (exactness must not depend on the margin)."""
     row, (exact_mean, exact_probs) = reference
     completed = []
     real_complete = lazy_noise._complete
@@ -95,14 +102,14 @@ def test_lazy_draws_follow_the_exact_law(reference, monkeypatch, margin):
         return real_complete(*args, **kwargs)
 
     monkeypatch.setattr(lazy_noise, "_complete", counting_complete)
-    if margin == "small":
-        monkeypatch.setattr(ptk, "lazy_margin", lambda n_classes, eps: 0.3 * eps)
+    if MARGINS[margin] is not None:
+        monkeypatch.setattr(ptk, "lazy_thresholds", MARGINS[margin])
     n_rows, n_samples = 30_000, 2
     values, indices = lazy_sample(row, 3, n_rows, n_samples, seed=1)
     z, p = agreement(row, 3, values, indices, exact_mean, exact_probs)
     assert z < 4.5 and p > 1e-4, (z, p)
     share = sum(completed) / (n_rows * n_samples)
-    assert share > (0.3 if margin == "small" else 0.0), share
+    assert share >= min_completed, share
 
 
 def test_the_law_check_rejects_a_sampler_without_completion(reference, monkeypatch):
@@ -115,7 +122,7 @@ def test_the_law_check_rejects_a_sampler_without_completion(reference, monkeypat
         return kth[pairs], classes[row_, draw].gather(1, slot[row_, draw][:, None]).squeeze(1)
 
     monkeypatch.setattr(lazy_noise, "_complete", no_completion)
-    monkeypatch.setattr(ptk, "lazy_margin", lambda n_classes, eps: 0.3 * eps)
+    monkeypatch.setattr(ptk, "lazy_thresholds", MARGINS["small"])
     values, indices = lazy_sample(row, 3, 30_000, 2, seed=1)
     z, p = agreement(row, 3, values, indices, exact_mean, exact_probs)
     assert z > 6 or p < 1e-8, (z, p)

@@ -214,12 +214,14 @@ def test_model_output_must_be_vocabulary_logits():
         crit(LogitModel(logits[..., :-1]), sample)
 
 
-@pytest.mark.parametrize("mode", ["dense", "truncated", "auto"])
+@pytest.mark.parametrize("mode", ["dense", "truncated", "lazy", "auto"])
 def test_noise_flag_reaches_the_hinge(mode):
     """--topk-hinge-noise / --topk-hinge-tolerance set the core's noise_mode and tolerance; on peaked
     logits (few candidates), "dense" still reproduces pytopk from the seed, and the truncated modes
     give the hinge of the core's truncated operator on the same rows, with its gradient only on the
-    candidates (within the margin of each token's (K+1)-th logit) and the reference token."""
+    candidates (within the margin of each token's (K+1)-th logit) and the reference token (lazy and
+    auto: with probability at least 1 - tolerance, as the classes outside that margin cannot reach the
+    top K + 1 of a draw otherwise)."""
     from stk_nmt.core import noised_topk_hinge
     from stk_nmt.core.losses.perturbed_topk import truncation_margin
 

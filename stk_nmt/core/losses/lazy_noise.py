@@ -51,9 +51,27 @@ LAZY_CHUNK_ELEMENTS = 1 << 22
 PROPOSALS = 4
 
 
+# A row whose head under the wider margin d + WIDE_SHIFT * eps still holds at most WIDE_HEAD classes
+# takes that margin: when eps is small against the gaps between the top scores (eps = 0.01 on
+# logits), the narrow margin leaves u just at the bound and about 40% of the draws to complete
+# (1000 x 8004, S = 5: 270 ms a call against 70 ms with the wider margin). Exactness holds for any
+# per-row threshold.
+WIDE_SHIFT = 2.0
+WIDE_HEAD = 64
+
+
 def lazy_margin(n_classes: int, epsilon: float, tail_draws: int = TAIL_DRAWS) -> float:
     """d: the head is the classes scoring at least (k-th largest score) - d."""
     return epsilon * NormalDist().inv_cdf(1.0 - tail_draws / n_classes)
+
+
+def lazy_thresholds(scores: torch.Tensor, kth: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """(R, 1) per-row head thresholds: kth - d - WIDE_SHIFT * eps where that head holds at most
+    WIDE_HEAD classes, kth - d elsewhere (one more comparison and count over the scores)."""
+    margin = lazy_margin(scores.shape[1], epsilon)
+    wide = kth - (margin + WIDE_SHIFT * epsilon)
+    small = (scores >= wide).sum(dim=1, keepdim=True, dtype=torch.int32) <= WIDE_HEAD
+    return torch.where(small, wide, kth - margin)
 
 
 def tail_order_statistics(tail_sizes: torch.Tensor, n_samples: int, m: int,

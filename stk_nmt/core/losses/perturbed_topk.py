@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..precision import compute_dtype
-from .lazy_noise import LAZY_DENSE_FRACTION, LAZY_MIN_CLASSES, lazy_draws, lazy_margin
+from .lazy_noise import LAZY_DENSE_FRACTION, LAZY_MIN_CLASSES, lazy_draws, lazy_margin, lazy_thresholds
 
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
@@ -371,7 +371,8 @@ def select_draws(
     s = scores.detach().to(compute_dtype(scores.dtype))
     if noise_mode != "truncated" and mostly_flat(s, margin, limit / n_cols):
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
-    thresholds = kth_largest_values(s, k) - margin
+    kth = kth_largest_values(s, k)
+    thresholds = lazy_thresholds(s, kth, epsilon) if lazy else kth - margin
     mask = s >= thresholds
     counts = mask.sum(dim=1, dtype=torch.int32)  # int32: a third of the int64 count's time on CPU
     counts_host = counts.cpu()  # the one sync of the candidate search
