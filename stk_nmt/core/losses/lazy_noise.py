@@ -42,6 +42,9 @@ TAIL_DRAWS = 8
 # scores (N(0, 1) logits over 8,008 classes: a head of 46%) lazy rows cost twice the dense ones, at
 # a 13% head 0.6 of them, at 5% 0.45 (1024 x 8008, S = 5, k = 6, one CPU thread).
 LAZY_DENSE_FRACTION = 0.25
+# Lazy rows are sorted by head size and computed in this many groups, each padded to its own
+# largest head.
+LAZY_GROUPS = 4
 # Below this many classes the operator is computed densely (the head and the m placed values would
 # be most of the row).
 LAZY_MIN_CLASSES = 64

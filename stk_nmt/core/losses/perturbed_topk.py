@@ -45,7 +45,7 @@ import torch
 from torch import nn
 
 from ..precision import compute_dtype
-from .lazy_noise import LAZY_DENSE_FRACTION, LAZY_MIN_CLASSES, lazy_draws, lazy_margin, lazy_thresholds
+from .lazy_noise import LAZY_DENSE_FRACTION, LAZY_GROUPS, LAZY_MIN_CLASSES, lazy_draws, lazy_margin, lazy_thresholds
 
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
@@ -381,26 +381,36 @@ def select_draws(
     if n_dense == n_rows:
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
 
-    def sparse(rows, noise_rows):
-        pick = (lambda t: t) if rows is None else (lambda t: t[rows])
-        width = int(counts_host.max() if rows is None else counts_host[rows.cpu()].max())
-        cand = gather_candidates(pick(s), pick(mask), pick(counts), width)
-        if lazy:
-            return lazy_draws(pick(s), pick(mask), pick(counts), pick(thresholds), *cand, k, epsilon, n_samples,
-                              generator, chunk_elements)
-        return truncated_draws(*cand, k, epsilon, n_samples, noise_rows, generator, chunk_elements)
-
-    if n_dense == 0:
-        return sparse(None, noise)
     values = torch.empty(n_rows, dtype=s.dtype, device=s.device)
     indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=s.device)
-    sparse_rows = (~dense).nonzero().squeeze(1).to(s.device)
-    dense_rows = dense.nonzero().squeeze(1).to(s.device)
-    pick_noise = (lambda rows: None) if noise is None else (lambda rows: noise[rows])
-    values[sparse_rows], indices[sparse_rows] = sparse(sparse_rows, pick_noise(sparse_rows))
-    values[dense_rows], indices[dense_rows] = kth_largest_draws(
-        scores.detach()[dense_rows], k, epsilon, n_samples, pick_noise(dense_rows), generator, chunk_elements
-    )
+    sparse_rows = (~dense).nonzero().squeeze(1)
+    if lazy:
+        # Rows sorted by head size and cut into groups, each padded to its own largest head: a batch
+        # of tokens mixes confident rows (a few head classes) and flat ones (thousands), and one
+        # width for all would make every row pay for the widest.
+        by_size = sparse_rows[torch.argsort(counts_host[sparse_rows], stable=True)]
+        for group in torch.tensor_split(by_size, min(LAZY_GROUPS, by_size.numel())):
+            width = int(counts_host[group].max())
+            g = group.to(s.device)
+            rows_s, rows_mask, rows_counts = s[g], mask[g], counts[g]
+            cand = gather_candidates(rows_s, rows_mask, rows_counts, width)
+            values[g], indices[g] = lazy_draws(rows_s, rows_mask, rows_counts, thresholds[g], *cand, k, epsilon,
+                                               n_samples, generator, chunk_elements)
+    elif n_dense == 0:
+        cand = gather_candidates(s, mask, counts, int(counts_host.max()))
+        return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
+    else:
+        width = int(counts_host[sparse_rows].max())
+        g = sparse_rows.to(s.device)
+        cand = gather_candidates(s[g], mask[g], counts[g], width)
+        values[g], indices[g] = truncated_draws(*cand, k, epsilon, n_samples, None if noise is None else noise[g],
+                                                generator, chunk_elements)
+    if n_dense:
+        dense_rows = dense.nonzero().squeeze(1).to(s.device)
+        values[dense_rows], indices[dense_rows] = kth_largest_draws(
+            scores.detach()[dense_rows], k, epsilon, n_samples, None if noise is None else noise[dense_rows],
+            generator, chunk_elements
+        )
     return values, indices
 
 
