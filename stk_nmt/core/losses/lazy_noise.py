@@ -13,18 +13,21 @@ Z ~ N(0, I_L). Split the classes at a threshold thr = (k-th largest score) - d:
 
 If the k-th largest u of the head and placed values is above the bound, no other class can enter
 the draw's top k: u and its class are those of the full vector. Otherwise the draw is completed:
-given the m largest, the other tail values are iid N(0, 1) truncated below Z_(m) (drawn here by
-rejection from torch.randn), and the k-th largest is taken over all L classes. Either way the
-result is a draw of the dense operator's (value, selected class) distribution, with no tolerance:
-what changes is only which numbers the generator produces (not pytopk's stream: use
-noise_mode="dense" for that).
+an unplaced tail class can only beat u if s_j > u - eps Z_(m); those classes get their noise, iid
+N(0, 1) truncated below Z_(m) (the law of the unplaced values given the m largest; drawn by
+rejection from torch.randn), and join the candidates. Adding candidates only raises the k-th
+largest, so every other class stays below it. Either way the result is a draw of the dense
+operator's (value, selected class) law, with no tolerance: what changes is only which numbers the
+generator produces (not pytopk's stream: use noise_mode="dense" for that).
 
-d = eps * Phi^-1(1 - m / L) puts the bound near the k-th largest score, so that nearly every draw
-passes: the completion costs about one dense draw of the row.
+thr is per row: kth - d with d = eps * Phi^-1(1 - m / L), which puts the bound near the k-th
+largest score, or kth - d - 2 eps where that head still holds at most WIDE_HEAD classes (see
+lazy_thresholds).
 
-Cost per row: the head (a few percent of L once the scores are spread) and m placed values per
-draw, instead of L; plus the candidate search of select_draws (shared with the truncated path).
-The position sampling and the completion each cost a few host synchronisations per call.
+Cost per row: the head and m placed values per draw, instead of L; plus the candidate search of
+select_draws (shared with the truncated path: a k-th largest, comparisons and counts over the
+scores, the packing). The position sampling and the completions cost a few host synchronisations
+per call.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ from typing import Optional, Tuple
 import torch
 
 # m: tail order statistics drawn per row and draw. More lowers the bound (a smaller head) but costs
-# m placed values per draw and more repeated positions to redraw; 8 was the fastest of 2..32 at
-# (256, 1000) and (4096, 10000) with S = 5, k = 6.
+# m placed values per draw and more repeated positions to redraw; 8 was the fastest of 2, 4, 8, 16
+# at (256, 1000) and within 10% of 16 at (64, 10000) and (4096, 10000) (S = 5, k = 6, 2 * randn).
 TAIL_DRAWS = 8
 # Rows whose head holds more than this fraction of the L classes are computed densely: with flat
 # scores (N(0, 1) logits over 8,008 classes: a head of 46%) lazy rows cost twice the dense ones, at

@@ -380,6 +380,9 @@ def select_draws(
     n_dense = int(dense.sum())
     if n_dense == n_rows:
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    if not lazy and n_dense == 0:
+        cand = gather_candidates(s, mask, counts, int(counts_host.max()))
+        return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
 
     values = torch.empty(n_rows, dtype=s.dtype, device=s.device)
     indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=s.device)
@@ -396,9 +399,6 @@ def select_draws(
             cand = gather_candidates(rows_s, rows_mask, rows_counts, width)
             values[g], indices[g] = lazy_draws(rows_s, rows_mask, rows_counts, thresholds[g], *cand, k, epsilon,
                                                n_samples, generator, chunk_elements)
-    elif n_dense == 0:
-        cand = gather_candidates(s, mask, counts, int(counts_host.max()))
-        return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
     else:
         width = int(counts_host[sparse_rows].max())
         g = sparse_rows.to(s.device)
