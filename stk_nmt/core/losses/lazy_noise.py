@@ -51,6 +51,10 @@ LAZY_GROUPS = 4
 # Below this many classes the operator is computed densely (the head and the m placed values would
 # be most of the row).
 LAZY_MIN_CLASSES = 64
+# "auto" uses lazy rows from this many classes: below, the candidate search, packing and position
+# sampling cost about what they save (256 x 1000, S = 5, 2 * randn: lazy 9.7-14.9 ms, dense 9.8-17.0
+# ms over four runs).
+LAZY_AUTO_MIN_CLASSES = 2048
 # Smallest work budget of a chunk of rows, in elements of the (rows, S, head + m) candidates (16 MiB).
 LAZY_CHUNK_ELEMENTS = 1 << 22
 # Proposals per tail position and round (a proposal on a head class is rejected).

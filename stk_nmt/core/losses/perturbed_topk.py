@@ -45,7 +45,15 @@ import torch
 from torch import nn
 
 from ..precision import compute_dtype
-from .lazy_noise import LAZY_DENSE_FRACTION, LAZY_GROUPS, LAZY_MIN_CLASSES, lazy_draws, lazy_margin, lazy_thresholds
+from .lazy_noise import (
+    LAZY_AUTO_MIN_CLASSES,
+    LAZY_DENSE_FRACTION,
+    LAZY_GROUPS,
+    LAZY_MIN_CLASSES,
+    lazy_draws,
+    lazy_margin,
+    lazy_thresholds,
+)
 
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
@@ -361,7 +369,8 @@ def select_draws(
     """
     n_rows, n_cols = scores.shape
     lazy = noise_mode == "lazy" or (noise_mode == "auto" and noise is None)
-    if noise_mode == "dense" or epsilon == 0 or (lazy and n_cols < LAZY_MIN_CLASSES):
+    too_narrow = n_cols < (LAZY_MIN_CLASSES if noise_mode == "lazy" else LAZY_AUTO_MIN_CLASSES)
+    if noise_mode == "dense" or epsilon == 0 or (lazy and too_narrow):
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
     if lazy:
         margin, limit = lazy_margin(n_cols, epsilon), LAZY_DENSE_FRACTION * n_cols
