@@ -117,9 +117,8 @@ def test_the_law_check_rejects_a_sampler_without_completion(reference, monkeypat
     values' k-th largest) gives a visibly different law, so the test above cannot pass it."""
     row, (exact_mean, exact_probs) = reference
 
-    def no_completion(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, slot, kth, pairs, *rest):
-        row_, draw = pairs
-        return kth[pairs], classes[row_, draw].gather(1, slot[row_, draw][:, None]).squeeze(1)
+    def no_completion(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, chosen, kth, pairs, *rest):
+        return kth[pairs], chosen[pairs]
 
     monkeypatch.setattr(lazy_noise, "_complete", no_completion)
     monkeypatch.setattr(ptk, "lazy_thresholds", MARGINS["small"])

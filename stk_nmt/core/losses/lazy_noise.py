@@ -211,13 +211,14 @@ def lazy_draws(
         pairs = complete.nonzero(as_tuple=True)
         if pairs[0].numel():
             kth[pairs], chosen[pairs] = _complete(scores[lo:hi], head_mask[lo:hi], where, tail_z, tail_scaled,
-                                                  perturbed, classes, slot, kth, pairs, k, epsilon, generator)
+                                                  perturbed, classes, chosen, kth, pairs, k, epsilon, generator)
         values[lo:hi] = kth.mean(dim=1)
         indices[lo:hi] = chosen
     return values, indices
 
 
-def _complete(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, slot, kth, pairs, k, epsilon, generator):
+def _complete(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, chosen, kth, pairs, k, epsilon,
+              generator):
     """The k-th largest and its class for the draws `pairs` (row, draw) whose bound failed.
 
     An unplaced tail class j has noise below Z_(m), so it can only beat the current k-th largest
@@ -236,7 +237,7 @@ def _complete(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes,
     counts = more.sum(dim=1, dtype=torch.int32)
     width = int(counts.max())
     if width == 0:  # the bound was loose: no class can change the draw
-        return kth[pairs], classes[row, draw].gather(1, slot[row, draw][:, None]).squeeze(1)
+        return kth[pairs], chosen[pairs]
     values, index = gather_candidates(scores[row], more, counts, width)
     z = truncated_normal_below(tail_z[row, draw, m - 1], width, generator)
     if epsilon != 1.0:
