@@ -61,7 +61,7 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     )
     topk_hinge_tolerance: float = field(
         default=1e-6,
-        metadata={"help": "truncated/auto: bound on the probability, per token and update, that truncation changes "
+        metadata={"help": "truncated: bound on the probability, per token and update, that truncation changes "
                   "the token's hinge (sets the candidate margin)"},
     )
 
