@@ -363,7 +363,8 @@ def select_draws(
     "truncated" (and "auto" given a noise tensor) perturbs only the classes within
     truncation_margin, with the given noise: the dense result except with probability <= tolerance.
     Both find each row's candidates, which costs one device-to-host copy of the (B,) counts per
-    call (the padded width must be known on the host), and compute densely the rows with too many
+    call (the padded width must be known on the host; lazy rows add a few more, for repeated
+    positions and completions, see lazy_noise.py), and compute densely the rows with too many
     candidates (more than LAZY_DENSE_FRACTION / DENSE_FRACTION of L; every row with "truncated");
     when every row is such a row it is exactly the dense path (same draws from the same generator).
     """
