@@ -95,3 +95,37 @@ def test_bad_arguments_name_themselves():
         grid("median", "full")
     with pytest.raises(ValueError, match="mode"):
         grid("stk", "huge")
+
+
+def test_flushing_subnormals_changes_no_result_of_a_grid_that_has_them(monkeypatch):
+    # wisconsin's full MAT_k grid makes thousands of subnormal gradient entries in 3 epochs; flushing
+    # them to zero (train_grid's default, for speed) must give the same numbers.
+    from stk_nmt.experiments import tabular
+    from stk_nmt.experiments.datasets import load_keel, split_standardize
+
+    split = split_standardize(load_keel("wisconsin"), 0)
+    subnormal = []
+    step = tabular.BatchedAdagrad.step
+
+    def counting_step(self):
+        tiny = torch.finfo(torch.float32).tiny
+        subnormal.append(sum(int(((p.grad != 0) & (p.grad.abs() < tiny)).sum()) for p in self.params))
+        step(self)
+
+    monkeypatch.setattr(tabular.BatchedAdagrad, "step", counting_step)
+    runs = {flush: tabular.train_grid(split, "logistic", "matk", grid("matk", "full"), "classification", 0,
+                                      max_epochs=3, progress=False, flush_denormal=flush) for flush in (False, True)}
+    assert sum(subnormal[: len(subnormal) // 2]) > 1000  # the unflushed run met subnormals
+    assert sum(subnormal[len(subnormal) // 2:]) == 0  # the flushed one saw them as zeros
+    assert runs[True] == runs[False]
+
+
+def test_flushed_denormals_restores_them():
+    from stk_nmt.experiments.tabular import flushed_denormals
+
+    subnormal = torch.tensor([1e-39])
+    with flushed_denormals():
+        assert float(subnormal * 1.0) == 0.0
+    assert float(subnormal * 1.0) == pytest.approx(1e-39, rel=1e-3)
+    with flushed_denormals(enabled=False):
+        assert float(subnormal * 1.0) != 0.0
