@@ -9,7 +9,7 @@ results/full-logistic), complete or partial. That grid takes longer than a worki
 in the background and keeps each finished repeat in a committed archive, from which any machine resumes:
 
     python examples/binary_classification.py --mode full --losses logistic --out results/full-logistic \
-        --cell-archive docs/results-cells/full-logistic/full-seed0
+        --cell-archive docs/results-cells/full-logistic/full-seed0 --workers 2
 
 Examples run in this process, one after the other, with the same --seed; a rerun resumes the
 tabular tables from their finished cells.

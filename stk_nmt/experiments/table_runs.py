@@ -7,11 +7,15 @@ metric of the configuration selected on validation) is rebuilt from the cells at
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy as np
+import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
@@ -46,13 +50,16 @@ def run_table(
     train: bool = True,
     common_repeats: bool = False,
     archive: Optional[Path] = None,
+    workers: int = 1,
 ) -> dict:
     """Train every missing cell (unless train=False: then only summarise the finished ones, which is
     how a partial, still-running or stopped run is reported), then write <out>/<name>.{json,csv}.
 
     archive: a folder of per-repeat cell archives (cell_archive): its cells are unpacked before the
     run, so that a run resumes from archives made on another machine, and every repeat that finishes
-    is packed there."""
+    is packed there. workers: cells trained at once, each in its own process (one thread each)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got workers={workers!r}")
     if mode not in MODES:
         raise ValueError(f"mode must be one of {tuple(MODES)}, got mode={mode!r}")
     if repeats < 1:
@@ -66,29 +73,15 @@ def run_table(
         unpack(archive, cells_dir)
     start = time.perf_counter()
     shapes: Dict[str, list] = {}
-    loaded: Dict[tuple, Dataset] = {}
-    for d, l, m, r in tqdm(jobs, desc=name, unit="cell", disable=not train):
-        path = cells_dir / f"{d}__{l}__{m}__{r}.json"
-        if path.is_file() or not train:
-            continue  # resumed, or summarising only
-        # Regression data may depend on the repeat (sinc is resampled); classification data do not.
-        key = (d, r if task == "regression" else 0)
-        if key not in loaded:
-            loaded[key] = load(d, seed + r)
-            if task == "regression":  # resampled per repeat: keep only the current one
-                loaded = {key: loaded[key]}
-        data = loaded[key]
-        split = split_standardize(data, seed=seed + r)
-        if max_train is not None:
-            split.X_train, split.y_train = split.X_train[:max_train], split.y_train[:max_train]
-        t0 = time.perf_counter()
-        results = train_grid(split, l, m, grid(m, mode), task, seed=seed + r,
-                             max_epochs=max_epochs, patience=patience, min_gain=MIN_GAIN)
-        chosen = select(results)
-        write_json(path, {"dataset": d, "loss": l, "method": m, "repeat": r, "mode": mode,
-                          "seconds": time.perf_counter() - t0, "selected": chosen, "grid": results})
-        if archive is not None:
-            pack(cells_dir, archive, stems=stems)
+    todo = [CellJob(load, task, d, l, m, r, mode, seed, cells_dir / f"{d}__{l}__{m}__{r}.json")
+            for d, l, m, r in jobs if not (cells_dir / f"{d}__{l}__{m}__{r}.json").is_file()]
+    if train and todo:
+        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="cell")
+        for _ in run_cells(todo, workers):
+            bar.update()
+            if archive is not None:
+                pack(cells_dir, archive, stems=stems)
+        bar.close()
     summary = summarize(cells_dir, datasets, losses, methods, repeats, common_repeats=common_repeats)
     for d in datasets:
         data = load(d, seed)
@@ -99,6 +92,69 @@ def run_table(
                     "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start, **(extra or {})})
     write_results(out, name, summary, summary["rows"])
     return summary
+
+
+class CellJob(NamedTuple):
+    """One cell to train and write: everything a worker process needs (load is a module-level function)."""
+
+    load: Callable[[str, int], Dataset]
+    task: str
+    dataset: str
+    loss: str
+    method: str
+    repeat: int
+    mode: str
+    seed: int
+    path: Path
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(load: Callable[[str, int], Dataset], dataset: str, key: int, seed: int) -> Dataset:
+    return load(dataset, seed)
+
+
+def train_cell(job: CellJob, progress: bool = True) -> Path:
+    """Train one cell's grid, select its configuration and write the cell file (atomically)."""
+    max_epochs, patience, _, max_train = MODES[job.mode]
+    r = job.repeat
+    # Regression data may depend on the repeat (sinc is resampled); classification data do not.
+    data = _load_cached(job.load, job.dataset, r if job.task == "regression" else 0,
+                        job.seed + r if job.task == "regression" else job.seed)
+    split = split_standardize(data, seed=job.seed + r)
+    if max_train is not None:
+        split.X_train, split.y_train = split.X_train[:max_train], split.y_train[:max_train]
+    t0 = time.perf_counter()
+    results = train_grid(split, job.loss, job.method, grid(job.method, job.mode), job.task, seed=job.seed + r,
+                         max_epochs=max_epochs, patience=patience, min_gain=MIN_GAIN, progress=progress)
+    write_json(job.path, {"dataset": job.dataset, "loss": job.loss, "method": job.method, "repeat": r,
+                          "mode": job.mode, "seconds": time.perf_counter() - t0, "selected": select(results),
+                          "grid": results})
+    return job.path
+
+
+def _worker_init() -> None:
+    torch.set_num_threads(1)  # the cells' ops are too small to split; one process per core instead
+
+
+def _train_cell_quietly(job: CellJob) -> Path:
+    return train_cell(job, progress=False)
+
+
+def run_cells(jobs: Sequence[CellJob], workers: int) -> Iterator[Path]:
+    """Train the cells, yielding each finished cell's path. workers > 1: a pool of spawned processes,
+    in job order (repeat-major); an interrupt cancels the rest, and finished cells stay written."""
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            yield train_cell(job)
+        return
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_worker_init)
+    try:
+        futures = [pool.submit(_train_cell_quietly, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def select_over_repeats(grids: List[List[dict]]) -> int:
@@ -189,6 +245,9 @@ def table_main(argv, description: str, name: str, task: str, load: Callable[[str
     parser.add_argument("--repeats", type=int, help="random splits (default: 50 full, 3 quick, 1 smoke)")
     parser.add_argument("--summarize-only", action="store_true",
                         help="train nothing: summarise the finished cells (a partial or running full grid)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="cells trained at once, one process (one thread) each (default 1); a full grid on "
+                             "a machine of N cores: --workers N")
     parser.add_argument("--cell-archive", type=Path,
                         help="folder of per-repeat cell archives: unpacked before the run (resume from another "
                              "machine), and each finished repeat is packed there (see stk_nmt.experiments.cell_archive)")
@@ -198,7 +257,8 @@ def table_main(argv, description: str, name: str, task: str, load: Callable[[str
         print(note)
     repeats = args.repeats if args.repeats is not None else MODES[args.mode][2]
     summary = run_table(name, task, load, args.datasets, args.losses, args.methods, args.mode, repeats, args.seed,
-                        out, extra=extra, train=not args.summarize_only, archive=args.cell_archive)
+                        out, extra=extra, train=not args.summarize_only, archive=args.cell_archive,
+                        workers=args.workers)
     plot_table(summary, out / f"{name}.png", metric)
     print(tabulate([[r["dataset"], r["loss"], r["label"], f"{r['mean']:.{digits}f} +- {r['std']:.{digits}f}"]
                     for r in summary["rows"]], headers=["dataset", "loss", "method", metric], disable_numparse=True))

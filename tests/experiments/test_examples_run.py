@@ -166,11 +166,23 @@ def test_tables_resume_from_finished_cells(run, capsys):
     assert all(previous[(r["dataset"], r["loss"], r["method"])] == r["mean"] for r in summary["rows"])
 
 
+def test_worker_processes_write_the_same_cells(run, tmp_path):
+    out, _, _ = run
+    binary_classification.main(["--mode", "smoke", "--out", str(tmp_path), "--datasets", "wisconsin", "australian",
+                                "--losses", "hinge", "--workers", "2"])
+    cells = sorted((tmp_path / "cells" / "smoke-seed0").glob("*.json"))
+    assert len(cells) == 2 * len(METHODS)
+    for path in cells:  # the sequential run of the fixture trained the same cells
+        assert json.loads(path.read_text())["grid"] == json.loads((out / "cells" / "smoke-seed0" / path.name).read_text())["grid"]
+
+
 def test_bad_arguments_are_refused(tmp_path):
     with pytest.raises(ValueError, match="ratios"):
         imbalance_sweep.main(["--mode", "smoke", "--out", str(tmp_path), "--ratios", "1.5"])
     with pytest.raises(SystemExit):  # argparse refuses an unknown dataset and names it
         binary_classification.main(["--mode", "smoke", "--out", str(tmp_path), "--datasets", "iris"])
+    with pytest.raises(ValueError, match="workers=0"):
+        binary_classification.main(["--mode", "smoke", "--out", str(tmp_path), "--workers", "0"])
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="--out"):
         regression.main(["--mode", "smoke", "--out", str(tmp_path / "file")])
