@@ -117,7 +117,7 @@ def test_the_law_check_rejects_a_sampler_without_completion(reference, monkeypat
     values' k-th largest) gives a visibly different law, so the test above cannot pass it."""
     row, (exact_mean, exact_probs) = reference
 
-    def no_completion(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, chosen, kth, pairs, *rest):
+    def no_completion(scores, thresholds, cand_index, where, tail_z, tail_scaled, perturbed, chosen, kth, pairs, *rest):
         return kth[pairs], chosen[pairs]
 
     monkeypatch.setattr(lazy_noise, "_complete", no_completion)
@@ -149,17 +149,27 @@ def test_tail_order_statistics_match_sorted_normals():
 
 
 def test_tail_positions_are_distinct_uniform_tail_classes():
-    L, m, rows = 40, 6, 5_000
-    head = torch.zeros(rows, L, dtype=torch.bool)
-    head[:, :10] = True
-    where = lazy_noise.tail_positions(head, 2, m, torch.Generator().manual_seed(4))
+    """Two rows with scattered heads of different sizes: every position lies in the row's tail,
+    the m positions of a draw are distinct, and each is uniform over the tail (chi-square)."""
+    from stk_nmt.core.losses.perturbed_topk import gather_candidates
+
+    L, m, rows = 40, 6, 6_000
+    heads = [[0, 3, 4, 17, 18, 19, 25, 38, 39], [1, 2, 10, 11, 12, 13, 14, 30, 31, 32, 33, 34, 35, 36, 37]]
+    mask = torch.zeros(rows, L, dtype=torch.bool)
+    for r in range(rows):
+        mask[r, heads[r % 2]] = True
+    counts = mask.sum(dim=1)
+    _, cand_index = gather_candidates(torch.randn(rows, L), mask, counts, int(counts.max()))
+    where = lazy_noise.tail_positions(cand_index, counts, L, 2, m, torch.Generator().manual_seed(4))
     assert where.shape == (rows, 2, m)
-    assert int(where.min()) >= 10 and int(where.max()) < L
+    assert not bool(mask.gather(1, where.view(rows, -1)).any())  # never a head class
     srt = where.sort(dim=2).values
     assert not bool((srt[..., 1:] == srt[..., :-1]).any())
-    for slot in (0, m - 1):  # each position is uniform over the 30 tail classes
-        counts = torch.bincount(where[:, :, slot].reshape(-1) - 10, minlength=30).numpy()
-        assert stats.chisquare(counts).pvalue > 1e-3
+    for parity, head in enumerate(heads):
+        tail = [c for c in range(L) if c not in head]
+        for slot in (0, m - 1):  # each position is uniform over the row's tail classes
+            counts_by_class = torch.bincount(where[parity::2, :, slot].reshape(-1), minlength=L).numpy()
+            assert stats.chisquare(counts_by_class[tail]).pvalue > 1e-3
 
 
 def test_lazy_gradient_and_hinge_on_spread_rows():

@@ -57,8 +57,6 @@ LAZY_MIN_CLASSES = 64
 LAZY_AUTO_MIN_CLASSES = 2048
 # Smallest work budget of a chunk of rows, in elements of the (rows, S, head + m) candidates (16 MiB).
 LAZY_CHUNK_ELEMENTS = 1 << 22
-# Proposals per tail position and round (a proposal on a head class is rejected).
-PROPOSALS = 4
 
 
 # A row whose head under the wider margin d + WIDE_SHIFT * eps still holds at most WIDE_HEAD classes
@@ -100,48 +98,42 @@ def tail_order_statistics(tail_sizes: torch.Tensor, n_samples: int, m: int,
     return torch.special.ndtri(torch.expm1(log_u).neg_()).neg_()
 
 
-def _outside(head_mask: torch.Tensor, rows: torch.Tensor, shape, generator) -> torch.Tensor:
-    """Classes drawn uniformly among those where head_mask[rows[i]] is False: a tensor of `shape`,
-    shape[0] == rows.numel(). Rejection: up to PROPOSALS proposals per entry and round."""
-    n_cols = head_mask.shape[1]
-    device = head_mask.device
-    out = torch.empty(shape, dtype=torch.long, device=device)
-    flat_out = out.view(shape[0], -1)
-    todo = torch.arange(flat_out.numel(), device=device)  # flat entry ids still to draw
-    per_row = flat_out.shape[1]
-    while todo.numel():
-        proposals = torch.randint(0, n_cols, (todo.numel(), PROPOSALS), generator=generator, device=device)
-        ok = ~head_mask[rows[todo // per_row][:, None], proposals]
-        first = ok.to(torch.uint8).argmax(dim=1)  # the first accepted proposal (0 when none is)
-        done = ok.any(dim=1)
-        flat_out.view(-1)[todo[done]] = proposals[done, first[done]]
-        todo = todo[~done]
-    return out
+def tail_positions(cand_index: torch.Tensor, head_counts: torch.Tensor, n_cols: int, n_samples: int, m: int,
+                   generator) -> torch.Tensor:
+    """(R, S, m) class indices: for each row and draw, m distinct tail classes, as a uniformly random
+    ordered choice.
 
+    cand_index (R, C): each row's head classes in ascending order (gather_candidates' order), the
+    first head_counts[r] of them (the rest is padding). A uniform rank i in [0, n) among the row's
+    n tail classes maps to the i-th tail class, i + #{j : h_j - j <= i} for the sorted head classes
+    h_j (h_j - j tail classes lie below h_j): one searchsorted, no rejection. Ranks are
+    floor(U * n) with U a float64 uniform (a bias of at most n / 2^53). A draw with a repeated rank
+    is redrawn whole, which leaves the tuples without repeats, each equally likely.
+    """
+    n_rows, width = cand_index.shape
+    device = cand_index.device
+    slots = torch.arange(width, device=device)
+    # Non-decreasing per row (h_{j+1} >= h_j + 1); padding sorts last and is never counted.
+    keys = torch.where(slots < head_counts[:, None], cand_index - slots, n_cols)
+    tail_sizes = (n_cols - head_counts).to(torch.float64)
 
-def tail_positions(head_mask: torch.Tensor, n_samples: int, m: int, generator) -> torch.Tensor:
-    """(R, S, m) class indices: for each row and draw, m distinct tail classes (head_mask False),
-    as a uniformly random ordered choice. Each entry is uniform over the tail (rejection of head
-    classes); a draw with a repeated class is redrawn whole, which leaves the tuples without repeats,
-    each equally likely."""
-    n_rows, n_cols = head_mask.shape
-    device = head_mask.device
-    # First round for every entry at once, by row (a gather, cheaper than _outside's indexing):
-    # PROPOSALS proposals each, the first outside the head kept.
-    proposals = torch.randint(0, n_cols, (n_rows, n_samples * m * PROPOSALS), generator=generator, device=device)
-    ok = ~head_mask.gather(1, proposals)
-    proposals, ok = proposals.view(-1, PROPOSALS), ok.view(-1, PROPOSALS)
-    out = proposals.gather(1, ok.to(torch.uint8).argmax(dim=1, keepdim=True)).view(n_rows * n_samples, m)
-    rows = torch.arange(n_rows, device=device)[:, None].expand(n_rows, n_samples).reshape(-1)
-    missed = (~ok.any(dim=1)).nonzero().squeeze(1)  # every proposal in the head (rare): redraw
-    if missed.numel():
-        out.view(-1)[missed] = _outside(head_mask, rows[missed // m], (missed.numel(),), generator)
+    def ranks(rows: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(rows.numel(), m, generator=generator, device=device, dtype=torch.float64)
+        return (u * tail_sizes[rows, None]).long()  # < n: U < 1 and the product rounds below n
+
+    draw_rows = torch.arange(n_rows, device=device).repeat_interleave(n_samples)  # row of each (row, draw)
+    rank = ranks(draw_rows)
     later = torch.ones(m, m, dtype=torch.bool, device=device).tril(-1)
+    todo = None  # draws to check: all, then only the redrawn ones
     while True:
-        repeated = ((out[:, :, None] == out[:, None, :]) & later).any(dim=2).any(dim=1).nonzero().squeeze(1)
+        drawn = rank if todo is None else rank[todo]
+        repeated = ((drawn[:, :, None] == drawn[:, None, :]) & later).any(dim=2).any(dim=1).nonzero().squeeze(1)
         if repeated.numel() == 0:
-            return out.view(n_rows, n_samples, m)
-        out[repeated] = _outside(head_mask, rows[repeated], (repeated.numel(), m), generator)
+            break
+        todo = repeated if todo is None else todo[repeated]
+        rank[todo] = ranks(draw_rows[todo])
+    rank = rank.view(n_rows, n_samples * m)
+    return (rank + torch.searchsorted(keys, rank, right=True)).view(n_rows, n_samples, m)
 
 
 def truncated_normal_below(bounds: torch.Tensor, n_cols: int, generator) -> torch.Tensor:
@@ -157,7 +149,6 @@ def truncated_normal_below(bounds: torch.Tensor, n_cols: int, generator) -> torc
 
 def lazy_draws(
     scores: torch.Tensor,
-    head_mask: torch.Tensor,
     head_counts: torch.Tensor,
     thresholds: torch.Tensor,
     cand_values: torch.Tensor,
@@ -172,9 +163,9 @@ def lazy_draws(
     """Mean k-th largest of the S draws (R,) and the selected classes (R, S), as kth_largest_draws,
     exact in distribution, from the head (candidates) of each row.
 
-    scores (R, L) in the compute dtype; head_mask (R, L) = scores >= thresholds (R, 1); head_counts
-    (R,) its row sums (each <= L - 4 m); cand_values, cand_index (R, C): the head packed by
-    gather_candidates (-inf padding).
+    scores (R, L) in the compute dtype; the head of row r is the classes with scores >= thresholds[r]
+    (thresholds (R, 1)), head_counts (R,) their numbers (each <= L - m); cand_values, cand_index
+    (R, C): the head packed by gather_candidates in ascending class order (-inf padding).
     """
     from .perturbed_topk import chunk_rows  # perturbed_topk imports this module
 
@@ -195,7 +186,7 @@ def lazy_draws(
             head_z.mul_(epsilon)
         tail_z = tail_order_statistics(n_cols - head_counts[lo:hi], n_samples, m, generator)
         tail_scaled = tail_z * epsilon if epsilon != 1.0 else tail_z
-        where = tail_positions(head_mask[lo:hi], n_samples, m, generator)
+        where = tail_positions(cand_index[lo:hi], head_counts[lo:hi], n_cols, n_samples, m, generator)
         # The candidates of each draw: head (eps Z) + s, then the m placed tail values; same
         # operations and dtypes as the dense path.
         perturbed = torch.empty(r, n_samples, width + m, dtype=dtype, device=device)
@@ -204,20 +195,22 @@ def lazy_draws(
         torch.add(tail_scaled, tail_scores, out=perturbed[:, :, width:])
         top = torch.topk(perturbed, k, dim=2)
         kth, slot = top.values[:, :, k - 1], top.indices[:, :, k - 1]
-        classes = torch.cat([cand_index[lo:hi, None, :].expand(r, n_samples, width), where], dim=2)
-        chosen = classes.gather(2, slot[:, :, None]).squeeze(2)
+        # The class at each slot: a head class (slot < width) or a placed one.
+        head_class = cand_index[lo:hi].gather(1, slot.clamp(max=width - 1))
+        placed_class = where.gather(2, (slot - width).clamp_(min=0)[:, :, None]).squeeze(2)
+        chosen = torch.where(slot < width, head_class, placed_class)
         # Every unplaced tail class is below thr + eps Z_(m): strictly above it, u is the draw's.
         complete = ~(kth > thresholds[lo:hi] + tail_scaled[:, :, m - 1])
         pairs = complete.nonzero(as_tuple=True)
         if pairs[0].numel():
-            kth[pairs], chosen[pairs] = _complete(scores[lo:hi], head_mask[lo:hi], where, tail_z, tail_scaled,
-                                                  perturbed, classes, chosen, kth, pairs, k, epsilon, generator)
+            kth[pairs], chosen[pairs] = _complete(scores[lo:hi], thresholds[lo:hi], cand_index[lo:hi], where, tail_z,
+                                                  tail_scaled, perturbed, chosen, kth, pairs, k, epsilon, generator)
         values[lo:hi] = kth.mean(dim=1)
         indices[lo:hi] = chosen
     return values, indices
 
 
-def _complete(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes, chosen, kth, pairs, k, epsilon,
+def _complete(scores, thresholds, cand_index, where, tail_z, tail_scaled, perturbed, chosen, kth, pairs, k, epsilon,
               generator):
     """The k-th largest and its class for the draws `pairs` (row, draw) whose bound failed.
 
@@ -231,17 +224,18 @@ def _complete(scores, head_mask, where, tail_z, tail_scaled, perturbed, classes,
     row, draw = pairs
     m = tail_z.shape[2]
     lower = kth[pairs] - tail_scaled[row, draw, m - 1]
-    more = scores[row] > lower[:, None]
-    more &= ~head_mask[row]
+    row_scores = scores[row]
+    more = row_scores > lower[:, None]
+    more &= row_scores < thresholds[row]  # the tail
     more.scatter_(1, where[row, draw], False)
     counts = more.sum(dim=1, dtype=torch.int32)
     width = int(counts.max())
     if width == 0:  # the bound was loose: no class can change the draw
         return kth[pairs], chosen[pairs]
-    values, index = gather_candidates(scores[row], more, counts, width)
+    values, index = gather_candidates(row_scores, more, counts, width)
     z = truncated_normal_below(tail_z[row, draw, m - 1], width, generator)
     if epsilon != 1.0:
         z.mul_(epsilon)
     top = torch.topk(torch.cat([perturbed[row, draw], torch.add(z, values)], dim=1), k, dim=1)
-    all_classes = torch.cat([classes[row, draw], index], dim=1)
+    all_classes = torch.cat([cand_index[row], where[row, draw], index], dim=1)
     return top.values[:, k - 1], all_classes.gather(1, top.indices[:, k - 1 : k]).squeeze(1)

@@ -407,8 +407,8 @@ def select_draws(
             g = group.to(s.device)
             rows_s, rows_mask, rows_counts = s[g], mask[g], counts[g]
             cand = gather_candidates(rows_s, rows_mask, rows_counts, width)
-            values[g], indices[g] = lazy_draws(rows_s, rows_mask, rows_counts, thresholds[g], *cand, k, epsilon,
-                                               n_samples, generator, chunk_elements)
+            values[g], indices[g] = lazy_draws(rows_s, rows_counts, thresholds[g], *cand, k, epsilon, n_samples,
+                                               generator, chunk_elements)
     else:
         width = int(counts_host[sparse_rows].max())
         g = sparse_rows.to(s.device)
