@@ -75,6 +75,17 @@ class BatchedAggregate(nn.Module):
             self.lam_initialized = False
         self._k_cache: Dict[int, torch.Tensor] = {}
 
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the models `rows` (a 1-D index tensor), in that order."""
+        self.G = int(rows.numel())
+        if hasattr(self, "k_specs"):
+            self.k_specs = [self.k_specs[i] for i in rows.tolist()]
+        if hasattr(self, "deltas"):
+            self.deltas = self.deltas[rows]
+        if hasattr(self, "lam"):
+            self.lam = nn.Parameter(self.lam.detach()[rows])
+        self._k_cache = {}
+
     def ks(self, n: int) -> torch.Tensor:
         """Each row's k for a batch of n items, by the core's rule."""
         if n not in self._k_cache:
@@ -120,6 +131,12 @@ class BatchedMLP(nn.Module):
         h = torch.relu(torch.einsum("bd,gdh->gbh", x, self.w1) + self.b1)
         return (torch.bmm(h, self.w2) + self.b2).squeeze(-1)
 
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the models `rows` (a 1-D index tensor), in that order (each model's numbers
+        do not depend on the others', so the kept models train on bit for bit)."""
+        for name in ("w1", "b1", "w2", "b2"):
+            setattr(self, name, nn.Parameter(getattr(self, name).detach()[rows]))
+
     def weight_sq_norm(self) -> torch.Tensor:
         """||w||^2 per model (weights only, as usual for L2 regularisation)."""
         return self.w1.pow(2).sum((1, 2)) + self.w2.pow(2).sum((1, 2))
@@ -144,6 +161,12 @@ class BatchedAdagrad:
             s.addcmul_(p.grad, p.grad)
             lr = self.lrs.view(-1, *([1] * (p.dim() - 1)))
             p.sub_(lr * p.grad / (s.sqrt() + self.eps))
+
+    def keep(self, rows: torch.Tensor, params: List[nn.Parameter]) -> None:
+        """Keep only the models `rows` of every state tensor and learning rate; `params` are the
+        parameters that replace the old ones, in the same order (already reduced to `rows`)."""
+        self.state = [s[rows] for s in self.state]
+        self.params, self.lrs = list(params), self.lrs[rows]
 
     def zero_grad(self) -> None:
         for p in self.params:

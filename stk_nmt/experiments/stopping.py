@@ -47,6 +47,11 @@ class EarlyStopping:
         self.step += 1
         return improved
 
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the models `rows` (a 1-D index tensor), in that order."""
+        self.best, self.best_step = self.best[rows], self.best_step[rows]
+        self.waited, self.stopped = self.waited[rows], self.stopped[rows]
+
     @property
     def all_stopped(self) -> bool:
         return bool(self.stopped.all())

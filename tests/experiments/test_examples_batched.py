@@ -129,3 +129,51 @@ def test_flushed_denormals_restores_them():
     assert float(subnormal * 1.0) == pytest.approx(1e-39, rel=1e-3)
     with flushed_denormals(enabled=False):
         assert float(subnormal * 1.0) != 0.0
+
+
+def test_dropping_stopped_models_changes_no_result(monkeypatch):
+    # Patience 3 over 15 epochs: most of wisconsin's MAT_k grid stops on the way and is dropped;
+    # every model's numbers must be those of the run that keeps computing (frozen) stopped models.
+    from stk_nmt.experiments import tabular
+    from stk_nmt.experiments.datasets import load_keel, split_standardize
+
+    split = split_standardize(load_keel("wisconsin"), 1)
+    sizes = []
+    keep = tabular.BatchedMLP.keep
+
+    def counting_keep(self, rows):
+        sizes.append(int(rows.numel()))
+        keep(self, rows)
+
+    monkeypatch.setattr(tabular.BatchedMLP, "keep", counting_keep)
+    runs = {drop: tabular.train_grid(split, "logistic", "matk", grid("matk", "full"), "classification", 1,
+                                     max_epochs=15, patience=3, progress=False, drop_stopped=drop)
+            for drop in (False, True)}
+    assert len(sizes) >= 2 and sizes[-1] < len(grid("matk", "full")) // 2  # models were dropped, in steps
+    assert sum(r["stopped_early"] for r in runs[True]) > len(runs[True]) // 2
+    assert runs[True] == runs[False]
+
+
+def test_keep_selects_the_models_of_every_part():
+    from stk_nmt.experiments.stopping import EarlyStopping
+
+    g = torch.Generator().manual_seed(0)
+    model = BatchedMLP(5, 3, hidden=2, generator=g)
+    aggregate = BatchedAggregate("stk", 5, k_specs=[1, 0.5, 2, 0.9, 3], deltas=[0.1, 0.2, 0.3, 0.4, 0.5])
+    aggregate(torch.rand(5, 8, generator=g))  # initialises lam
+    optimizer = BatchedAdagrad(list(model.parameters()) + list(aggregate.parameters()), torch.arange(5.0))
+    stopping = EarlyStopping(5, patience=2)
+    stopping.update(torch.arange(5.0))
+    x = torch.randn(4, 3, generator=g)
+    rows = torch.tensor([4, 1])
+    before = (model(x)[rows], aggregate.lam.detach()[rows].clone(), aggregate.deltas[rows].clone())
+    model.keep(rows)
+    aggregate.keep(rows)
+    optimizer.keep(rows, list(model.parameters()) + list(aggregate.parameters()))
+    stopping.keep(rows)
+    assert torch.equal(model(x), before[0])
+    assert torch.equal(aggregate.lam.detach(), before[1]) and torch.equal(aggregate.deltas, before[2])
+    assert aggregate.k_specs == [3, 0.5] and aggregate.G == 2
+    assert torch.equal(optimizer.lrs, torch.tensor([4.0, 1.0])) and len(optimizer.state) == len(optimizer.params)
+    assert all(s.shape == p.shape for s, p in zip(optimizer.state, optimizer.params))
+    assert torch.equal(stopping.best, torch.tensor([4.0, 1.0], dtype=torch.float64))
