@@ -35,6 +35,26 @@ def fairseq_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace
     return list(args.after_double_dash)
 
 
+def attach_flag_values(argv: Sequence[str], options: Sequence[str]) -> list[str]:
+    """argv with `OPTION VALUE` written `OPTION=VALUE` for the given options, before any --.
+
+    Their values are flags for another program (--fairseq-args '--cpu'); argparse takes a lone
+    value that starts with '-' for an option of its own and refuses it ("expected one argument").
+    """
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            return out + list(argv[i:])
+        if token in options and i + 1 < len(argv) and argv[i + 1] != "--":
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
 _TRAIN_INDEX = re.compile(r"^train\.([^.\-]+)-([^.\-]+)\.\1\.idx$")
 
 

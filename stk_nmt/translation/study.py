@@ -37,7 +37,7 @@ from pathlib import Path
 from ..data.io import atomic_write_text, read_lines
 from ..files import read_json, write_json
 from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_bootstrap
-from .fairseq_run import add_fairseq_train_args, fairseq_train_args, run_fairseq
+from .fairseq_run import add_fairseq_train_args, attach_flag_values, fairseq_train_args, run_fairseq
 from .recipes import RECIPES, train_command
 from .study_stats import mean_std, seed_sentence_bootstrap, verdict
 from .study_tokens import parse_train_log, tokens_below_lam
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict | str:
     page.add_argument("--intro", type=Path, help="a markdown file replacing the standard introduction")
     page.add_argument("--prepare-command", action="append", default=[],
                       help="a data preparation command to list under Reproduce (repeatable)")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(attach_flag_values(argv, ("--stk-args", "--fairseq-args", "--generate-args")))
     if args.command == "report":
         return report_finished(args.work)
     if args.command == "page":

@@ -33,3 +33,14 @@ def test_a_stray_word_before_double_dash_is_still_an_error(configs, capsys):
         study.main([*BASE, "stray"])
     assert "unrecognized arguments: stray" in capsys.readouterr().err
     assert configs == []
+
+
+def test_a_single_flag_as_the_value_of_an_args_option(configs):
+    # argparse alone refuses "--fairseq-args --cpu" (a lone value that looks like an option).
+    base = ["run", "--data", "prepared", "--work", "work", "--max-update", "5"]
+    config = study.main([*base, "--fairseq-args", "--cpu", "--stk-args", "--stk-delta=0.1", "--generate-args", "--fp16",
+                         "--", "--fp16"])
+    assert config["fairseq_args"] == ["--cpu", "--fp16"]
+    assert config["stk_args"] == ["--stk-delta=0.1"] and config["generate_args"] == ["--fp16"]
+    assert study.main([*base, "--fairseq-args=--cpu"])["fairseq_args"] == ["--cpu"]
+    assert study.main([*base, "--seeds", "4", "--", "--fairseq-args", "--cpu"])["fairseq_args"] == ["--fairseq-args", "--cpu"]
