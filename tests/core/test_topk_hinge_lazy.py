@@ -202,3 +202,20 @@ def test_auto_stays_dense_and_on_pytopks_stream_for_flat_rows():
     dense = noised_topk_hinge(scores, labels, 5, 1.0, 3, generator=torch.Generator().manual_seed(7), reduction="none",
                               noise_mode="dense")
     torch.testing.assert_close(auto, dense, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["auto", "lazy", "truncated", "dense"])
+@pytest.mark.parametrize("K", [5, 12])  # k = K + 1 below and above the 8 placed tail values
+@pytest.mark.parametrize("bad_rows", [16, 64])
+def test_a_batch_with_nan_rows_does_not_crash(mode, K, bad_rows):
+    """An fp16 overflow gives NaN logits for some or all rows of a batch; fairseq then skips the
+    update, so the loss must come back (NaN for those rows, as the dense operator gives), not raise."""
+    g = torch.Generator().manual_seed(0)
+    scores = 3 * torch.randn(64, 3000, generator=g)
+    scores[:bad_rows] = float("nan")
+    scores.requires_grad_()
+    labels = torch.randint(0, 3000, (64,), generator=g)
+    losses = noised_topk_hinge(scores, labels, K, 1.0, 4, generator=g, noise_mode=mode, reduction="none")
+    losses.sum().backward()
+    assert bool(losses[:bad_rows].isnan().all())
+    assert bool(torch.isfinite(losses[bad_rows:]).all())

@@ -253,6 +253,23 @@ def test_noise_flag_reaches_the_hinge(mode):
     torch.testing.assert_close(loss, ref.sum(), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["dense", "truncated", "lazy", "auto"])
+@pytest.mark.parametrize("cls", [TopKHingeCriterion, ImbalancedTopKHingeCriterion])
+def test_an_overflowed_batch_gives_a_nan_loss_not_an_error(mode, cls):
+    """fp16 overflow makes NaN logits; fairseq's optimizer then skips the update, so the criterion
+    must return (a NaN loss) rather than raise. 2,100 words: "auto" takes its lazy path."""
+    task = Task(n_words=2100)
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V)
+    cfg_cls = TopKHingeConfig if cls is TopKHingeCriterion else ImbalancedTopKHingeConfig
+    crit = cls(make_cfg(cfg_cls, topk_k=10, topk_eps=1.0, topk_hinge_noise=mode), task)
+    for bad in (slice(0, 1), slice(0, B)):  # one sentence, every sentence
+        broken = (logits * 4).clone()
+        broken[bad] = float("nan")
+        loss, _, _ = crit(LogitModel(broken), sample)
+        assert bool(loss.isnan())
+
+
 def test_bad_noise_flags():
     with pytest.raises(ValueError, match="--topk-hinge-tolerance must be a number in \\(0, 1\\), got --topk-hinge-tolerance 0.0"):
         TopKHingeCriterion(make_cfg(topk_hinge_tolerance=0.0), Task())

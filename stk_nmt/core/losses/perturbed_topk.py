@@ -365,8 +365,9 @@ def select_draws(
     Both find each row's candidates, which costs one device-to-host copy of the (B,) counts per
     call (the padded width must be known on the host; lazy rows add a few more, for repeated
     positions and completions, see lazy_noise.py), and compute densely the rows with too many
-    candidates (more than LAZY_DENSE_FRACTION / DENSE_FRACTION of L; every row with "truncated");
-    when every row is such a row it is exactly the dense path (same draws from the same generator).
+    candidates (more than LAZY_DENSE_FRACTION / DENSE_FRACTION of L; every row with "truncated") and
+    those with fewer than k (a NaN k-th largest: NaN rows, as an fp16 overflow gives); when every
+    row is such a row it is exactly the dense path (same draws from the same generator).
     """
     n_rows, n_cols = scores.shape
     lazy = noise_mode == "lazy" or (noise_mode == "auto" and noise is None)
@@ -386,7 +387,9 @@ def select_draws(
     mask = s >= thresholds
     counts = mask.sum(dim=1, dtype=torch.int32)  # int32: a third of the int64 count's time on CPU
     counts_host = counts.cpu()  # the one sync of the candidate search
-    dense = counts_host > limit
+    # Fewer than k candidates only happens where the k-th largest is NaN (a NaN row, as an fp16
+    # overflow gives): the dense operator returns NaN there, as it would for the whole batch.
+    dense = (counts_host > limit) | (counts_host < k)
     n_dense = int(dense.sum())
     if n_dense == n_rows:
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
