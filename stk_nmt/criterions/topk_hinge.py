@@ -171,7 +171,10 @@ class TopKHingeCriterion(AggregatedCriterion):
         # the valid rows itself and writes its gradient straight into the logits' (N, V) gradient,
         # without autograd's copy of those rows (a zero (N, V) tensor and an index_put backward).
         rows = mask.nonzero().squeeze(1)
-        hinge = hinge.index_put((rows,), self.hinge(logits, target[rows], rows=rows).float())
+        if rows.numel():
+            hinge = hinge.index_put((rows,), self.hinge(logits, target[rows], rows=rows).float())
+        else:  # padding only: nothing to learn; an empty sum keeps the logits in the graph (zero gradient)
+            hinge = hinge + logits[:0].sum().float()
         if self.ce_mix == 0:
             return hinge, nll, mask
         return (1.0 - self.ce_mix) * hinge + self.ce_mix * ce.float(), nll, mask

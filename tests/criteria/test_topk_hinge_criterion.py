@@ -270,6 +270,23 @@ def test_an_overflowed_batch_gives_a_nan_loss_not_an_error(mode, cls):
         assert bool(loss.isnan())
 
 
+@pytest.mark.parametrize("mix", [0.0, 0.5])
+@pytest.mark.parametrize("cls", [TopKHingeCriterion, ImbalancedTopKHingeCriterion])
+def test_a_batch_of_padding_only_gives_a_zero_loss(mix, cls):
+    """As the stk criteria do: no token, nothing to learn, loss 0 (and a backward that runs), not an error."""
+    task = Task()
+    V = len(task.target_dictionary)
+    sample, logits = make_sample(V)
+    sample = {**sample, "target": torch.full_like(sample["target"], PAD), "ntokens": 0}
+    cfg_cls = TopKHingeConfig if cls is TopKHingeCriterion else ImbalancedTopKHingeConfig
+    crit = cls(make_cfg(cfg_cls, topk_k=2, topk_ce_mix=mix), task)
+    model = LogitModel(logits)
+    loss, sample_size, log = crit(model, sample)
+    loss.backward()
+    assert float(loss) == 0.0 and sample_size == 0 and log["ntokens"] == 0
+    assert torch.count_nonzero(model.logits.grad) == 0
+
+
 def test_bad_noise_flags():
     with pytest.raises(ValueError, match="--topk-hinge-tolerance must be a number in \\(0, 1\\), got --topk-hinge-tolerance 0.0"):
         TopKHingeCriterion(make_cfg(topk_hinge_tolerance=0.0), Task())
