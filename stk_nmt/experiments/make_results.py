@@ -33,6 +33,8 @@ from .tabular import METHODS
 
 # Each is examples/<name>.py, a thin caller of stk_nmt.experiments.<name>.main.
 EXAMPLES = ("synthetic_2d", "imbalance_sweep", "binary_classification", "regression", "timing")
+# The examples that train a grid of cells and take --workers.
+TABLE_EXAMPLES = ("binary_classification", "regression")
 
 
 def example_main(name: str):
@@ -61,6 +63,8 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
     parser.set_defaults(out=None)
     parser.add_argument("--no-run", action="store_true", help="only re-render the page from existing results")
     parser.add_argument("--only", nargs="+", choices=EXAMPLES, default=list(EXAMPLES), help="examples to run")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="cells the tabular examples train at once, one process each (default 1)")
     parser.add_argument("--docs", default=str(root / "docs"), help="where results.md and img/ go (default docs/)")
     parser.add_argument("--full-logistic", default=str(root / "results" / "full-logistic"),
                         help="--out of the full-mode logistic grid to report (partial is fine; default "
@@ -84,7 +88,8 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
         for name in args.only:
             print(f"\n=== {name} ({args.mode}) ===", flush=True)
             t0 = time.perf_counter()
-            example_main(name)(["--mode", args.mode, "--seed", str(args.seed), "--out", str(out)])
+            workers = ["--workers", str(args.workers)] if name in TABLE_EXAMPLES else []
+            example_main(name)(["--mode", args.mode, "--seed", str(args.seed), "--out", str(out), *workers])
             runtimes[name] = time.perf_counter() - t0
             # Re-read before writing: another make_results process may run other examples (--only).
             merged = read_json(runtimes_path) if runtimes_path.is_file() else {}

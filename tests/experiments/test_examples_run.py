@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,6 +175,18 @@ def test_worker_processes_write_the_same_cells(run, tmp_path):
     assert len(cells) == 2 * len(METHODS)
     for path in cells:  # the sequential run of the fixture trained the same cells
         assert json.loads(path.read_text())["grid"] == json.loads((out / "cells" / "smoke-seed0" / path.name).read_text())["grid"]
+
+
+def test_make_results_passes_workers_to_the_tables_only(run, monkeypatch, tmp_path):
+    out, docs = tmp_path / "results", tmp_path / "docs"  # copies: the other tests read the fixture's files
+    shutil.copytree(run[0], out, ignore=shutil.ignore_patterns("cells"))
+    seen = {}
+    monkeypatch.setattr(make_results, "example_main", lambda name: lambda argv: seen.setdefault(name, argv))
+    make_results.main(["--mode", "smoke", "--out", str(out), "--docs", str(docs), "--full-logistic", "none",
+                       "--workers", "3"])
+    assert set(seen) == set(make_results.EXAMPLES)
+    for name, argv in seen.items():
+        assert (argv[-2:] == ["--workers", "3"]) == (name in ("binary_classification", "regression")), (name, argv)
 
 
 def test_bad_arguments_are_refused(tmp_path):
