@@ -13,6 +13,7 @@ Imports torch only (never fairseq or torchvision), so it serves any training loo
 import sys
 
 from .aggregates import (
+    AGGREGATE_LABELS,
     AGGREGATES,
     SMOOTHERS,
     Aggregate,
@@ -56,7 +57,7 @@ from .losses import (
 from .precision import compute_dtype
 
 __all__ = [
-    "AGGREGATES", "SMOOTHERS", "Aggregate", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
+    "AGGREGATE_LABELS", "AGGREGATES", "SMOOTHERS", "Aggregate", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "compute_dtype", "fused_st_k", "get_smoother", "kth_largest",
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k",

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from stk_nmt.core import AGGREGATE_LABELS
 from stk_nmt.core.losses import POINTWISE_LOSSES
 
 from .batched import BatchedAdagrad, BatchedAggregate, BatchedMLP, Config
@@ -22,7 +23,7 @@ from .datasets import Split
 from .stopping import EarlyStopping
 
 METHODS = ("average", "maximum", "atk", "matk", "stk")
-METHOD_LABELS = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
+METHOD_LABELS = AGGREGATE_LABELS
 
 # Individual losses of a score f against a target y (+-1 for classification, [0, 1] for regression).
 INDIVIDUAL_LOSSES = POINTWISE_LOSSES

@@ -19,7 +19,7 @@ from typing import List, Optional
 
 from tabulate import tabulate
 
-from stk_nmt.core import AGGREGATES
+from stk_nmt.core import AGGREGATE_LABELS, AGGREGATES
 from stk_nmt.files import atomic_write_text, read_json, write_json
 
 from . import train
@@ -27,7 +27,6 @@ from .plots import plot_per_class_accuracy
 
 COLUMNS = ("top1", "top5", "many_top1", "medium_top1", "few_top1")
 HEADERS = ("aggregate", "top-1", "top-5", "many-shot top-1", "medium-shot top-1", "few-shot top-1")
-NAMES = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
 
 
 def run_or_load(save_dir: str, train_args: List[str]) -> dict:
@@ -80,9 +79,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     summary, curves, rows = {}, {}, []
     for aggregate, runs in results.items():
         summary[aggregate] = {c: [r[c] for r in runs] for c in COLUMNS}
-        rows.append([NAMES[aggregate], *(mean_std(summary[aggregate][c]) for c in COLUMNS)])
+        rows.append([AGGREGATE_LABELS[aggregate], *(mean_std(summary[aggregate][c]) for c in COLUMNS)])
         per_class = [statistics.mean(r["per_class_top1"][c] for r in runs) for c in range(len(first["train_counts"]))]
-        curves[NAMES[aggregate]] = {"train_counts": first["train_counts"], "per_class_top1": per_class,
+        curves[AGGREGATE_LABELS[aggregate]] = {"train_counts": first["train_counts"], "per_class_top1": per_class,
                                     "top1": statistics.mean(r["top1"] for r in runs)}
     table = (f"Test accuracy (%), mean ± std over {len(args.seeds)} seeds. {header}.\n\n"
              + tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True) + "\n")

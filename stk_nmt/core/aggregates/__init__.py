@@ -20,7 +20,7 @@ from .batched import (
     batched_st_k,
     resolve_k_rows,
 )
-from .factory import AGGREGATES, build_aggregate
+from .factory import AGGREGATE_LABELS, AGGREGATES, build_aggregate
 from .functional import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
 from .fused_stk import fused_st_k
 from .lam_params import lam_group, lam_param_groups, lam_parameters
@@ -32,7 +32,7 @@ from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
 from .validation import check_delta, check_k_args, raise_if_nonfinite, resolve_k, select_valid
 
 __all__ = [
-    "AGGREGATES", "SMOOTHERS", "Aggregate", "compute_dtype", "upcast", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
+    "AGGREGATE_LABELS", "AGGREGATES", "SMOOTHERS", "Aggregate", "compute_dtype", "upcast", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "check_delta", "check_k_args", "fused_st_k", "get_smoother",
     "kth_largest", "lam_gradient_sum", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
     "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",

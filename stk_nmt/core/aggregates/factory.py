@@ -8,6 +8,8 @@ from .lambda_forms import MATk, STk
 from .modules import Aggregate, Average, AverageTopK, Maximum
 
 AGGREGATES = ("average", "maximum", "atk", "matk", "stk")
+# How tables and figures name them (the paper's names).
+AGGREGATE_LABELS = {"average": "Average", "maximum": "Maximum", "atk": "AT_k", "matk": "MAT_k", "stk": "ST_k"}
 
 
 def build_aggregate(
