@@ -109,7 +109,7 @@ class CellJob(NamedTuple):
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(load: Callable[[str, int], Dataset], dataset: str, key: int, seed: int) -> Dataset:
+def _load_cached(load: Callable[[str, int], Dataset], dataset: str, seed: int) -> Dataset:
     return load(dataset, seed)
 
 
@@ -118,8 +118,7 @@ def train_cell(job: CellJob, progress: bool = True) -> Path:
     max_epochs, patience, _, max_train = MODES[job.mode]
     r = job.repeat
     # Regression data may depend on the repeat (sinc is resampled); classification data do not.
-    data = _load_cached(job.load, job.dataset, r if job.task == "regression" else 0,
-                        job.seed + r if job.task == "regression" else job.seed)
+    data = _load_cached(job.load, job.dataset, job.seed + r if job.task == "regression" else job.seed)
     split = split_standardize(data, seed=job.seed + r)
     if max_train is not None:
         split.X_train, split.y_train = split.X_train[:max_train], split.y_train[:max_train]
