@@ -56,8 +56,8 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
         metadata={"help": "dense: noise on every vocabulary entry (pytopk's operator and stream); lazy: noise only "
                   "where it can matter, exact in distribution; truncated: noise only on the entries within a "
                   "margin of each token's (K+1)-th logit, exact except with probability --topk-hinge-tolerance; "
-                  "auto: lazy on the tokens with few logits near their (K+1)-th, dense on the others "
-                  "(see docs/topk-hinge.md)"},
+                  "auto: on the CPU lazy on the tokens with few logits near their (K+1)-th and dense on the "
+                  "others, on a GPU dense (no host synchronisation; see docs/topk-hinge.md)"},
     )
     topk_hinge_tolerance: float = field(
         default=1e-6,

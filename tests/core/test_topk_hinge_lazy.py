@@ -219,3 +219,20 @@ def test_a_batch_with_nan_rows_does_not_crash(mode, K, bad_rows):
     losses.sum().backward()
     assert bool(losses[:bad_rows].isnan().all())
     assert bool(torch.isfinite(losses[bad_rows:]).all())
+
+
+def test_auto_makes_no_host_synchronisation_off_the_cpu():
+    """On an accelerator "auto" is the dense path, which reads nothing back to the host (the lazy
+    and truncated paths read counts and redraw): on the meta device, where any read-back raises,
+    the operator runs and gives the shapes. On the CPU "auto" stays lazy (spread rows, many classes)."""
+    scores = torch.empty(64, 3000, device="meta")
+    values, indices = ptk.select_draws(scores, 6, 1.0, 5, noise_mode="auto")
+    assert values.shape == (64,) and indices.shape == (64, 5) and values.device.type == "meta"
+    values, indices = ptk.select_draws(scores, 6, 1.0, 5, noise=torch.empty(64, 3000, 5, device="meta"))
+    assert values.shape == (64,)
+    with pytest.raises(Exception):  # the lazy path does read back: the check above can fail
+        ptk.select_draws(scores, 6, 1.0, 5, noise_mode="lazy")
+    assert ptk.auto_noise_mode(torch.device("cuda"), noise_given=False, n_classes=32_000) == "dense"
+    assert ptk.auto_noise_mode(torch.device("cpu"), noise_given=False, n_classes=32_000) == "lazy"
+    assert ptk.auto_noise_mode(torch.device("cpu"), noise_given=True, n_classes=32_000) == "truncated"
+    assert ptk.auto_noise_mode(torch.device("cpu"), noise_given=False, n_classes=1000) == "dense"

@@ -32,6 +32,7 @@ Noise only where it matters (select_draws dispatches, see docs/topk-hinge.md):
   row's k-th largest score are perturbed, with the given noise; the result is the dense one except
   with probability at most `tolerance` per row (union bound, see truncation_margin).
 Rows with flat scores, where nearly every class is near the k-th largest, stay dense in "auto".
+Off the CPU "auto" is dense: both other paths read candidate counts back to the host every call.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ DEFAULT_CHUNK_ELEMENTS = 1 << 18
 # How the noise is drawn (see truncation_margin and select_draws):
 # "dense" draws (B, L, S) noise, pytopk's operator exactly; "lazy" draws noise only where it can
 # matter, exact in distribution; "truncated" perturbs only each row's candidate classes with given
-# noise; "auto" is lazy (drawn noise) or truncated (given noise) on the rows whose candidate set is
-# small and dense elsewhere.
+# noise; "auto" is, on the CPU, lazy (drawn noise) or truncated (given noise) on the rows whose
+# candidate set is small and dense elsewhere, and dense on other devices (auto_noise_mode).
 NOISE_MODES = ("auto", "dense", "truncated", "lazy")
 # Default bound on the probability, per row and call, that truncation changes the row's result.
 DEFAULT_TOLERANCE = 1e-6
@@ -345,6 +346,19 @@ def truncated_draws(
     return values, indices
 
 
+def auto_noise_mode(device: torch.device, noise_given: bool, n_classes: int) -> str:
+    """What noise_mode="auto" does: "dense" off the CPU (a GPU run then makes no host
+    synchronisation in the operator: the lazy and truncated paths read the candidate counts back
+    and redraw, several times a call) and below LAZY_AUTO_MIN_CLASSES drawn-noise classes; on the
+    CPU "lazy" with drawn noise and "truncated" with a given noise tensor (each still dense on the
+    rows with too many candidates)."""
+    if device.type != "cpu":
+        return "dense"
+    if noise_given:
+        return "truncated"
+    return "lazy" if n_classes >= LAZY_AUTO_MIN_CLASSES else "dense"
+
+
 def select_draws(
     scores: torch.Tensor,
     k: int,
@@ -356,11 +370,12 @@ def select_draws(
     noise_mode: str = "auto",
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """kth_largest_draws (dense), its truncated twin or the lazy sampler, per noise_mode.
+    """kth_largest_draws (dense), its truncated twin or the lazy sampler, per noise_mode ("auto":
+    see auto_noise_mode).
 
-    "lazy" (and "auto" when the noise is drawn here) computes each row from its head, the classes
+    "lazy" (and "auto" when the noise is drawn here, on the CPU) computes each row from its head, the classes
     within lazy_margin of the row's k-th largest score: exact in distribution (lazy_noise.py).
-    "truncated" (and "auto" given a noise tensor) perturbs only the classes within
+    "truncated" (and "auto" given a noise tensor, on the CPU) perturbs only the classes within
     truncation_margin, with the given noise: the dense result except with probability <= tolerance.
     Both find each row's candidates, which costs one device-to-host copy of the (B,) counts per
     call (the padded width must be known on the host; lazy rows add a few more, for repeated
@@ -370,9 +385,9 @@ def select_draws(
     row is such a row it is exactly the dense path (same draws from the same generator).
     """
     n_rows, n_cols = scores.shape
-    lazy = noise_mode == "lazy" or (noise_mode == "auto" and noise is None)
-    too_narrow = n_cols < (LAZY_MIN_CLASSES if noise_mode == "lazy" else LAZY_AUTO_MIN_CLASSES)
-    if noise_mode == "dense" or epsilon == 0 or (lazy and too_narrow):
+    mode = auto_noise_mode(scores.device, noise is not None, n_cols) if noise_mode == "auto" else noise_mode
+    lazy = mode == "lazy"
+    if mode == "dense" or epsilon == 0 or (lazy and n_cols < LAZY_MIN_CLASSES):
         return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
     if lazy:
         margin, limit = lazy_margin(n_cols, epsilon), LAZY_DENSE_FRACTION * n_cols

@@ -179,8 +179,9 @@ def noised_topk_hinge(
     noise_mode, tolerance: "dense" is pytopk's operator and stream; "lazy" draws noise only where it
     can matter (the same distribution of losses and gradients, other random numbers); "truncated"
     perturbs only the classes near each row's (K+1)-th score with the given noise (a row's loss
-    changes with probability at most `tolerance`); "auto" (default) is lazy, or truncated given a
-    noise tensor, on the rows where that is cheaper (see perturbed_topk, docs/topk-hinge.md).
+    changes with probability at most `tolerance`); "auto" (default) is, on the CPU, lazy, or truncated
+    given a noise tensor, on the rows where that is cheaper, and dense on a GPU (no host
+    synchronisation; see perturbed_topk.auto_noise_mode, docs/topk-hinge.md).
     rows: optional 1-D integer tensor (R,): the loss of scores[rows] only, as
     noised_topk_hinge(scores[rows], labels, ...) with labels and noise of R rows, but the gradient
     goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
