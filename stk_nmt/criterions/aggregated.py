@@ -417,19 +417,26 @@ class AggregatedCriterion(FairseqCriterion):
 
 def log_percentages(logging_outputs, total_key: str = "total", **count_keys: str) -> None:
     """Log the summed `total_key` once and, for each name=count_key, the summed count and a derived
-    metric name = 100 * count / total (how label_smoothed_cross_entropy logs its accuracy)."""
-    total = utils.item(sum(log.get(total_key, 0) for log in logging_outputs))
-    if total <= 0:
+    metric name = 100 * count / total (how label_smoothed_cross_entropy logs its accuracy).
+
+    The counts may be numbers or tensors; tensors are logged as they are, read only when a log
+    line is printed (a count of zero tokens then shows nan)."""
+    total = sum(log.get(total_key, 0) for log in logging_outputs)
+    if not torch.is_tensor(total) and total <= 0:
         return
     metrics.log_scalar(total_key, total)
     for name, count_key in count_keys.items():
-        metrics.log_scalar(count_key, utils.item(sum(log.get(count_key, 0) for log in logging_outputs)))
-        metrics.log_derived(
-            name,
-            lambda meters, count_key=count_key: round(meters[count_key].sum * 100.0 / meters[total_key].sum, 3)
-            if meters[total_key].sum > 0
-            else float("nan"),
-        )
+        metrics.log_scalar(count_key, sum(log.get(count_key, 0) for log in logging_outputs))
+        metrics.log_derived(name, lambda meters, count_key=count_key: _percentage(meters[count_key].sum,
+                                                                               meters[total_key].sum))
+
+
+def _percentage(count, total):
+    """100 * count / total rounded to 3 decimals, nan when total is 0. fairseq derives its meters
+    every step: with tensor counts the result stays a tensor, read back only when printed."""
+    if torch.is_tensor(count) or torch.is_tensor(total):
+        return torch.round(torch.as_tensor(count, dtype=torch.float64) * 100.0 / total, decimals=3)
+    return round(count * 100.0 / total, 3) if total > 0 else float("nan")
 
 
 def _write_lam_value(module: AggregatedCriterion, state_dict, prefix, local_metadata):

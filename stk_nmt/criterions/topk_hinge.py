@@ -189,10 +189,12 @@ class TopKHingeCriterion(AggregatedCriterion):
         reference = logits.gather(1, target[:, None])
         top1 = reference >= logits.amax(dim=1, keepdim=True)
         topk = reference >= kth_largest_values(logits, self.topk_k)
+        # Tensors: summed across workers and read only when a log line is printed (no read-back
+        # in the training step).
         return {
-            "n_correct": utils.item((top1.squeeze(1) & mask).sum()),
-            "n_correct_topk": utils.item((topk.squeeze(1) & mask).sum()),
-            "total": utils.item(mask.sum()),
+            "n_correct": (top1.squeeze(1) & mask).sum(),
+            "n_correct_topk": (topk.squeeze(1) & mask).sum(),
+            "total": mask.sum(),
         }
 
     @classmethod

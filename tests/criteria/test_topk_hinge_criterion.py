@@ -172,10 +172,11 @@ def test_top1_and_topk_accuracy_logged():
         logs.append(log)
     with metrics.aggregate() as agg:
         TopKHingeCriterion.reduce_metrics(logs)
-    values = agg.get_smoothed_values()
-    total = sum(log["total"] for log in logs)
-    assert values["accuracy"] == pytest.approx(round(100 * sum(log["n_correct"] for log in logs) / total, 3))
-    assert values["topk_accuracy"] == pytest.approx(round(100 * sum(log["n_correct_topk"] for log in logs) / total, 3))
+    values = {name: float(value) for name, value in agg.get_smoothed_values().items()}  # tensors until printed
+    total = sum(int(log["total"]) for log in logs)
+    assert values["accuracy"] == pytest.approx(round(100 * sum(int(log["n_correct"]) for log in logs) / total, 3))
+    assert values["topk_accuracy"] == pytest.approx(
+        round(100 * sum(int(log["n_correct_topk"]) for log in logs) / total, 3))
     assert values["topk_accuracy"] >= values["accuracy"] > 0
 
 
