@@ -236,3 +236,18 @@ def test_auto_makes_no_host_synchronisation_off_the_cpu():
     assert ptk.auto_noise_mode(torch.device("cpu"), noise_given=False, n_classes=32_000) == "lazy"
     assert ptk.auto_noise_mode(torch.device("cpu"), noise_given=True, n_classes=32_000) == "truncated"
     assert ptk.auto_noise_mode(torch.device("cpu"), noise_given=False, n_classes=1000) == "dense"
+
+
+def test_the_hinge_reads_nothing_back_off_the_cpu():
+    """On an accelerator the hinge (forward and backward, default noise_mode) makes no host
+    synchronisation: on the meta device any read-back raises. Label ranges are then left to the
+    device's own index checks, as torch's cross-entropy does; on the CPU they raise a ValueError."""
+    scores = torch.empty(32, 3000, device="meta", requires_grad=True)
+    labels = torch.empty(32, dtype=torch.long, device="meta")
+    rows = torch.empty(32, dtype=torch.long, device="meta")
+    for kwargs in ({}, {"rows": rows}):
+        losses = noised_topk_hinge(scores, labels, 5, 1.0, 4, reduction="none", **kwargs)
+        losses.sum().backward()
+        assert losses.shape == (32,) and scores.grad.shape == (32, 3000)
+    with pytest.raises(ValueError, match="labels must lie in"):
+        noised_topk_hinge(torch.randn(4, 10), torch.tensor([0, 1, 2, 10]), 2, 1.0, 2)

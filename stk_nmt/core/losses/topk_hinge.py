@@ -67,11 +67,16 @@ def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: flo
 def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int, rows: Optional[torch.Tensor] = None,
                   n_all_rows: int = 0) -> None:
     """labels (n_rows,) in [0, n_cols); rows, if given, (n_rows,) row indices in [0, n_all_rows).
-    One read-back of the device for both ranges."""
+
+    The ranges are read back on the CPU only: on an accelerator the read-back would stall the
+    stream every call, and an index out of range trips the device's own check in the gather and
+    indexing that use them (as in torch's cross-entropy)."""
     if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
         raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
     if tuple(labels.shape) != (n_rows,):
         raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
+    if labels.device.type != "cpu":
+        return
     bounds = [*torch.aminmax(labels), *(torch.aminmax(rows) if rows is not None else ())]  # one pass each
     lo, hi, *row_bounds = torch.stack([b.long() for b in bounds]).tolist()
     if lo < 0 or hi >= n_cols:
