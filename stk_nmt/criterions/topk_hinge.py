@@ -49,7 +49,7 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     )
     topk_chunk_elements: Optional[int] = field(
         default=None,
-        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**18)"},
+        metadata={"help": "bound on each of the two (tokens, vocab, S) noise work buffers, in elements (default 2**18 on the CPU, 2**24 on a GPU)"},
     )
     topk_hinge_noise: ChoiceEnum(["auto", "dense", "truncated", "lazy"]) = field(
         default="auto",

@@ -251,3 +251,15 @@ def test_the_hinge_reads_nothing_back_off_the_cpu():
         assert losses.shape == (32,) and scores.grad.shape == (32, 3000)
     with pytest.raises(ValueError, match="labels must lie in"):
         noised_topk_hinge(torch.randn(4, 10), torch.tensor([0, 1, 2, 10]), 2, 1.0, 2)
+
+
+def test_chunks_are_cache_sized_on_the_cpu_and_large_elsewhere():
+    """A fairseq batch (4,000 tokens, 32,000 words, S = 5): on the CPU a chunk is about one row
+    (1 MiB buffers, in cache); on an accelerator chunks of 2**24 elements (about a hundred rows)
+    keep the number of kernel launches per call small."""
+    cpu = ptk.chunk_rows(4000, 32_000 * 5, None, torch.device("cpu"))
+    gpu = ptk.chunk_rows(4000, 32_000 * 5, None, torch.device("cuda"))
+    assert cpu == 1 and gpu == (1 << 24) // (32_000 * 5)
+    assert ptk.chunk_rows(4000, 32_000 * 5, 1 << 20, torch.device("cuda")) == 6  # an explicit bound wins
+    values, _ = ptk.kth_largest_draws(torch.empty(4000, 32_000, device="meta"), 6, 1.0, 5)
+    assert values.shape == (4000,)

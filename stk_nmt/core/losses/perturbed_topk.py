@@ -60,6 +60,9 @@ from .lazy_noise import (
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
 # no slower at (1024, 10000, 5)); the per-chunk Python cost is small against 2**18 normal draws.
 DEFAULT_CHUNK_ELEMENTS = 1 << 18
+# On other devices (GPU) there is no cache to fit, and every chunk costs a few kernel launches: 2**24
+# elements (64 MiB fp32 per buffer) make a (4000 tokens x 32,000 words x 5) call 40 chunks, not 4,000.
+ACCELERATOR_CHUNK_ELEMENTS = 1 << 24
 
 # How the noise is drawn (see truncation_margin and select_draws):
 # "dense" draws (B, L, S) noise, pytopk's operator exactly; "lazy" draws noise only where it can
@@ -141,13 +144,16 @@ def truncation_margin(n_classes: int, k: int, n_samples: int, epsilon: float, to
     return max(0.0, epsilon * math.sqrt(2.0) * z)
 
 
-def chunk_rows(n_rows: int, row_elements: int, chunk_elements: Optional[int]) -> int:
-    """Rows per chunk: at most chunk_elements elements, a whole multiple of 16 elements when possible.
+def chunk_rows(n_rows: int, row_elements: int, chunk_elements: Optional[int],
+               device: Optional[torch.device] = None) -> int:
+    """Rows per chunk: at most chunk_elements elements (None: DEFAULT_CHUNK_ELEMENTS on the CPU,
+    ACCELERATOR_CHUNK_ELEMENTS on other devices), a whole multiple of 16 elements when possible.
 
     Multiples of 16 keep the chunked CPU noise draw identical to a one-shot draw (see module doc).
     """
     if chunk_elements is None:
-        chunk_elements = DEFAULT_CHUNK_ELEMENTS
+        on_cpu = device is None or device.type == "cpu"
+        chunk_elements = DEFAULT_CHUNK_ELEMENTS if on_cpu else ACCELERATOR_CHUNK_ELEMENTS
     if isinstance(chunk_elements, bool) or not isinstance(chunk_elements, numbers.Integral) or chunk_elements < 1:
         raise ValueError(f"chunk_elements must be an integer >= 1 or None, got chunk_elements={chunk_elements!r}")
     if n_rows * row_elements <= chunk_elements:
@@ -183,7 +189,7 @@ def kth_largest_draws(
         return top.values[:, k - 1].contiguous(), index
     values = torch.empty(n_rows, dtype=dtype, device=device)
     indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=device)
-    rows = chunk_rows(n_rows, n_cols * n_samples, chunk_elements)
+    rows = chunk_rows(n_rows, n_cols * n_samples, chunk_elements, device)
     # eps * Z is formed in Z's dtype (fp32 when drawn here), then added to the scores, as in pytopk.
     noise_dtype = torch.float32 if noise is None else noise.dtype
     noise_buf = torch.empty(rows, n_cols, n_samples, dtype=noise_dtype, device=device)
@@ -329,7 +335,7 @@ def truncated_draws(
     n_rows, n_candidates = cand_values.shape
     values = torch.empty(n_rows, dtype=cand_values.dtype, device=cand_values.device)
     indices = torch.empty(n_rows, n_samples, dtype=torch.long, device=cand_values.device)
-    rows = chunk_rows(n_rows, n_candidates * n_samples, chunk_elements)
+    rows = chunk_rows(n_rows, n_candidates * n_samples, chunk_elements, cand_values.device)
     for lo in range(0, n_rows, rows):
         hi = min(n_rows, lo + rows)
         if noise is None:
@@ -496,7 +502,8 @@ def perturbed_topk(
         n_samples: S, the number of noise draws.
         noise: optional Z of shape (B, L, S); otherwise drawn as torch.randn(B, L, S) (fp32) from
             `generator` (torch's default generator when None), chunk by chunk.
-        chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**18 elements).
+        chunk_elements: bound on each of the two (rows, L, S) work buffers (default 2**18 elements on
+            the CPU, 2**24 on other devices).
         noise_mode: "dense" (pytopk's operator: noise on all L classes, pytopk's stream), "lazy"
             (noise only where it can matter: the same distribution of results, other numbers; no
             given noise), "truncated" (noise only on the classes within truncation_margin of each
