@@ -90,3 +90,18 @@ def test_topk_hinge_benchmark_runs_on_a_tiny_shape(tmp_path, capsys):
     if os.access("/proc/self/clear_refs", os.W_OK):
         assert row["pytopk_mib"] >= 0 and row["dense_mib"] >= 0 and row["auto_mib"] >= 0
     assert "yes" in capsys.readouterr().out
+
+
+def test_device_check_runs_on_the_cpu(tmp_path):
+    # The script a session lent a GPU runs; here its smoke form, so that it cannot rot unseen.
+    import device_check
+
+    out = device_check.main(["--device", "cpu", "--tokens", "64", "--vocab", "3000", "--repeats", "2",
+                             "--json", str(tmp_path / "check.json")])
+    assert out["sync"]["ok"] is None  # only checked on CUDA
+    assert set(out["law_z"]) == {"fp32", "bf16"} and all(0 <= z < 5 for z in out["law_z"].values())
+    assert {"dense", "lazy", "pytopk"} <= set(out["time"])
+    assert all(out["time"][m]["median_s"] > 0 for m in ("dense", "lazy", "pytopk"))
+    assert json.loads((tmp_path / "check.json").read_text())["vocab"] == 3000
+    with pytest.raises(ValueError, match="--tokens"):
+        device_check.main(["--device", "cpu", "--tokens", "1"])
