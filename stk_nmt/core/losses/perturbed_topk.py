@@ -426,9 +426,10 @@ def select_draws(
         # of tokens mixes confident rows (a few head classes) and flat ones (thousands), and one
         # width for all would make every row pay for the widest.
         by_size = sparse_rows[torch.argsort(counts_host[sparse_rows], stable=True)]
-        for group in torch.tensor_split(by_size, min(LAZY_GROUPS, by_size.numel())):
+        n_groups = min(LAZY_GROUPS, by_size.numel())
+        # One copy of the row order to the device for all groups (each copy waits for the device).
+        for group, g in zip(torch.tensor_split(by_size, n_groups), torch.tensor_split(by_size.to(s.device), n_groups)):
             width = int(counts_host[group].max())
-            g = group.to(s.device)
             rows_s, rows_mask, rows_counts = s[g], mask[g], counts[g]
             cand = gather_candidates(rows_s, rows_mask, rows_counts, width)
             values[g], indices[g] = lazy_draws(rows_s, rows_counts, thresholds[g], *cand, k, epsilon, n_samples,
