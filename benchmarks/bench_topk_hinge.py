@@ -56,6 +56,14 @@ def build_loss(impl: str, K: int, S: int, reduction: str = "mean"):
     return BalancedTopKHinge(K, EPSILON, S, noise_mode=impl, reduction=reduction)
 
 
+def mean_difference_z(a: torch.Tensor, b: torch.Tensor) -> float:
+    """|mean(a) - mean(b)| in units of its standard error, from two independent samples of per-row
+    losses: about |N(0, 1)| when both have the same law."""
+    a, b = a.double(), b.double()
+    se = (a.var() / a.numel() + b.var() / b.numel()).sqrt().item()
+    return abs(a.mean().item() - b.mean().item()) / max(se, 1e-12)
+
+
 def law_check(B, L, S, K, seed) -> float:
     """|z| of auto's mean loss against the dense one's, from other seeds: the same law, so |z| is
     mostly below 2 (the standard error from the per-row losses of both)."""
@@ -64,9 +72,8 @@ def law_check(B, L, S, K, seed) -> float:
     per_row = {}
     for impl, noise_seed in (("dense", seed + 11), ("auto", seed + 12)):
         torch.manual_seed(noise_seed)
-        per_row[impl] = build_loss(impl, K, S, reduction="none")(scores, labels).double()
-    se = (per_row["dense"].var() / B + per_row["auto"].var() / B).sqrt().item()
-    return abs(per_row["auto"].mean().item() - per_row["dense"].mean().item()) / max(se, 1e-12)
+        per_row[impl] = build_loss(impl, K, S, reduction="none")(scores, labels)
+    return mean_difference_z(per_row["auto"], per_row["dense"])
 
 
 def make_inputs(B, L, seed):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+import bench_topk_hinge
 from stk_nmt.core import fused_st_k, noised_topk_hinge
 from stk_nmt.files import write_json
 
@@ -36,10 +37,9 @@ def synchronize(device: torch.device) -> None:
 
 
 def make_inputs(tokens: int, vocab: int, device: torch.device, dtype=torch.float32, seed: int = 0):
-    g = torch.Generator(device="cpu").manual_seed(seed)
-    scores = (2 * torch.randn(tokens, vocab, generator=g)).to(device=device, dtype=dtype).requires_grad_(True)
-    labels = torch.randint(0, vocab, (tokens,), generator=g).to(device)
-    return scores, labels
+    """bench_topk_hinge's inputs (2 * randn logits, uniform labels) on `device`, in `dtype`."""
+    scores, labels = bench_topk_hinge.make_inputs(tokens, vocab, seed)
+    return scores.detach().to(device=device, dtype=dtype).requires_grad_(True), labels.to(device)
 
 
 def hinge_step(mode: str, scores, labels):
@@ -74,14 +74,10 @@ def sync_check(scores, labels) -> dict:
 
 def law_check(scores, labels) -> float:
     """|z| of lazy's mean loss against dense's (independent draws, the same law)."""
-    per_row = {}
     with torch.no_grad():
-        for mode in ("dense", "lazy"):
-            per_row[mode] = noised_topk_hinge(scores.detach(), labels, K, EPSILON, S, noise_mode=mode,
-                                              reduction="none").double()
-    n = per_row["dense"].numel()
-    se = (per_row["dense"].var() / n + per_row["lazy"].var() / n).sqrt().item()
-    return abs(per_row["lazy"].mean().item() - per_row["dense"].mean().item()) / max(se, 1e-12)
+        per_row = {mode: noised_topk_hinge(scores.detach(), labels, K, EPSILON, S, noise_mode=mode, reduction="none")
+                   for mode in ("dense", "lazy")}
+    return bench_topk_hinge.mean_difference_z(per_row["lazy"], per_row["dense"])
 
 
 def timings(scores, labels, modes, repeats: int) -> dict:
