@@ -177,3 +177,32 @@ def test_keep_selects_the_models_of_every_part():
     assert torch.equal(optimizer.lrs, torch.tensor([4.0, 1.0])) and len(optimizer.state) == len(optimizer.params)
     assert all(s.shape == p.shape for s, p in zip(optimizer.state, optimizer.params))
     assert torch.equal(stopping.best, torch.tensor([4.0, 1.0], dtype=torch.float64))
+
+
+def test_batched_adagrad_steps_are_the_update_formula_bit_for_bit():
+    """The buffered step computes p - lr * g / (sqrt(sum g^2) + eps) in that order, before and after
+    models are dropped (the archived grid cells depend on these exact numbers)."""
+    g = torch.Generator().manual_seed(3)
+    lrs = torch.tensor([0.1, 0.05, 0.01, 0.005])
+    params = [torch.nn.Parameter(torch.randn(shape, generator=g)) for shape in ((4, 5, 3), (4, 1, 3), (4,))]
+    reference = [p.detach().clone() for p in params]
+    sums = [torch.zeros_like(p) for p in reference]
+    optimizer = BatchedAdagrad(params, lrs)
+    ref_lrs = lrs
+    for step in range(6):
+        if step == 3:  # drop models 1 and 2, as train_grid does
+            rows = torch.tensor([0, 3])
+            params = [torch.nn.Parameter(p.detach()[rows]) for p in params]
+            optimizer.keep(rows, params)
+            reference, sums, ref_lrs = [r[rows] for r in reference], [s[rows] for s in sums], ref_lrs[rows]
+        grads = [torch.randn(p.shape, generator=g) * 10.0 ** (step - 3) for p in params]
+        for p, grad in zip(params, grads):
+            p.grad = grad.clone()
+        optimizer.step()
+        for i, grad in enumerate(grads):
+            sums[i] = sums[i].addcmul(grad, grad)  # as the unbuffered step did (fused on some CPUs)
+            lr = ref_lrs.view(-1, *([1] * (grad.dim() - 1)))
+            reference[i] = reference[i] - lr * grad / (sums[i].sqrt() + 1e-10)
+        for p, r, grad in zip(params, reference, grads):
+            assert torch.equal(p.detach(), r)
+            assert torch.equal(p.grad, grad)  # the gradient is read, not consumed
