@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from stk_nmt.core import average, average_top_k, mat_k, maximum, st_k
+from stk_nmt.experiments import batched
 from stk_nmt.experiments.batched import BatchedAdagrad, BatchedAggregate, BatchedMLP
 from stk_nmt.experiments.tabular import grid
 
@@ -57,6 +58,46 @@ def test_batched_mlp_equals_one_model_at_a_time():
         torch.testing.assert_close(out[i], (h @ model.w2[i] + model.b2[i]).squeeze(-1))
         assert model.weight_sq_norm()[i].item() == pytest.approx(
             (model.w1[i] ** 2).sum().item() + (model.w2[i] ** 2).sum().item(), rel=1e-6)
+
+
+def _reference_objective(w1, b1, w2, b2, x, inv_2C):
+    """The grid's training objective written with torch's own autograd ops, in the formulation the
+    archived full-grid cells were trained with (einsum over (G, d, hidden) weights, relu, bmm, pow)."""
+    h = torch.relu(torch.einsum("bd,gdh->gbh", x, w1) + b1)
+    scores = (torch.bmm(h, w2) + b2).squeeze(-1)
+    norms = w1.pow(2).sum((1, 2)) + w2.pow(2).sum((1, 2))
+    return (torch.nn.functional.softplus(-scores).mean(1) + inv_2C * norms).sum(), scores
+
+
+@pytest.mark.parametrize("G,d,B", [(7, 5, 16), (40, 57, 16), (3, 2, 1)])
+def test_batched_mlp_gradients_are_autograds_bit_for_bit(G, d, B):
+    """The MLP's own backward (weights stored (d, G, hidden), the ReLU and output-layer functions,
+    the one-pass norm gradient) gives torch autograd's gradients exactly, and evaluation under
+    no_grad (in place) gives the same scores: archived grid cells must retrain identically."""
+    g = torch.Generator().manual_seed(G + d)
+    model = BatchedMLP(G, d, hidden=10, generator=g)
+    x = torch.randn(B, d, generator=g)
+    inv_2C = 1.0 / (2 * 10.0 ** torch.randint(0, 6, (G,), generator=g).float())
+    ref_params = [p.detach().clone().requires_grad_(True) for p in (model.w1, model.b1, model.w2, model.b2)]
+    ref_objective, ref_scores = _reference_objective(*ref_params, x, inv_2C)
+    ref_objective.backward()
+
+    scores = model(x)
+    (torch.nn.functional.softplus(-scores).mean(1) + inv_2C * model.weight_sq_norm()).sum().backward()
+    assert torch.equal(scores, ref_scores)
+    grads = (model.w1_dgh.grad.transpose(0, 1), model.b1.grad, model.w2.grad, model.b2.grad)
+    for ours, ref in zip(grads, ref_params):
+        assert torch.equal(ours, ref.grad)
+    with torch.no_grad():
+        assert torch.equal(model(x), ref_scores)
+
+
+def test_a_dead_relu_passes_no_gradient_and_a_nan_passes_it_as_torch_does():
+    pre = torch.tensor([[[-1.0, 0.0, 2.0, float("nan")]]], requires_grad=True)
+    batched._ReluBackwardInItsLayout.apply(pre).backward(torch.full((1, 1, 4), 3.0))
+    ref = pre.detach().clone().requires_grad_(True)
+    torch.relu(ref).backward(torch.full((1, 1, 4), 3.0))
+    assert torch.equal(pre.grad, ref.grad) and pre.grad.tolist() == [[[0.0, 0.0, 3.0, 3.0]]]
 
 
 def test_batched_adagrad_matches_torch_adagrad_per_model():
