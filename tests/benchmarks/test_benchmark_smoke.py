@@ -105,3 +105,21 @@ def test_device_check_runs_on_the_cpu(tmp_path):
     assert json.loads((tmp_path / "check.json").read_text())["vocab"] == 3000
     with pytest.raises(ValueError, match="--tokens"):
         device_check.main(["--device", "cpu", "--tokens", "1"])
+
+
+# ---- the grid step benchmark ------------------------------------------------------------------------
+
+import bench_grid_step  # noqa: E402
+
+
+def test_grid_step_benchmark_times_both_and_finds_them_identical(capsys):
+    out = bench_grid_step.main(["--shapes", "12,3", "--repeats", "3"])
+    (row,) = out["results"]
+    assert (row["G"], row["d"]) == (12, 3) and row["identical"] is True
+    assert set(row["ms_per_step"]) == {"autograd", "grid"} and all(v > 0 for v in row["ms_per_step"].values())
+    assert "yes" in capsys.readouterr().out
+
+
+def test_grid_step_benchmark_names_a_bad_shape():
+    with pytest.raises(SystemExit):
+        bench_grid_step.main(["--shapes", "12"])
