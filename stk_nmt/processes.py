@@ -37,6 +37,16 @@ def _die_with(parent_pid: int) -> Callable[[], None]:
     return preexec
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Called in a child started by other means than popen (a multiprocessing pool worker, from its
+    initializer): on Linux, the kernel kills this process when parent_pid dies, however it dies (a
+    pool's workers otherwise outlive a killed parent, idle, for good). Exits at once if parent_pid
+    is already gone. The pool must be started from parent_pid's main thread: the signal follows the
+    thread that created the child."""
+    if sys.platform.startswith("linux"):
+        _die_with(parent_pid)()
+
+
 def popen(command: Sequence[str], **kwargs) -> subprocess.Popen:
     """subprocess.Popen whose child is killed when this process dies (Linux), however it dies."""
     if sys.platform.startswith("linux"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -19,6 +20,7 @@ import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
+from ..processes import die_with_parent
 from .cell_archive import pack, unpack
 from .cli import base_parser, start, write_results
 from .datasets import Dataset, split_standardize
@@ -131,8 +133,9 @@ def train_cell(job: CellJob, progress: bool = True) -> Path:
     return job.path
 
 
-def _worker_init() -> None:
+def _worker_init(parent_pid: int) -> None:
     torch.set_num_threads(1)  # the cells' ops are too small to split; one process per core instead
+    die_with_parent(parent_pid)  # `kill` of a background run ends its workers too (finished cells stay whole)
 
 
 def _train_cell_quietly(job: CellJob) -> Path:
@@ -147,7 +150,7 @@ def run_cells(jobs: Sequence[CellJob], workers: int) -> Iterator[Path]:
             yield train_cell(job)
         return
     pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_worker_init)
+                               initializer=_worker_init, initargs=(os.getpid(),))
     try:
         futures = [pool.submit(_train_cell_quietly, job) for job in jobs]
         for future in as_completed(futures):
