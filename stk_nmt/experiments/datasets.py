@@ -140,7 +140,11 @@ class Split:
     y_test: np.ndarray
 
 
-def split_standardize(data: Dataset, seed: int, fractions=(0.5, 0.25, 0.25)) -> Split:
+# Train / validation / test fractions of every random split (the paper's).
+SPLIT_FRACTIONS = (0.5, 0.25, 0.25)
+
+
+def split_standardize(data: Dataset, seed: int, fractions=SPLIT_FRACTIONS) -> Split:
     """Random train/validation/test split (paper: 0.5/0.25/0.25); features standardised with the
     training mean and standard deviation (constant columns are left centred, not divided by 0)."""
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) <= 0:

@@ -17,7 +17,8 @@ from tabulate import tabulate
 
 from . import paper
 from .datasets import (CLASSIFICATION_MISSING, DATA_DIFFERENCES, PAPER_TABLE9, REGRESSION_MISSING, SINC_NOISE,
-                       sinc_oracle_rmse)
+                       SPLIT_FRACTIONS, sinc_oracle_rmse)
+from .significance import ALPHA, paired_comparisons
 from .tabular import METHOD_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -115,6 +116,41 @@ def comparison(summary: Optional[dict], loss: str, datasets: Sequence[str], meth
     header = ["dataset", "method", "ours", "repeats", f"paper ({paper.TABLE_NAMES[loss]})", "ours - paper",
               "z = diff / paper std"]
     return {"table": md_table(header, rows), "notes": notes, "counts": counts}
+
+
+def significance(summary: dict, loss: str, datasets: Sequence[str], methods: Sequence[str],
+                 reference: str = "stk", digits: int = 2) -> dict:
+    """reference against every other method, paired by split (significance.paired_comparisons):
+    a table dataset x other method of "mean difference (p, Holm-adjusted p)", and the datasets and
+    methods where the reference is significantly lower or higher."""
+    ratio = SPLIT_FRACTIONS[2] / SPLIT_FRACTIONS[0]
+    rows = [r for r in summary.get("rows", []) if r["loss"] == loss]
+    found = {(c["dataset"], c["other"]): c for c in paired_comparisons(rows, reference, ratio)}
+    others = [m for m in methods if m != reference]
+    table, lower, higher = [], [], []
+    for d in datasets:
+        if not any((d, m) in found for m in others):
+            continue
+        cells = []
+        for m in others:
+            c = found.get((d, m))
+            if c is None:
+                cells.append("-")
+                continue
+            mark = "**" if c["verdict"] != "no difference" else ""
+            cells.append(f"{mark}{c['mean']:+.{digits}f}{mark} (p {c['p']:.3f}, {c['p_holm']:.3f})")
+            if c["verdict"] == "lower":
+                lower.append(f"{d} vs {METHOD_LABELS[m]}")
+            elif c["verdict"] == "higher":
+                higher.append(f"{d} vs {METHOD_LABELS[m]}")
+        n = max(found[(d, m)]["n"] for m in others if (d, m) in found)
+        table.append([d, str(n), *cells])
+    header = ["dataset", "splits", *(f"{METHOD_LABELS[reference]} - {METHOD_LABELS[m]}" for m in others)]
+    # The aggregates the reference is never significantly lower than, on any dataset: no gain over them.
+    no_gain_over = [METHOD_LABELS[m] for m in others
+                    if any(o == m for _, o in found) and not any(c["verdict"] == "lower" for (_, o), c in found.items() if o == m)]
+    return {"table": md_table(header, table), "lower": lower, "higher": higher, "n_tests": len(found),
+            "alpha": ALPHA, "ratio": ratio, "reference": METHOD_LABELS[reference], "no_gain_over": no_gain_over}
 
 
 def table9_rows(shapes: Dict[str, list]) -> str:
@@ -264,6 +300,8 @@ def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
     if full_logistic:
         ctx["full_table"] = comparison(full_logistic, "logistic", ALL_CLASSIFICATION,
                                        ("average", "maximum", "atk", "matk", "stk"), 2)
+        ctx["full_significance"] = significance(full_logistic, "logistic", ALL_CLASSIFICATION,
+                                                ("average", "maximum", "atk", "matk", "stk"))
     reg = results.get("regression")
     if reg:
         ctx["square"] = comparison(reg, "square", ALL_REGRESSION, ("average", "matk", "stk"), 4)

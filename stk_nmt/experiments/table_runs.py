@@ -173,8 +173,9 @@ def select_over_repeats(grids: List[List[dict]]) -> int:
 def summarize(cells_dir: Path, datasets, losses, methods, repeats, common_repeats: bool = False) -> dict:
     """Test mean +- std over the repeats whose cell is finished, of the configuration selected as the
     paper does: one configuration per (dataset, loss, method), the best by validation metric averaged
-    over the repeats (`mean`, `std`). `per_split_mean` is the alternative of selecting anew on each
-    split. A stopped run gives a partial summary (each row says how many repeats it has);
+    over the repeats (`mean`, `std`; `tests` and `repeats` list its test metric on each finished repeat,
+    for paired comparisons). `per_split_mean` is the alternative of selecting anew on each split.
+    A stopped run gives a partial summary (each row says how many repeats it has);
     common_repeats=True keeps only the repeats every method of a dataset has finished, so that the
     aggregates of a partial run are compared on the same splits."""
     rows, cell_seconds, done, finished, first, last = [], 0.0, 0, 0, float("inf"), 0.0
@@ -197,14 +198,15 @@ def summarize(cells_dir: Path, datasets, losses, methods, repeats, common_repeat
                 done += len(cells)
                 row = {"dataset": d, "loss": l, "method": m, "label": METHOD_LABELS[m], "mean": float("nan"),
                        "std": float("nan"), "n_repeats": len(cells), "selected_hit_epoch_cap": 0,
-                       "per_split_mean": float("nan"), "selected": None}
+                       "per_split_mean": float("nan"), "selected": None, "tests": [], "repeats": []}
                 if cells:
                     i = select_over_repeats([c["grid"] for c in cells])
                     tests = [c["grid"][i]["test"] for c in cells]
                     row.update(mean=float(np.mean(tests)), std=float(np.std(tests)),
                                selected_hit_epoch_cap=sum(not c["grid"][i].get("stopped_early", True) for c in cells),
                                per_split_mean=float(np.mean([c["selected"]["test"] for c in cells])),
-                               selected={k: cells[0]["grid"][i][k] for k in ("k", "C", "lr", "delta")})
+                               selected={k: cells[0]["grid"][i][k] for k in ("k", "C", "lr", "delta")},
+                               tests=[float(t) for t in tests], repeats=[int(c["repeat"]) for c in cells])
                 rows.append(row)
     total = len(datasets) * len(losses) * len(methods) * repeats
     return {"rows": rows, "training_seconds": cell_seconds, "cells_done": done, "cells_finished": finished,

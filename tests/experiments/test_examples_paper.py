@@ -151,12 +151,13 @@ def test_partial_grid_is_summarised_over_the_finished_cells_with_the_papers_sele
              [config(5.0, 14.0), config(2.0, 16.0)]]
     for r, grid in enumerate(grids):
         write_json(cells / f"wisconsin__logistic__stk__{r}.json",
-                   {"seconds": 5.0, "selected": min(grid, key=lambda c: c["val"]), "grid": grid})
+                   {"repeat": r, "seconds": 5.0, "selected": min(grid, key=lambda c: c["val"]), "grid": grid})
     s = summarize(cells, ["wisconsin"], ["logistic"], ["atk", "stk"], 3)
     assert (s["cells_done"], s["cells_total"], s["complete"]) == (2, 6, False)
     rows = {r["method"]: r for r in s["rows"]}
     assert rows["stk"]["n_repeats"] == 2 and rows["stk"]["mean"] == 18.0 and rows["stk"]["std"] == 2.0
     assert rows["stk"]["per_split_mean"] == 13.0  # per split: config 0 (10), then config 1 (16)
+    assert rows["stk"]["tests"] == [20.0, 16.0] and rows["stk"]["repeats"] == [0, 1]  # config 1, split by split
     assert rows["stk"]["selected_hit_epoch_cap"] == 1
     assert rows["atk"]["n_repeats"] == 0 and math.isnan(rows["atk"]["mean"])
     assert s["training_seconds"] == 10.0
