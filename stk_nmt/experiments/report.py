@@ -147,8 +147,9 @@ def significance(summary: dict, loss: str, datasets: Sequence[str], methods: Seq
         table.append([d, str(n), *cells])
     header = ["dataset", "splits", *(f"{METHOD_LABELS[reference]} - {METHOD_LABELS[m]}" for m in others)]
     # The aggregates the reference is never significantly lower than, on any dataset: no gain over them.
-    no_gain_over = [METHOD_LABELS[m] for m in others
-                    if any(o == m for _, o in found) and not any(c["verdict"] == "lower" for (_, o), c in found.items() if o == m)]
+    compared = {o for _, o in found}
+    gains = {o for (_, o), c in found.items() if c["verdict"] == "lower"}
+    no_gain_over = [METHOD_LABELS[m] for m in others if m in compared and m not in gains]
     return {"table": md_table(header, table), "lower": lower, "higher": higher, "n_tests": len(found),
             "alpha": ALPHA, "ratio": ratio, "reference": METHOD_LABELS[reference], "no_gain_over": no_gain_over}
 
