@@ -151,7 +151,7 @@ def significance(summary: dict, loss: str, datasets: Sequence[str], methods: Seq
     gains = {o for (_, o), c in found.items() if c["verdict"] == "lower"}
     no_gain_over = [METHOD_LABELS[m] for m in others if m in compared and m not in gains]
     return {"table": md_table(header, table), "lower": lower, "higher": higher, "n_tests": len(found),
-            "alpha": ALPHA, "ratio": ratio, "reference": METHOD_LABELS[reference], "no_gain_over": no_gain_over}
+            "alpha": ALPHA, "ratio": ratio, "no_gain_over": no_gain_over}
 
 
 def table9_rows(shapes: Dict[str, list]) -> str:
