@@ -4,8 +4,8 @@ A full-protocol grid takes days on 2 cores, longer than one working session, and
 (one JSON per dataset, loss, aggregate and repeat) lives under the ignored results/ directory. `pack`
 writes every repeat whose cells are all finished into <archive>/repeat-NNN.tar.xz (once: an existing
 archive is never rewritten, so a repository that commits the archives only ever adds files);
-`unpack` puts the cells of every archive back into a cells folder, skipping those already there, so
-that the run resumes where the archives stop.
+`unpack` puts the cells of every archive back into a cells folder, with the times they finished,
+skipping those already there, so that the run resumes where the archives stop.
 
     python -m stk_nmt.experiments.cell_archive pack   --cells results/full-logistic/cells/full-seed0 \
         --archive docs/results-cells/full-logistic-seed0 --per-repeat 30
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import tarfile
 from collections import defaultdict
@@ -105,6 +106,8 @@ def unpack(archive_dir: Path, cells_dir: Path) -> List[Path]:
                 cells_dir.mkdir(parents=True, exist_ok=True)
                 text = io.TextIOWrapper(tar.extractfile(member), encoding="utf-8").read()
                 atomic_write_text(target, text)
+                # A cell's mtime is when it finished; the summary's wall-clock run time is read from it.
+                os.utime(target, (member.mtime, member.mtime))
                 written.append(target)
     return written
 

@@ -44,6 +44,29 @@ def test_unpack_restores_the_cells_byte_for_byte_and_keeps_existing_ones(tmp_pat
     assert unpack(archive, fresh) == []
 
 
+def test_unpacked_cells_keep_the_time_they_finished_so_a_rerendered_page_states_the_same_run_time(tmp_path):
+    # A cell's mtime is when it finished: the summary's wall-clock run time is measured from it.
+    import os
+
+    from stk_nmt.experiments.table_runs import summarize
+
+    cells, archive, fresh = tmp_path / "cells", tmp_path / "archive", tmp_path / "fresh"
+    cells.mkdir()
+    finished = {0: 1_700_000_000, 1: 1_700_036_000}  # repeat 1 ends ten hours after repeat 0
+    for r, when in finished.items():
+        for m in ("average", "stk"):
+            path = cells / f"wisconsin__logistic__{m}__{r}.json"
+            grid = [{"k": 0.5, "C": 1.0, "lr": 0.1, "delta": 0.01, "val": 1.0, "val_loss": 0.3, "test": 2.0}]
+            path.write_text(json.dumps({"repeat": r, "seconds": 60.0, "selected": grid[0], "grid": grid}))
+            os.utime(path, (when, when))
+    pack(cells, archive, per_repeat=2)
+    unpack(archive, fresh)
+    for path in cells.iterdir():
+        assert (fresh / path.name).stat().st_mtime == path.stat().st_mtime
+    args = (["wisconsin"], ["logistic"], ["average", "stk"], 2)
+    assert summarize(fresh, *args)["wall_seconds_cells"] == summarize(cells, *args)["wall_seconds_cells"] == 36_060.0
+
+
 def test_a_member_that_is_not_a_cell_is_refused(tmp_path):
     archive = tmp_path / "archive"
     archive.mkdir()
