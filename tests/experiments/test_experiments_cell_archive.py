@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -46,8 +47,6 @@ def test_unpack_restores_the_cells_byte_for_byte_and_keeps_existing_ones(tmp_pat
 
 def test_unpacked_cells_keep_the_time_they_finished_so_a_rerendered_page_states_the_same_run_time(tmp_path):
     # A cell's mtime is when it finished: the summary's wall-clock run time is measured from it.
-    import os
-
     from stk_nmt.experiments.table_runs import summarize
 
     cells, archive, fresh = tmp_path / "cells", tmp_path / "archive", tmp_path / "fresh"
