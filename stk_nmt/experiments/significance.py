@@ -9,55 +9,17 @@ corrected resampled t-test (Machine Learning 52, 2003) inflates the variance for
     t = mean(d) / sqrt((1/J + n_test/n_train) * var(d)),  J - 1 degrees of freedom,
 
 d the J per-split differences. With n_test / n_train = 0 it is the ordinary paired t-test
-(scipy.stats.ttest_rel, checked in the tests). Neither it nor Holm's step-down adjustment is in an
-installed package (scipy has the t distribution and Benjamini-Hochberg only), hence the few lines here.
+(scipy.stats.ttest_rel, checked in the tests). The test, Holm's adjustment and the detectable
+difference live in `stk_nmt.stats`, shared with the translation study; this module pairs the rows.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
-import numpy as np
-from scipy import stats
+from ..stats import ALPHA, corrected_resampled_ttest, holm
 
-ALPHA = 0.05
-
-
-def corrected_resampled_ttest(differences: Sequence[float], test_train_ratio: float) -> Optional[dict]:
-    """The corrected resampled t-test of mean(differences) = 0, two-sided; None below 2 splits.
-
-    Returns mean, se (the corrected standard error), t, df and p. Identical pairs (all differences
-    0) give p = 1; a constant non-zero difference gives p = 0."""
-    if test_train_ratio < 0 or not math.isfinite(test_train_ratio):
-        raise ValueError(f"test_train_ratio must be a finite number >= 0, got test_train_ratio={test_train_ratio!r}")
-    d = np.asarray(differences, dtype=np.float64)
-    if d.ndim != 1 or not np.isfinite(d).all():
-        raise ValueError(f"differences must be a 1-D sequence of finite numbers, got {differences!r:.80}")
-    J = d.size
-    if J < 2:
-        return None
-    mean, var = float(d.mean()), float(d.var(ddof=1))
-    se = math.sqrt((1.0 / J + test_train_ratio) * var)
-    if se == 0.0:
-        t, p = (0.0, 1.0) if mean == 0.0 else (math.copysign(math.inf, mean), 0.0)
-    else:
-        t = mean / se
-        p = float(2 * stats.t.sf(abs(t), df=J - 1))
-    return {"mean": mean, "se": se, "t": t, "df": J - 1, "p": p}
-
-
-def holm(pvalues: Sequence[float]) -> List[float]:
-    """Holm's step-down adjusted p-values (family-wise error over all the given tests)."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted.tolist()
+__all__ = ["ALPHA", "corrected_resampled_ttest", "holm", "paired_comparisons"]
 
 
 def paired_comparisons(rows: Sequence[dict], reference: str, test_train_ratio: float,
