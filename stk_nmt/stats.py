@@ -109,7 +109,16 @@ def t_test_power(difference: float, sd: float, n: int, alpha: float = ALPHA, tes
     se = sd * math.sqrt(1.0 / n + test_train_ratio)
     nc = abs(difference) / se
     c = stats.t.ppf(1.0 - alpha / 2.0, df)
-    return float(stats.nct.sf(c, df, nc) + stats.nct.cdf(-c, df, nc))
+    # The lower tail P(T' < -c) as P(T'(-nc) > c), the same by symmetry: scipy's nct.cdf(-c, df, nc)
+    # returns NaN in parts of its far lower tail (e.g. df 4, c 4.4, nc 8), which stopped the root search.
+    lower = float(stats.nct.sf(c, df, -nc))
+    if not math.isfinite(lower):
+        # That tail is at most P(T' < 0) = Phi(-nc) (up to the t's heavier tail); where even that bound is
+        # negligible it cannot move a power, so it counts as 0; elsewhere refuse rather than guess.
+        if stats.norm.cdf(-nc) > 1e-9:
+            raise ValueError(f"noncentral t tail not computable at df={df}, nc={nc!r}, c={c!r}")
+        lower = 0.0
+    return float(stats.nct.sf(c, df, nc)) + lower
 
 
 def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float = POWER,

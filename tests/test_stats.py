@@ -73,3 +73,15 @@ def test_detectable_difference_edges_and_bad_input():
         detectable_difference(1.0, 5, power=1.5)
     # the correction for overlapping splits widens it
     assert detectable_difference(1.0, 50, test_train_ratio=0.25) > detectable_difference(1.0, 50)
+
+
+def test_power_where_scipys_noncentral_cdf_returns_nan():
+    # scipy's nct.cdf(-4.4, 4, 8) is NaN; the power there is P(T' > c) plus a tail below 1e-10.
+    sd, n = 1.0, 5
+    se = sd / math.sqrt(n)
+    c = stats.t.ppf(1 - 0.05 / 12, 4)
+    power = t_test_power(8 * se, sd, n, alpha=0.05 / 6)
+    assert math.isfinite(power)
+    assert power == pytest.approx(stats.nct.sf(c, 4, 8.0), abs=1e-9)
+    # five seeds, six comparisons: the Bonferroni step needs a far larger difference than alpha = 0.05
+    assert detectable_difference(sd, n, alpha=0.05 / 6) > 1.5 * detectable_difference(sd, n)
