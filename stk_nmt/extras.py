@@ -25,7 +25,14 @@ def missing_modules(extra: str) -> list:
     """The modules of `extra` that cannot be imported here (found by import spec, not imported)."""
     if extra not in EXTRA_MODULES:
         raise ValueError(f"extra={extra!r} is not one of {sorted(EXTRA_MODULES)}")
-    return [name for name in EXTRA_MODULES[extra] if importlib.util.find_spec(name) is None]
+    return [name for name in EXTRA_MODULES[extra] if not importable(name)]
+
+
+def importable(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:  # an import hook may refuse the name outright rather than find nothing
+        return False
 
 
 def require_extra(extra: str, part: str) -> None:
