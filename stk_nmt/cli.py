@@ -35,6 +35,11 @@ def user_dir() -> str:
     return os.path.dirname(os.path.abspath(__file__))
 
 
+def prog_name(module: str) -> str:
+    """argparse's program name for `module`: the `stk-nmt COMMAND` that runs it, else `python -m module`."""
+    return sys.argv[0] if sys.argv[0].startswith("stk-nmt ") else f"python -m {module}"
+
+
 def usage() -> str:
     width = max(map(len, COMMANDS))
     lines = [

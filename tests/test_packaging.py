@@ -183,3 +183,110 @@ def test_stk_nmt_command_lists_and_runs_its_subcommands():
     assert listed == ["user-dir", *COMMANDS]
     proc = subprocess.run([sys.executable, "-m", "stk_nmt", "no-such-command"], capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 2 and "unknown command 'no-such-command'" in proc.stderr
+
+
+def readme_install_blocks():
+    """README's "Install" section as (install line for the wheel, the fairseq command block)."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    blocks, current = [], []
+    for line in section.splitlines() + [""]:
+        if line.startswith("    "):
+            current.append(line[4:])
+        elif current:
+            blocks.append("\n".join(current))
+            current = []
+    wheel_line = next(line for b in blocks for line in b.splitlines() if line.startswith("pip install stk_nmt-"))
+    commands = next(b for b in blocks if b.startswith("USER_DIR=$(stk-nmt user-dir)"))
+    return wheel_line, commands
+
+
+# The flags the test appends to README's commands (argparse keeps the last of a repeated flag):
+# the tiny model, one epoch, the CPU, no worker processes.
+from fairseq_tiny import TRAIN_COMMON  # noqa: E402  (tests/helpers, on pytest's pythonpath)
+
+APPENDED = {
+    "train": [*TRAIN_COMMON, "--max-epoch", "1", "--warmup-updates", "10"],
+    "generate": ["--cpu", "--num-workers", "0"],
+    "validate": ["--cpu", "--num-workers", "0"],
+    "interactive": ["--cpu"],
+}
+
+
+def underlay_of_this_environment(folder: Path) -> Path:
+    """The test environment's site-packages minus stk-nmt, as symlinks: torch, fairseq and the rest
+    as a user already has them, so that installing the wheel downloads nothing."""
+    import torch
+
+    site = Path(torch.__file__).resolve().parents[1]
+    folder.mkdir()
+    for entry in site.iterdir():
+        if entry.name.startswith(("stk_nmt", "stk-nmt", "__editable__")) or entry.suffix == ".pth":
+            continue
+        (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+@pytest.mark.slow
+def test_wheel_in_a_fresh_venv_runs_readme_install_section(dists, tiny_data_bin, tmp_path):
+    _, wheel = dists
+    wheel_line, commands = readme_install_blocks()
+    fresh = tmp_path / "venv"
+    venv.create(fresh, with_pip=True)
+    py = fresh / "bin" / "python"
+    site = Path(run_python("import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip())
+    fresh_site = fresh / site.relative_to(sys.prefix)
+    # Python 3.11's venv brings an old setuptools that would hide the underlay's (torch needs >= 77).
+    subprocess.run([py, "-m", "pip", "uninstall", "--quiet", "--yes", "setuptools"], check=True, capture_output=True)
+    (fresh_site / "underlay.pth").write_text(str(underlay_of_this_environment(tmp_path / "underlay")) + "\n")
+    # fairseq's console scripts belong to the environment that has fairseq: here they are shims that
+    # run fairseq_cli with the fresh interpreter and append the test's flags.
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    for name, flags in APPENDED.items():
+        shim = shims / f"fairseq-{name}"
+        shim.write_text(f'#!/bin/sh\nexec "{py}" -m fairseq_cli.{name} "$@" {" ".join(flags)}\n')
+        shim.chmod(0o755)
+
+    work = tmp_path / "work"  # another folder: nothing of the repository is importable from it
+    work.mkdir()
+    shutil.copy2(wheel, work / wheel.name)
+    shutil.copytree(tiny_data_bin, work / "data-bin")
+    test_sources = (tiny_data_bin.parent / "test.src").read_text().splitlines()
+    (work / "source.txt").write_text("\n".join(test_sources[:3]) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
+    # No index and no machine-wide pip configuration: pip can use only the wheel and what is installed.
+    env.update(PATH=f"{fresh / 'bin'}{os.pathsep}{shims}{os.pathsep}/usr/bin{os.pathsep}/bin",
+               PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1",
+               OMP_NUM_THREADS="1")
+
+    def sh(script):
+        proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, f"{script}\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        return proc.stdout + proc.stderr
+
+    sh(wheel_line)
+    installed = Path(sh("stk-nmt user-dir").strip())
+    assert installed == fresh_site / "stk_nmt" and (installed / "criterions" / "__init__.py").is_file()
+    out = sh(commands)
+
+    hypotheses = [line for line in (work / "generate.out").read_text().splitlines() if line.startswith("H-")]
+    assert sorted(int(line.split("\t")[0][2:]) for line in hypotheses) == list(range(len(test_sources)))
+    assert re.search(r"valid on 'test' subset \| loss [0-9.]+ \| nll_loss", out), out[-3000:]
+    assert len(re.findall(r"^H-\d+\t", out, re.M)) == 3, out[-3000:]  # interactive, one per source line
+    assert "| criterion: stk" in out or "criterion': {'_name': 'stk'" in out or "STkCriterion" in out, out[:3000]
+
+    # The console command's --help, then every subcommand's (in one process: each imports torch).
+    from stk_nmt.cli import COMMANDS
+
+    assert re.findall(r"^  (\S+)", sh("stk-nmt --help"), re.M) == ["user-dir", *COMMANDS]
+    helps = sh("python -c 'import contextlib, io, sys\n"
+               "from stk_nmt.cli import COMMANDS, main\n"
+               "for c in COMMANDS:\n"
+               "    out = io.StringIO()\n"
+               "    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+               "        main([c, \"--help\"])\n"
+               "    print(out.getvalue().splitlines()[0])\n'")
+    assert [line.split()[:3] for line in helps.splitlines() if line.startswith("usage:")] == \
+        [["usage:", "stk-nmt", c] for c in COMMANDS], helps
