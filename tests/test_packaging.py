@@ -277,6 +277,16 @@ def test_wheel_in_a_fresh_venv_runs_readme_install_section(dists, tiny_data_bin,
     assert len(re.findall(r"^H-\d+\t", out, re.M)) == 3, out[-3000:]  # interactive, one per source line
     assert "| criterion: stk" in out or "criterion': {'_name': 'stk'" in out or "STkCriterion" in out, out[:3000]
 
+    # Without --user-dir no code of the plugin runs, so fairseq's own errors are what the user sees;
+    # README and docs/criteria.md quote them as the sign of a missing --user-dir.
+    ckpt = "--path checkpoints/checkpoint_best.pt --batch-size 64"
+    proc = subprocess.run(["bash", "-c", f"fairseq-generate data-bin {ckpt} --gen-subset test"], cwd=work, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "Unsupported global: GLOBAL argparse.Namespace" in proc.stderr, proc.stderr[-3000:]
+    proc = subprocess.run(["bash", "-c", f"fairseq-validate data-bin --task translation {ckpt} --valid-subset test"], cwd=work,
+                          env={**env, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}, capture_output=True, text=True)
+    assert proc.returncode != 0 and proc.stderr.rstrip().endswith("KeyError: 'stk'"), proc.stderr[-3000:]
+
     # The console command's --help, then every subcommand's (in one process: each imports torch).
     from stk_nmt.cli import COMMANDS
 
