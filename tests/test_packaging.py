@@ -203,7 +203,7 @@ def readme_install_blocks():
 
 # The flags the test appends to README's commands (argparse keeps the last of a repeated flag):
 # the tiny model, one epoch, the CPU, no worker processes.
-from fairseq_tiny import TRAIN_COMMON  # noqa: E402  (tests/helpers, on pytest's pythonpath)
+from fairseq_tiny import TRAIN_COMMON, preprocess  # noqa: E402  (tests/helpers, on pytest's pythonpath)
 
 APPENDED = {
     "train": [*TRAIN_COMMON, "--max-epoch", "1", "--warmup-updates", "10"],
@@ -251,8 +251,20 @@ def test_wheel_in_a_fresh_venv_runs_readme_install_section(dists, tiny_data_bin,
     work = tmp_path / "work"  # another folder: nothing of the repository is importable from it
     work.mkdir()
     shutil.copy2(wheel, work / wheel.name)
-    shutil.copytree(tiny_data_bin, work / "data-bin")
-    test_sources = (tiny_data_bin.parent / "test.src").read_text().splitlines()
+    # The user's data-bin: the tiny corpus with 43 test sentences, not a multiple of fairseq's default
+    # --required-batch-size-multiple (8), whose last batch fairseq-generate would drop without a word.
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name in ("train", "valid", "test"):
+        for lang in ("src", "tgt"):
+            shutil.copy2(tiny_data_bin.parent / f"{name}.{lang}", corpus / f"{name}.{lang}")
+    for lang in ("src", "tgt"):
+        extra = (corpus / f"train.{lang}").read_text().splitlines()[:3]
+        with open(corpus / f"test.{lang}", "a") as f:
+            f.write("\n".join(extra) + "\n")
+    test_sources = (corpus / "test.src").read_text().splitlines()
+    assert len(test_sources) % 8 != 0
+    shutil.copytree(preprocess(corpus), work / "data-bin")
     (work / "source.txt").write_text("\n".join(test_sources[:3]) + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
     # No index and no machine-wide pip configuration: pip can use only the wheel and what is installed.
