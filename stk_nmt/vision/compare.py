@@ -22,6 +22,7 @@ from tabulate import tabulate
 from stk_nmt.core import AGGREGATE_LABELS, AGGREGATES
 from stk_nmt.files import atomic_write_text, read_json, write_json
 
+from ..cli import prog_name
 from . import train
 from .plots import plot_per_class_accuracy
 
@@ -48,7 +49,7 @@ def mean_std(values) -> str:
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m stk_nmt.vision.compare", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog=prog_name("stk_nmt.vision.compare"), description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True)
     p.add_argument("--aggregates", nargs="+", choices=AGGREGATES, default=["average", "atk", "stk"])
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])

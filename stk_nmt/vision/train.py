@@ -29,6 +29,7 @@ from stk_nmt.core import AGGREGATES
 from stk_nmt.files import atomic_write, write_json
 from stk_nmt.seeding import seed_everything
 
+from ..cli import prog_name
 from .criterion import LongTailCriterion
 from .data import DATASETS, DEFAULT_MODEL, build_datasets
 from .losses import COSINE_LOSSES, LOSSES
@@ -62,7 +63,7 @@ def non_negative(kind):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m stk_nmt.vision.train", description=__doc__.split("\n")[0],
+    p = argparse.ArgumentParser(prog=prog_name("stk_nmt.vision.train"), description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--dataset", choices=DATASETS, default="digits-lt")
