@@ -187,7 +187,13 @@ def claim(work: Path, config: dict) -> None:
     if path.is_file():
         old = read_json(path)
         for key in FIXED_KEYS:
-            if old.get(key) != config.get(key):
+            # Before any run has finished nothing can become incomparable: a study that failed at
+            # its first run is corrected by running it again with other settings (partial runs
+            # retrain, as their run keys no longer match).
+            if old.get(key) != config.get(key) and not any(work.glob("runs/*/*/result.json")):
+                log(f"{key}={old.get(key)!r} -> {config.get(key)!r}: no run has finished yet, the new setting "
+                    f"replaces the old one in {path}")
+            elif old.get(key) != config.get(key):
                 raise ValueError(f"--work {work} holds a study run with {key}={old.get(key)!r}, this one has "
                                  f"{key}={config.get(key)!r}: runs would not be comparable; use another --work")
         old_systems = []

@@ -39,7 +39,7 @@ def data_hashes(data_bin: Path) -> dict[str, str]:
 # fairseq-train flags that set how long, from where or how verbosely a run goes, not what it learns:
 # a resume may change them (a longer budget is the usual reason to resume). True: takes a value.
 _RESUME_FREE_FLAGS = {"--max-epoch": True, "--max-update": True, "--restore-file": True, "--save-dir": True,
-                      "--log-interval": True, "--log-format": True, "--num-workers": True,
+                      "--user-dir": True, "--log-interval": True, "--log-format": True, "--num-workers": True,
                       "--no-progress-bar": False, "--tensorboard-logdir": True}
 
 

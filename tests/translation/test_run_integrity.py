@@ -66,8 +66,11 @@ def test_a_resume_with_other_dictionaries_is_refused_and_keeps_the_record(tmp_pa
     save_dir = tmp_path / "ck"
     train(a, save_dir)
     record = (save_dir / TRAINING_DATA_RECORD).read_bytes()
-    with pytest.raises(ValueError, match=rf"--save-dir {save_dir} holds checkpoints trained with the dictionaries "
-                                         rf"of {a / 'data-bin'}.*dict.de.txt, dict.en.txt.*use another --save-dir"):
+    refused = (rf"--save-dir {save_dir} holds checkpoints trained with the dictionaries of {a / 'data-bin'}.*"
+               rf"dict.de.txt, dict.en.txt.*use another --save-dir")
+    with pytest.raises(ValueError, match=refused):
+        train(b, save_dir)
+    with pytest.raises(ValueError, match=refused):
         train(b, save_dir, resume_with_changes=True)  # no flag makes other dictionaries fit
     assert (save_dir / TRAINING_DATA_RECORD).read_bytes() == record
     assert len(calls(save_dir)) == 1  # fairseq-train did not run again

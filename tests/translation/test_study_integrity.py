@@ -203,3 +203,21 @@ def test_a_changed_key_redoes_only_the_parts_it_reaches(tmp_path, checkpoint):
     assert align_run(tmp_path / "baseline", key(sentences=10), analysed=False, log=said.append)[1] == set()
     assert any("trained with other settings (data (train.bin)): retraining" in line for line in said)
     assert any(("its checkpoint was deleted" in line) != checkpoint for line in said if "decode" in line)
+
+
+# --- item 6: a study that failed before any run finished is corrected by running it again ------------
+
+def test_a_study_that_failed_before_any_run_finished_takes_corrected_settings(tmp_path):
+    work = tmp_path / "work"
+    config = {"data": "data", "recipe": "demo", "max_update": 4, "fairseq_args": ["--max-tokens", "200"],
+              "stk_args": [], "beam": 1, "label_smoothing": 0.1, "systems": ["stk:0.9"], "seeds": [1]}
+    study.claim(work, dict(config, fairseq_args=["--max-tokens", "-5"]))  # what the failed attempt recorded
+    partial = work / "runs" / "stk-0.9" / "seed1"
+    partial.mkdir(parents=True)
+    (partial / "train.1.log").write_text("error: --max-tokens -5\n")
+    study.claim(work, dict(config))  # the corrected command
+    assert json.loads((work / "study-config.json").read_text())["fairseq_args"] == ["--max-tokens", "200"]
+    # Once a run has finished, its settings are what the other runs must be comparable with.
+    (partial / "result.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"fairseq_args=\['--max-tokens', '200'\], this one has .*use another --work"):
+        study.claim(work, dict(config, fairseq_args=["--max-tokens", "300"]))
