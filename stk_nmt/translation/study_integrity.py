@@ -135,10 +135,10 @@ def check_system(spec: str, criterion_args: list[str], train_args: list[str]) ->
     """Refuses a system whose criterion flags fairseq-train would refuse: unknown flags, bad values
     (the criterion's own checks), naming the system. criterion_args: ["--criterion", NAME, ...];
     train_args: the recipe's and the user's fairseq-train flags (for --max-tokens)."""
+    # Importing the package's criteria registers them with fairseq before the lookup.
+    from ..criterions.aggregated import AggregateConfig, check_aggregate_flags
     from fairseq.criterions import CRITERION_DATACLASS_REGISTRY
     from fairseq.dataclass.utils import gen_parser_from_dataclass
-
-    from ..criterions.aggregated import AggregateConfig, check_aggregate_flags
 
     name = criterion_args[1]
     config_class = CRITERION_DATACLASS_REGISTRY.get(name)

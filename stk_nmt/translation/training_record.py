@@ -93,10 +93,12 @@ def resume_changes(record: dict, current: dict) -> tuple[list[str], list[str]]:
                         if record["data"].get(name) != current["data"].get(name))
         others.append(f"the data differs ({', '.join(differ[:6])}{' ...' if len(differ) > 6 else ''} of "
                       f"{record['data_bin']} vs {current['data_bin']})")
-    if "settings" in record and record["settings"] != current["settings"]:
-        old, new = _flag_values(record["settings"]), _flag_values(current["settings"])
-        differ = [f"{flag} {' '.join(old[flag]) if flag in old else '(not given)'} -> "
-                  f"{' '.join(new[flag]) if flag in new else '(not given)'}"
+    old, new = _flag_values(record.get("settings", [])), _flag_values(current["settings"])
+    if "settings" in record and old != new:  # as fairseq reads them: a flag given twice takes the last value
+        def shown(values: dict, flag: str) -> str:
+            return "(not given)" if flag not in values else " ".join(values[flag]) or "(given)"
+
+        differ = [f"{flag} {shown(old, flag)} -> {shown(new, flag)}"
                   for flag in dict.fromkeys([*old, *new]) if old.get(flag) != new.get(flag)]
         others.append(f"the training flags differ ({'; '.join(differ)})")
     return dictionaries, others
