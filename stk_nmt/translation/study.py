@@ -373,7 +373,9 @@ def main(argv: list[str] | None = None) -> dict | str:
     run.add_argument("--log-interval", type=int, default=10, help="updates between logged lam/kth_loss values")
     run.add_argument("--bootstrap-samples", type=int, default=1000)
     run.add_argument("--analysis-sentences", type=int, default=500, help="valid sentences for the lam analysis")
-    run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints")
+    run.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep each run's checkpoints (a later change of --generate-args or --analysis-sentences "
+                          "then decodes or analyses again instead of retraining)")
     add_fairseq_train_args(run)
     rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
     rep.add_argument("--work", type=Path, required=True)
