@@ -14,8 +14,9 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
@@ -121,3 +122,15 @@ def lock_folder(folder: str | os.PathLike, what: str, lock_name: str = ".stk-loc
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()}\n".encode())
     return fd
+
+
+@contextmanager
+def locked_folder(folder: str | os.PathLike, what: str, lock_name: str = ".stk-lock",
+                  take: bool = True) -> Iterator[int | None]:
+    """lock_folder for the duration of a with block (take=False: no lock, for read-only callers)."""
+    fd = lock_folder(folder, what, lock_name) if take else None
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -12,7 +12,8 @@ in the background and keeps each finished repeat in a committed archive, from wh
         --cell-archive docs/results-cells/full-logistic/full-seed0 --workers 2
 
 Examples run in this process, one after the other, with the same --seed; a rerun resumes the
-tabular tables from their finished cells.
+tabular tables from their finished cells. Each example takes a lock in --out while it runs: two
+runs of one example into the same --out are refused (two runs of different examples, --only, are not).
 """
 
 import importlib
@@ -21,6 +22,8 @@ import shutil
 import time
 from pathlib import Path
 from typing import Optional
+
+from stk_nmt.files import locked_folder
 
 from .cell_archive import unpack
 from .cli import base_parser, start
@@ -89,7 +92,8 @@ def main(argv=None, root: Optional[Path] = None) -> Path:
             print(f"\n=== {name} ({args.mode}) ===", flush=True)
             t0 = time.perf_counter()
             workers = ["--workers", str(args.workers)] if name in TABLE_EXAMPLES else []
-            example_main(name)(["--mode", args.mode, "--seed", str(args.seed), "--out", str(out), *workers])
+            with locked_folder(out, f"make_results running {name}", f".stk-lock.{name}"):
+                example_main(name)(["--mode", args.mode, "--seed", str(args.seed), "--out", str(out), *workers])
             runtimes[name] = time.perf_counter() - t0
             # Re-read before writing: another make_results process may run other examples (--only).
             merged = read_json(runtimes_path) if runtimes_path.is_file() else {}

@@ -20,6 +20,7 @@ import torch
 from tabulate import tabulate
 from tqdm.auto import tqdm
 
+from ..files import locked_folder
 from ..processes import die_with_parent
 from .cell_archive import pack, unpack
 from .cli import base_parser, start, write_results
@@ -59,7 +60,9 @@ def run_table(
 
     archive: a folder of per-repeat cell archives (cell_archive): its cells are unpacked before the
     run, so that a run resumes from archives made on another machine, and every repeat that finishes
-    is packed there. workers: cells trained at once, each in its own process (one thread each)."""
+    is packed there. workers: cells trained at once, each in its own process (one thread each).
+    Training takes the cells folder's lock: a second run on the same cells is refused (FolderInUse);
+    summarising only (train=False) takes none, so a running grid can be reported."""
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got workers={workers!r}")
     if mode not in MODES:
@@ -71,29 +74,31 @@ def run_table(
     # Repeat-major: a stopped run leaves whole repeats of every dataset, not all repeats of a few.
     jobs = [(d, l, m, r) for r in range(repeats) for d in datasets for l in losses for m in methods]
     stems = [f"{d}__{l}__{m}" for d in datasets for l in losses for m in methods]
-    if archive is not None and Path(archive).is_dir():
-        unpack(archive, cells_dir)
-    start = time.perf_counter()
-    shapes: Dict[str, list] = {}
-    todo = [CellJob(load, task, d, l, m, r, mode, seed, cells_dir / f"{d}__{l}__{m}__{r}.json")
-            for d, l, m, r in jobs if not (cells_dir / f"{d}__{l}__{m}__{r}.json").is_file()]
-    if train and todo:
-        bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="cell")
-        for _ in run_cells(todo, workers):
-            bar.update()
-            if archive is not None:
-                pack(cells_dir, archive, stems=stems)
-        bar.close()
-    summary = summarize(cells_dir, datasets, losses, methods, repeats, common_repeats=common_repeats)
-    for d in datasets:
-        data = load(d, seed)
-        shapes[d] = [int(data.X.shape[0]), int(data.n_attributes), int(data.X.shape[1])]
-    summary.update({"table": name, "task": task, "mode": mode, "seed": seed, "repeats": repeats,
-                    "max_epochs": max_epochs, "patience": patience, "min_gain": MIN_GAIN, "max_train": max_train,
-                    "grid_sizes": {m: len(grid(m, mode)) for m in methods},
-                    "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start, **(extra or {})})
-    write_results(out, name, summary, summary["rows"])
-    return summary
+    # The lock file sits next to the cells folder, not in it (cell archives pack that folder).
+    with locked_folder(cells_dir.parent, f"training the {name} grid", f".{cells_dir.name}.lock", take=train):
+        if archive is not None and Path(archive).is_dir():
+            unpack(archive, cells_dir)
+        start = time.perf_counter()
+        shapes: Dict[str, list] = {}
+        todo = [CellJob(load, task, d, l, m, r, mode, seed, cells_dir / f"{d}__{l}__{m}__{r}.json")
+                for d, l, m, r in jobs if not (cells_dir / f"{d}__{l}__{m}__{r}.json").is_file()]
+        if train and todo:
+            bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=name, unit="cell")
+            for _ in run_cells(todo, workers):
+                bar.update()
+                if archive is not None:
+                    pack(cells_dir, archive, stems=stems)
+            bar.close()
+        summary = summarize(cells_dir, datasets, losses, methods, repeats, common_repeats=common_repeats)
+        for d in datasets:
+            data = load(d, seed)
+            shapes[d] = [int(data.X.shape[0]), int(data.n_attributes), int(data.X.shape[1])]
+        summary.update({"table": name, "task": task, "mode": mode, "seed": seed, "repeats": repeats,
+                        "max_epochs": max_epochs, "patience": patience, "min_gain": MIN_GAIN, "max_train": max_train,
+                        "grid_sizes": {m: len(grid(m, mode)) for m in methods},
+                        "shapes": shapes, "elapsed_s_this_run": time.perf_counter() - start, **(extra or {})})
+        write_results(out, name, summary, summary["rows"])
+        return summary
 
 
 class CellJob(NamedTuple):

@@ -15,6 +15,8 @@ import torch
 
 from stk_nmt.files import atomic_write
 
+from .resume import unreadable_reason
+
 _BY_UPDATE = re.compile(r"^checkpoint_\d+_(\d+)\.pt$")
 _BY_EPOCH = re.compile(r"^checkpoint(\d+)\.pt$")
 
@@ -43,6 +45,15 @@ def _load(path: Path) -> dict:
 def average_checkpoints(paths: Sequence[Path], output: Path) -> Path:
     if not paths:
         raise ValueError("paths is empty: nothing to average")
+    # torch.load of a torn file fails with a bare OSError or RuntimeError naming no file: check
+    # every input first (a zip test, not a full load) and name the one that is torn.
+    for path in paths:
+        reason = unreadable_reason(Path(path))
+        if reason is not None:
+            raise ValueError(
+                f"cannot average {len(paths)} checkpoints: {path} is unreadable ({reason}), e.g. cut short by a "
+                f"kill or a full disk while it was written; move it out of {Path(path).parent} and average the "
+                f"remaining ones (a smaller --average-last), or retrain to rewrite it")
     newest = _load(paths[0])
     sums = {name: tensor.double() if tensor.is_floating_point() else tensor.clone()
             for name, tensor in newest["model"].items()}

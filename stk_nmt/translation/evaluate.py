@@ -28,6 +28,7 @@ from ..data.io import atomic_write_lines, atomic_write_text, read_lines
 from ..data.pipeline import load_manifest
 from ..data.text import moses_detokenize
 from ..files import write_json
+from .resume import unreadable_reason
 from .training_record import dictionary_hashes, training_dictionaries
 from .fairseq_run import USER_DIR, language_args, run_fairseq
 
@@ -154,11 +155,28 @@ def check_dictionaries(corpus: PreparedCorpus, checkpoint: Path) -> None:
             f"corpus it was trained on")
 
 
+def check_readable(checkpoint: Path) -> None:
+    """Refuses a torn checkpoint before fairseq-generate fails on it with an error naming no file."""
+    reason = unreadable_reason(checkpoint)
+    if reason is None:
+        return
+    if re.fullmatch(r"checkpoint_avg\d+\.pt", checkpoint.name):
+        remedy = "average again (the recipe's --average-last, or averaging.average_checkpoints) to rewrite it"
+    elif checkpoint.name == "checkpoint_best.pt":
+        remedy = ("evaluate checkpoint_last.pt or an averaged checkpoint instead, or retrain to rewrite it "
+                  "(fairseq writes checkpoint_best.pt at a better validation loss)")
+    else:
+        remedy = "evaluate another checkpoint of the run, or retrain to rewrite it"
+    raise ValueError(f"--checkpoint {checkpoint} is unreadable ({reason}), e.g. cut short by a kill or a full "
+                     f"disk while it was written: {remedy}")
+
+
 def generate(corpus: PreparedCorpus, checkpoint: Path, subset: str, beam: int = 5, batch_size: int = 128,
              lenpen: float = 1.0, seed: int = 1, extra_args: Sequence[str] = ()) -> str:
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
+    check_readable(checkpoint)
     check_dictionaries(corpus, checkpoint)
     args = [str(corpus.data_bin), *language_args(corpus.data_bin), "--path", str(checkpoint), "--user-dir", USER_DIR,
             "--gen-subset", subset, "--beam", str(beam), "--lenpen", str(lenpen), "--nbest", "1",

@@ -7,10 +7,15 @@ Any criterion fairseq knows (built-in or registered by --user-dir stk_nmt) can b
 below get their customary settings: label smoothing 0.1 for the label-smoothed losses (stk
 included) and the paper's STk settings (k/n = 0.96 over target tokens, delta = 0.01) for stk and
 the top-K hinge criteria (topk_hinge, imbalanced_topk_hinge), changeable with --stk-k-ratio /
---stk-delta; their other flags go after --. Training resumes from SAVE_DIR/checkpoint_last.pt when it exists
-(from the newest readable checkpoint when that file is unreadable, which is then renamed
-checkpoint_last.pt.unreadable). One run at a time per save dir: a second is refused. fairseq-train
-never outlives this command; SAVE_DIR/train.log grows as it trains (a resumed run appends).
+--stk-delta; their other flags go after --, and a flag given there replaces the recipe's own and any
+it conflicts with (`-- --stk-k 500` drops the default --stk-k-ratio). Training resumes from
+SAVE_DIR/checkpoint_last.pt when it exists (from the newest readable checkpoint when that file is
+unreadable, which is then renamed checkpoint_last.pt.unreadable). A run that starts from scratch
+records its data and flags in SAVE_DIR/training-data.json; a resume with other data or other flags
+(--max-epoch, --max-update and logging flags aside) is refused unless --resume-with-changes is given
+(other dictionaries are always refused), and never rewrites that record. One run at a time per save
+dir: a second is refused; temporaries a killed run left behind are removed. fairseq-train never
+outlives this command; SAVE_DIR/train.log grows as it trains (a resumed run appends).
 With --average-last N the last N checkpoints are averaged into checkpoint_avgN.pt afterwards.
 """
 
@@ -24,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..files import lock_folder
+from ..files import lock_folder, read_json, write_json
 from .averaging import average_checkpoints, last_checkpoints
-from .resume import resume_checkpoint
-from .training_record import record_training_data
+from .resume import remove_checkpoint_temporaries, resume_checkpoint
+from .training_record import TRAINING_DATA_RECORD, record_training_data, resume_changes, training_record
 from .fairseq_run import (USER_DIR, add_fairseq_train_args, fairseq_command, fairseq_train_args, language_args,
                           progress_line, run_fairseq)
 
@@ -73,6 +78,8 @@ STK_CRITERIA = {"stk", "stk_label_smoothed_cross_entropy"}
 # The smoothed top-K hinge criteria share the aggregation flags (ST_k over tokens by default).
 HINGE_CRITERIA = {"topk_hinge", "imbalanced_topk_hinge"}
 STK_DEFAULTS = {"k_ratio": 0.96, "delta": 0.01}
+# A recipe default is dropped when the user gives the flag itself or one it conflicts with.
+CONFLICTING_FLAGS = {"--stk-k-ratio": ("--stk-k",), "--stk-k": ("--stk-k-ratio",)}
 
 
 def criterion_args(criterion: str, label_smoothing: float = 0.1, stk_k_ratio: float = STK_DEFAULTS["k_ratio"],
@@ -87,6 +94,22 @@ def criterion_args(criterion: str, label_smoothing: float = 0.1, stk_k_ratio: fl
     elif criterion in HINGE_CRITERIA:
         args += ["--stk-k-ratio", str(stk_k_ratio), "--stk-delta", str(stk_delta)]
     return args
+
+
+def without_overridden(defaults: list[str], user_args: Sequence[str]) -> list[str]:
+    """defaults (`--flag value` pairs and bare `--flag`s) less each flag the user gives in
+    user_args, or that conflicts with one the user gives (CONFLICTING_FLAGS)."""
+    given = {word.partition("=")[0] for word in user_args if word.startswith("--")}
+    kept, i = [], 0
+    while i < len(defaults):
+        flag = defaults[i]
+        has_value = i + 1 < len(defaults) and not defaults[i + 1].startswith("--")
+        if flag in given or any(other in given for other in CONFLICTING_FLAGS.get(flag, ())):
+            i += 2 if has_value else 1
+            continue
+        kept.append(flag)
+        i += 1
+    return kept
 
 
 def resolve_data_bin(data: Path) -> Path:
@@ -104,13 +127,17 @@ def train_command(recipe: str, data: Path, save_dir: Path, criterion: str, seed:
     if recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {sorted(RECIPES)}, got {recipe!r}")
     data_bin = resolve_data_bin(data)
+    # The criterion's settings are defaults: a flag after -- replaces them (the criterion refuses
+    # --stk-k next to --stk-k-ratio, so the recipe must not add the one the user did not ask for).
+    settings = without_overridden(criterion_args(criterion, **criterion_kwargs)[2:], extra_args)
     return [str(data_bin), *language_args(data_bin), "--user-dir", USER_DIR, *RECIPES[recipe].args,
-            *criterion_args(criterion, **criterion_kwargs), "--save-dir", str(save_dir),
+            "--criterion", criterion, *settings, "--save-dir", str(save_dir),
             "--seed", str(seed), "--log-format", "simple", "--log-interval", "50", *extra_args]
 
 
-def resume_args(save_dir: Path) -> list[str]:
-    """fairseq-train flags to resume from the newest readable checkpoint, saying which and why.
+def resume_args(save_dir: Path) -> tuple[list[str], Path | None]:
+    """fairseq-train flags to resume from the newest readable checkpoint, saying which and why, and
+    that checkpoint (None: training starts from scratch).
 
     An unreadable checkpoint_last.pt (a kill while an older fairseq copied it) is renamed
     checkpoint_last.pt.unreadable so that fairseq neither loads nor keeps it."""
@@ -124,28 +151,61 @@ def resume_args(save_dir: Path) -> list[str]:
     if chosen is None:
         if notes:
             print("[train] no readable checkpoint: training starts from scratch", flush=True)
-        return []
+        return [], None
     if chosen == last:
         print(f"[train] resuming from {chosen}", flush=True)
-        return []
+        return [], chosen
     print(f"[train] resuming from {chosen}, the newest readable checkpoint", flush=True)
-    return ["--restore-file", str(chosen)]
+    return ["--restore-file", str(chosen)], chosen
+
+
+def check_resume(save_dir: Path, data_bin: Path, args: list[str], with_changes: bool) -> None:
+    """Refuses to resume save_dir's checkpoints with other data or flags than their training record
+    holds, unless with_changes (then the record lists this continuation; its own fields stay)."""
+    path = save_dir / TRAINING_DATA_RECORD
+    if not path.is_file():
+        print(f"[train] note: {save_dir} has no {TRAINING_DATA_RECORD}: what its checkpoints were trained on "
+              f"cannot be checked, and no record is written for them", flush=True)
+        return
+    record = read_json(path)
+    current = training_record(data_bin, args)
+    dictionaries, others = resume_changes(record, current)
+    if dictionaries:
+        raise ValueError(
+            f"--save-dir {save_dir} holds checkpoints trained with the dictionaries of {record['data_bin']}, which "
+            f"differ from those of --data {data_bin} ({', '.join(dictionaries)}): token ids would mean other "
+            f"words; use another --save-dir")
+    if not others:
+        return
+    if not with_changes:
+        raise ValueError(
+            f"--save-dir {save_dir} holds checkpoints trained otherwise (per {path}): {'; '.join(others)}. "
+            f"Use another --save-dir, or pass --resume-with-changes to continue them with these settings")
+    print(f"[train] resuming with changes (--resume-with-changes): {'; '.join(others)}", flush=True)
+    write_json(path, {**record, "continued": [*record.get("continued", []), current]}, indent=1)
 
 
 def train(recipe: str, data: Path, save_dir: Path, criterion: str, seed: int = 1,
           extra_args: Sequence[str] = (), average_last: int | None = None, full_log: bool = False,
-          **criterion_kwargs) -> Path:
+          resume_with_changes: bool = False, **criterion_kwargs) -> Path:
     """Runs (or resumes) fairseq-train; returns the checkpoint to evaluate.
 
     Shows fairseq's progress lines (all of its log with full_log); SAVE_DIR/train.log has all.
-    A save dir another run is using is refused (FolderInUse)."""
+    A save dir another run is using is refused (FolderInUse); so is a resume with other data or
+    flags than the checkpoints were trained with, unless resume_with_changes."""
     save_dir = Path(save_dir)
     # Held by this process and the fairseq child: released when both are gone, however they end.
     lock = lock_folder(save_dir, "training", ".stk-train.lock")
     try:
-        args = train_command(recipe, data, save_dir, criterion, seed,
-                             [*resume_args(save_dir), *extra_args], **criterion_kwargs)
-        record_training_data(save_dir, resolve_data_bin(data))  # evaluate checks it
+        for path in remove_checkpoint_temporaries(save_dir):  # no writer runs: we hold the lock
+            print(f"[train] removed {path.name}, a checkpoint temporary a killed run left behind", flush=True)
+        restore, resumed_from = resume_args(save_dir)
+        args = train_command(recipe, data, save_dir, criterion, seed, [*restore, *extra_args], **criterion_kwargs)
+        data_bin = resolve_data_bin(data)
+        if resumed_from is None:
+            record_training_data(save_dir, data_bin, args)  # evaluate checks it
+        else:
+            check_resume(save_dir, data_bin, args, resume_with_changes)
         started = time.time()
         run_fairseq("train", args, log_path=save_dir / "train.log", stream=True,
                     show=None if full_log else progress_line, append_log=True, pass_fds=(lock,))
@@ -176,6 +236,9 @@ def main(argv: list[str] | None = None) -> Path:
                         help="average the last N checkpoints (default: the recipe's, 5 for wmt17)")
     parser.add_argument("--dry-run", action="store_true", help="print the fairseq-train command only")
     parser.add_argument("--full-log", action="store_true", help="show all of fairseq's log, not only progress")
+    parser.add_argument("--resume-with-changes", action="store_true",
+                        help="resume --save-dir's checkpoints although the data (same dictionaries) or the training "
+                             "flags differ from their training-data.json (which keeps what they were trained on)")
     add_fairseq_train_args(parser)
     argv = list(argv) if argv is not None else __import__("sys").argv[1:]
     args = parser.parse_args(argv)
@@ -188,7 +251,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"[train] recipe {args.recipe}: {RECIPES[args.recipe].description}; criterion {args.criterion}; "
           f"seed {args.seed}", flush=True)
     checkpoint = train(args.recipe, args.data, args.save_dir, args.criterion, args.seed, extra,
-                       args.average_last, args.full_log, **kwargs)
+                       args.average_last, args.full_log, args.resume_with_changes, **kwargs)
     print(f"[train] checkpoint to evaluate: {checkpoint}")
     return checkpoint
 

@@ -20,6 +20,19 @@ def unreadable_reason(path: Path) -> str | None:
     return f"member {bad} fails its CRC check" if bad else None
 
 
+def remove_checkpoint_temporaries(save_dir: Path) -> list[Path]:
+    """Removes the temporaries of checkpoint writes that a killed run left in save_dir; returns them.
+
+    Two writers leave them: the atomic checkpoint copy (fairseq_compat, .checkpoint_last.pt.XXXX.tmp)
+    and fairseq's own atomic save (checkpoint_best.pt.tmp). Each is a whole checkpoint's size. Call
+    only while holding save_dir's lock: then no writer is running."""
+    save_dir = Path(save_dir)
+    stale = sorted({*save_dir.glob(".checkpoint*.pt.*.tmp"), *save_dir.glob("checkpoint*.pt.tmp")})
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 _RESUMABLE = re.compile(r"^checkpoint(_last|_best|\d+|_\d+_\d+)\.pt$")
 
 

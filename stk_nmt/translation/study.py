@@ -9,8 +9,11 @@
 checkpoint_last.pt when a run was interrupted), translates the test set with the existing
 evaluation (detokenised sacreBLEU and chrF with signatures), measures which target tokens of the
 validation set fall below the final lam, and writes RUN/result.json atomically as the last step:
-a run with result.json is finished and never retrained, so a killed study continues where it
-stopped. It then writes WORK/study.json (every run), WORK/report.md (tables) and WORK/img/*.png.
+a run with result.json is finished, so a killed study continues where it stopped. A finished run is
+kept while its key holds: the data's hashes, the system's flags, the generate arguments and the
+analysis settings (study_integrity.py); a changed key retrains, decodes again or repeats the
+analysis, as far as the change reaches, and says so. One `study run` at a time per WORK (a second is
+refused). It then writes WORK/study.json (every run), WORK/report.md (tables) and WORK/img/*.png.
 `page` composes one or more studies into a documentation page (figures copied next to it).
 
 Systems: `baseline` (label_smoothed_cross_entropy), `stk:R` (ST_k at k/n = R), `atk:R` (AT_k, the
@@ -35,10 +38,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.io import atomic_write_text, read_lines
-from ..files import read_json, write_json
+from ..files import locked_folder, read_json, write_json
 from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_bootstrap
 from .fairseq_run import add_fairseq_train_args, attach_flag_values, fairseq_train_args, run_fairseq
 from .recipes import RECIPES, train_command
+from .resume import remove_checkpoint_temporaries
+from .study_integrity import align_run, check_system, corpus_hashes, record_training_key, run_key
 from .study_stats import mean_std, seed_sentence_bootstrap, verdict
 from .study_tokens import parse_train_log, tokens_below_lam
 
@@ -102,16 +107,25 @@ def parse_system(spec: str) -> System:
 
 
 # ---- one run ------------------------------------------------------------------------------------
-def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run_dir: Path) -> dict:
-    """Train (or resume), evaluate and analyse one (system, seed); result.json is written last."""
+def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run_dir: Path,
+            key: dict | None = None) -> dict:
+    """Train (or resume), evaluate and analyse one (system, seed); result.json is written last.
+
+    key (run_key): a finished run whose key differs is redone as far as the change reaches."""
+    key = key or run_key(config, system.criterion_args(config["label_smoothing"], config["stk_args"]), seed,
+                         corpus_hashes(corpus), corpus.config)
     result_path = run_dir / "result.json"
-    if result_path.is_file():
-        return read_json(result_path)
+    previous, redo = align_run(run_dir, key, system.aggregate is not None, log)
+    if not redo:
+        return previous
     run_dir.mkdir(parents=True, exist_ok=True)
+    for path in remove_checkpoint_temporaries(run_dir):  # the study's lock is held: no writer runs
+        log(f"removed {path}, a checkpoint temporary a killed run left behind")
     started = time.time()
     checkpoint = run_dir / "checkpoint_last.pt"
     done = run_dir / "train.done"
     if not done.is_file():
+        record_training_key(run_dir, key)
         attempt = len(list(run_dir.glob("train.*.log"))) + 1
         args = train_command(config["recipe"], corpus.root, run_dir, BASELINE, seed)
         # Replace the recipe's criterion flags by the system's; the budget is updates, not epochs.
@@ -125,19 +139,20 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
                     show=lambda line: "| train_inner |" in line or "| valid |" in line or "Error" in line)
         atomic_write_text(done, f"{checkpoint}\n")
     train_seconds = time.time() - started
-    log(f"evaluate {system.label} seed {seed} on test (beam {config['beam']})")
-    hypotheses, scores = evaluate_checkpoint(
-        corpus, checkpoint, "test", output_dir=run_dir, name="test", beam=config["beam"],
-        extra_args=["--max-len-a", "1.5", "--max-len-b", "10", *config["generate_args"]])
-    references = corpus.references("test")
-    bleu = metrics(corpus.config["lowercase"], corpus.config["target_lang"])["BLEU"].corpus_score(
-        hypotheses, [references])
-    analysis = None
-    if system.aggregate is not None:
+    if "decode" in redo:
+        log(f"evaluate {system.label} seed {seed} on test (beam {config['beam']})")
+        hypotheses, scores = evaluate_checkpoint(
+            corpus, checkpoint, "test", output_dir=run_dir, name="test", beam=config["beam"],
+            extra_args=["--max-len-a", "1.5", "--max-len-b", "10", *config["generate_args"]])
+        references = corpus.references("test")
+        bleu = metrics(corpus.config["lowercase"], corpus.config["target_lang"])["BLEU"].corpus_score(
+            hypotheses, [references])
+    analysis = None if previous is None else previous["tokens_below_lam"]
+    if system.aggregate is not None and "analysis" in redo:
         log(f"token losses vs lam: {system.label} seed {seed}, {config['analysis_sentences']} valid sentences")
         analysis = tokens_below_lam(checkpoint, corpus.data_bin, "valid", config["analysis_sentences"])
     logs = parse_train_log("".join(p.read_text(encoding="utf-8") for p in sorted(run_dir.glob("train.*.log"))))
-    result = {
+    result = dict(previous, tokens_below_lam=analysis) if "decode" not in redo else {
         "system": system.spec, "label": system.label, "seed": seed,
         "criterion_args": system.criterion_args(config["label_smoothing"], config["stk_args"]),
         "k_ratio": system.k_ratio, "aggregate": system.aggregate,
@@ -149,8 +164,10 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
         "final_updates": max((r.get("num_updates", 0) for r in logs["train"]), default=None),
         "seconds": time.time() - started, "train_seconds": train_seconds,
     }
+    result["key"] = key
     write_json(result_path, result, indent=1)  # the completion record
-    # The checkpoint is not needed after the result (disk); the run is never retrained.
+    # The checkpoint is not needed after the result (disk); a later change of the generate or analysis
+    # settings then retrains the run (--keep-checkpoints: it only decodes or analyses again).
     if config["delete_checkpoints"]:
         for path in run_dir.glob("checkpoint*.pt"):
             path.unlink()
@@ -158,15 +175,35 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
 
 
 # ---- the study ----------------------------------------------------------------------------------
+def check_systems(config: dict, specs: list[str]) -> None:
+    """Refuses a system whose flags fairseq-train would refuse, before anything is recorded."""
+    train_args = [*RECIPES[config["recipe"]].args, *config["fairseq_args"]]
+    for system in map(parse_system, specs):
+        check_system(system.spec, system.criterion_args(config["label_smoothing"], config["stk_args"]), train_args)
+
+
 def claim(work: Path, config: dict) -> None:
     path = work / CONFIG
     if path.is_file():
         old = read_json(path)
         for key in FIXED_KEYS:
-            if old.get(key) != config.get(key):
+            # Before any run has finished nothing can become incomparable: a study that failed at
+            # its first run is corrected by running it again with other settings (partial runs
+            # retrain, as their run keys no longer match).
+            if old.get(key) != config.get(key) and not any(work.glob("runs/*/*/result.json")):
+                log(f"{key}={old.get(key)!r} -> {config.get(key)!r}: no run has finished yet, the new setting "
+                    f"replaces the old one in {path}")
+            elif old.get(key) != config.get(key):
                 raise ValueError(f"--work {work} holds a study run with {key}={old.get(key)!r}, this one has "
                                  f"{key}={config.get(key)!r}: runs would not be comparable; use another --work")
-        old_grid = (old.get("systems", []), old.get("seeds", []))
+        old_systems = []
+        for spec in old.get("systems", []):
+            try:  # an older version recorded systems before checking their flags
+                check_systems(config, [spec])
+                old_systems.append(spec)
+            except ValueError as error:
+                log(f"dropped {spec!r} from the grid of {path}: {error}")
+        old_grid = (old_systems, old.get("seeds", []))
         config["systems"] = list(dict.fromkeys(old_grid[0] + config["systems"]))
         config["seeds"] = sorted(set(old_grid[1]) | set(config["seeds"]))
     work.mkdir(parents=True, exist_ok=True)
@@ -174,18 +211,29 @@ def claim(work: Path, config: dict) -> None:
 
 
 def run_study(config: dict) -> dict:
+    # Held until the study ends (its fairseq children die with it): a second `study run` on WORK
+    # would train the same runs in the same folders.
+    with locked_folder(Path(config["work"]), "study run"):
+        return run_grid(config)
+
+
+def run_grid(config: dict) -> dict:
     work = Path(config["work"])
+    check_systems(config, config["systems"])
     claim(work, config)
     corpus = PreparedCorpus.load(Path(config["data"]))
+    hashes = corpus_hashes(corpus)
     systems = [parse_system(s) for s in config["systems"]]
     # Seed-major: an interrupted study has every system for its first seeds (matched comparisons).
     grid = [(system, seed) for seed in config["seeds"] for system in systems]
     runs = []
     for i, (system, seed) in enumerate(grid, 1):
         run_dir = work / "runs" / system.id / f"seed{seed}"
-        state = "done, kept" if (run_dir / "result.json").is_file() else "running"
+        state = "finished" if (run_dir / "result.json").is_file() else "to run"
         log(f"run {i}/{len(grid)}: {system.label}, seed {seed} ({state})")
-        result = run_one(config, system, seed, corpus, run_dir)
+        key = run_key(config, system.criterion_args(config["label_smoothing"], config["stk_args"]), seed, hashes,
+                      corpus.config)
+        result = run_one(config, system, seed, corpus, run_dir, key)
         log(f"run {i}/{len(grid)}: BLEU {result['bleu']:.2f} chrF {result['chrf']:.2f} "
             f"len ratio {result['length_ratio']:.3f} ({result['seconds']:.0f} s)")
         result["run_dir"] = str(run_dir.relative_to(work))
@@ -325,7 +373,9 @@ def main(argv: list[str] | None = None) -> dict | str:
     run.add_argument("--log-interval", type=int, default=10, help="updates between logged lam/kth_loss values")
     run.add_argument("--bootstrap-samples", type=int, default=1000)
     run.add_argument("--analysis-sentences", type=int, default=500, help="valid sentences for the lam analysis")
-    run.add_argument("--keep-checkpoints", action="store_true", help="keep each run's checkpoints")
+    run.add_argument("--keep-checkpoints", action="store_true",
+                     help="keep each run's checkpoints (a later change of --generate-args or --analysis-sentences "
+                          "then decodes or analyses again instead of retraining)")
     add_fairseq_train_args(run)
     rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
     rep.add_argument("--work", type=Path, required=True)

@@ -6,8 +6,9 @@
 
 SGD with momentum and a per-step cosine schedule (optional linear warm-up); ST_k's lam sits in
 its own parameter group without weight decay. A run resumes from <save-dir>/checkpoint_last.pt
-when it exists (every epoch writes it atomically). Writes <save-dir>/metrics.json (overall,
-many/medium/few-shot top-1/top-5, per-class accuracy, training history) and
+when it exists (every epoch writes it atomically), and only with the settings it was started with
+(RESUME_KEYS; --reset starts over). One run at a time per save dir. Writes <save-dir>/metrics.json
+(overall, many/medium/few-shot top-1/top-5, per-class accuracy, training history) and
 <save-dir>/per_class_accuracy.png.
 """
 
@@ -19,6 +20,7 @@ import os
 import pickle
 import sys
 import time
+from pathlib import Path
 from typing import List, Optional
 
 import torch
@@ -26,7 +28,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from stk_nmt.core import AGGREGATES
-from stk_nmt.files import atomic_write, write_json
+from stk_nmt.files import atomic_write, lock_folder, write_json
 from stk_nmt.seeding import seed_everything
 
 from ..cli import prog_name
@@ -40,8 +42,12 @@ from .plots import plot_per_class_accuracy
 CHECKPOINT = "checkpoint_last.pt"
 METRICS = "metrics.json"
 PLOT = "per_class_accuracy.png"
-# Arguments that must match when a run resumes from a checkpoint.
-RESUME_KEYS = ("dataset", "imb_factor", "data_seed", "model", "classifier", "loss", "aggregate", "batch_size", "seed")
+# Arguments that must match when a run resumes from a checkpoint: everything that shapes the model
+# (data, model, loss, aggregate, optimiser, the schedule's length), not where it stops (--stop-after)
+# or how it shows progress.
+RESUME_KEYS = ("dataset", "imb_factor", "data_seed", "image_size", "model", "classifier", "loss", "tau", "max_m",
+               "scale", "topk", "epsilon", "n_samples", "aggregate", "k_ratio", "k", "delta", "lam_init",
+               "batch_size", "epochs", "lr", "lam_lr", "momentum", "weight_decay", "warmup_epochs", "seed")
 
 
 def positive(kind):
@@ -132,16 +138,28 @@ def atomic_torch_save(obj, path: str) -> None:
 
 
 def load_checkpoint(path: str, args, model, criterion, optimizer, scheduler):
+    return restore(read_checkpoint(path, args), model, criterion, optimizer, scheduler)
+
+
+def read_checkpoint(path: str, args) -> dict:
+    """The checkpoint's state, after checking that args match the settings it was trained with."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
         raise ValueError(f"cannot resume from {path}: the file is unreadable ({error}), e.g. cut short "
                          f"by a full disk or a copy; delete it or pass --reset to start over") from None
     saved = state["args"]
-    changed = {k: (saved.get(k), getattr(args, k)) for k in RESUME_KEYS if saved.get(k) != getattr(args, k)}
+    # A key a checkpoint of an older version lacks was then fixed at today's default.
+    defaults = vars(build_parser().parse_args(["--save-dir", "-"]))
+    changed = {k: (saved.get(k, defaults[k]), getattr(args, k)) for k in RESUME_KEYS
+               if saved.get(k, defaults[k]) != getattr(args, k)}
     if changed:
         detail = ", ".join(f"{k}: checkpoint {old!r} vs now {new!r}" for k, (old, new) in changed.items())
         raise ValueError(f"cannot resume from {path}: the run's settings differ ({detail}); pass --reset to start over")
+    return state
+
+
+def restore(state: dict, model, criterion, optimizer, scheduler):
     model.load_state_dict(state["model"])
     criterion.load_state_dict(state["criterion"])
     optimizer.load_state_dict(state["optimizer"])
@@ -176,10 +194,25 @@ def main(argv: Optional[List[str]] = None) -> dict:
         raise ValueError(f"--k {args.k} cannot fit: a batch holds at most --batch-size {args.batch_size} samples; "
                          f"lower --k or give --k-ratio")
     args.model = args.model or DEFAULT_MODEL[args.dataset]
-    os.makedirs(args.save_dir, exist_ok=True)
+    # Released by the kernel when this process ends, however it ends; kept for the whole run.
+    lock = lock_folder(args.save_dir, "vision training")
+    try:
+        # Under the lock no writer runs: a temporary of atomic_torch_save is a killed run's leftover.
+        for stale in Path(args.save_dir).glob(f".{CHECKPOINT}.*.pt"):
+            stale.unlink()
+            print(f"removed {stale.name}, a checkpoint temporary a killed run left behind", file=sys.stderr)
+        return _train(args)
+    finally:
+        os.close(lock)
+
+
+def _train(args) -> dict:
     device = torch.device(args.device)
     seed_everything(args.seed)
     print(f"seed {args.seed} (data seed {args.data_seed}); device {device}", file=sys.stderr)
+    checkpoint_path = os.path.join(args.save_dir, CHECKPOINT)
+    # Checked before the data is loaded: a refused resume costs nothing.
+    state = read_checkpoint(checkpoint_path, args) if os.path.exists(checkpoint_path) and not args.reset else None
 
     train_set, test_set = build_datasets(args.dataset, args.data_dir, args.split_dir, args.imb_factor, args.data_seed, args.image_size)
     counts = train_set.class_counts
@@ -204,10 +237,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
         optimizer, cosine_with_warmup(args.epochs * steps_per_epoch, args.warmup_epochs * steps_per_epoch)
     )
 
-    checkpoint_path = os.path.join(args.save_dir, CHECKPOINT)
     start_epoch, history = 0, []
-    if os.path.exists(checkpoint_path) and not args.reset:
-        start_epoch, history = load_checkpoint(checkpoint_path, args, model, criterion, optimizer, scheduler)
+    if state is not None:
+        start_epoch, history = restore(state, model, criterion, optimizer, scheduler)
         print(f"resuming from {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
 
     show = not args.no_progress

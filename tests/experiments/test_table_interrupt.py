@@ -63,6 +63,13 @@ def test_a_killed_grid_run_takes_its_workers_with_it_and_leaves_whole_cells(tmp_
     try:
         wait_until(lambda: len(workers_of(process.pid)) == 2, "two workers")
         workers = workers_of(process.pid)
+        # A second run of the same grid is refused while this one trains (it would train the same cells).
+        from stk_nmt.experiments import binary_classification
+        from stk_nmt.files import FolderInUse
+
+        with pytest.raises(FolderInUse, match=f"{out / 'cells'} is in use by process {process.pid}"):
+            binary_classification.main(["--mode", "full", "--datasets", "wisconsin", "--losses", "logistic",
+                                        "--out", str(out)])
         wait_until(lambda: any(cells.glob("*.json")), "a finished cell")
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=DEADLINE_S)

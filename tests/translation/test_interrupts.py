@@ -241,5 +241,9 @@ def test_kill_during_a_checkpoint_save_leaves_a_readable_checkpoint_last(joined_
     assert wait_gone(fairseq_pid)
     assert unreadable_reason(save_dir / "checkpoint_last.pt") is None
     assert_same_model(load_model(save_dir / "checkpoint_last.pt"), after_epoch_1)  # still whole
-    train(joined_bin, save_dir, 2)
+    assert list(save_dir.glob(".checkpoint_last.pt.*.tmp"))  # the copy the kill interrupted
+    rerun = train(joined_bin, save_dir, 2)
     assert_same_model(load_model(save_dir / "checkpoint_last.pt"), two_epochs)
+    # The rerun removed the killed copy's temporary (a whole checkpoint's size) before training.
+    assert "a checkpoint temporary a killed run left behind" in rerun.stdout
+    assert not [p.name for p in save_dir.iterdir() if p.name.endswith(".tmp")]

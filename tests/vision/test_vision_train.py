@@ -1,6 +1,7 @@
 """End-to-end: the training CLI on the offline long-tailed digits, metrics, plot, resume."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -122,3 +123,25 @@ def test_compare_passes_the_arguments_after_the_separator_to_every_run(tmp_path)
     before = {p: p.stat().st_mtime_ns for p in out.glob("*-seed*/metrics.json")}
     compare.main(["--out", str(out), "--aggregates", "average", "stk", "--seeds", "1", "2", "--", *FAST, "--epochs", "1"])
     assert {p: p.stat().st_mtime_ns for p in before} == before  # finished runs are loaded, not repeated
+
+
+def test_resume_refuses_a_changed_hyperparameter(tmp_path):
+    train.main([*FAST, "--epochs", "2", "--stop-after", "1", "--save-dir", str(tmp_path), "--no-plot"])
+    before = (tmp_path / "checkpoint_last.pt").read_bytes()
+    for flag, value, key in (("--k-ratio", "0.5", "k_ratio"), ("--delta", "0.1", "delta"), ("--lr", "0.01", "lr")):
+        with pytest.raises(ValueError, match=rf"cannot resume .*{key}: checkpoint .* vs now {value}.*--reset"):
+            train.main([*FAST, "--epochs", "2", flag, value, "--save-dir", str(tmp_path), "--no-plot"])
+        assert read_metrics(tmp_path)["args"][key] != float(value)  # metrics.json still has the run's own value
+    assert (tmp_path / "checkpoint_last.pt").read_bytes() == before
+
+
+def test_a_save_dir_in_use_is_refused(tmp_path):
+    from stk_nmt.files import FolderInUse, lock_folder
+
+    held = lock_folder(tmp_path, "another run")  # as a running train.main holds it
+    try:
+        with pytest.raises(FolderInUse, match=f"{tmp_path} is in use by process"):
+            train.main([*FAST, "--epochs", "1", "--save-dir", str(tmp_path), "--no-plot"])
+    finally:
+        os.close(held)
+    assert not (tmp_path / "checkpoint_last.pt").exists()
