@@ -20,6 +20,7 @@ one that another prepare run is using too. fairseq-preprocess never outlives the
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -151,10 +152,12 @@ class PreparedDir:
             remove_own_tmp(leftover)
         atomic_write_text(config_path, wanted)
 
-    def record(self, inputs: list[Path], options: dict | None = None) -> dict:
-        """What a stage is built from: configuration, options of the corpus recipe, tool versions,
-        each input's size and hash."""
-        return {"config": asdict(self.config), "options": dict(options or {}), "tools": tool_versions(),
+    def record(self, inputs: list[Path], options: dict | None = None, stage: str | None = None) -> dict:
+        """What a stage is built from: the settings that shape it, options of the corpus recipe,
+        tool versions, each input's size and hash."""
+        config = {key: value for key, value in asdict(self.config).items()
+                  if key not in NOT_SHAPING.get(stage, ())}
+        return {"config": config, "options": dict(options or {}), "tools": tool_versions(),
                 "inputs": {self.name(path): {key: value for key, value in self.facts(path).items() if key != "lines"}
                            for path in sorted(inputs)}}
 
@@ -181,7 +184,7 @@ class PreparedDir:
         the builder wrote (files that pair), the record lists every file written with its size,
         line count and hash, and tmp_dir is renamed into place."""
         stage = self.stage(name)
-        wanted = self.record(inputs, options)
+        wanted = self.record(inputs, options, name)
         if stage.is_dir():
             problems = self.stage_problems(name, wanted)
             if not problems:
@@ -250,6 +253,13 @@ class PreparedDir:
 
 
 RECORD_KEYS = ("config", "options", "tools", "inputs")
+# Settings a stage does not read, left out of its record so that changing one (say --vocab-size)
+# rebuilds only the stages it shapes: raw/ and tok/ of a large corpus take hours. A stage's
+# inputs are the previous stage's files, so a change upstream still reaches every later stage.
+_SUBWORDS = {"vocab_size", "spm_model_type", "character_coverage"}
+_TEXT = {"tokenizer", "normalize_punctuation", "lowercase", "clean_on", "clean_min", "clean_max",
+         "clean_ratio", "valid_every"}
+NOT_SHAPING = {"raw": _SUBWORDS | _TEXT | {"expected_sizes"}, "tok": _SUBWORDS | {"seed", "expected_sizes"}}
 
 
 def file_facts(path: Path) -> dict:
@@ -270,14 +280,20 @@ def describe(facts: dict) -> str:
         return f"{facts!r}"
 
 
-def tool_versions() -> dict[str, str | None]:
-    versions = {}
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    # Read once per process: each lookup parses a package's metadata, and every stage asks.
+    versions = []
     for tool in TOOLS:
         try:
-            versions[tool] = metadata.version(tool)
+            versions.append((tool, metadata.version(tool)))
         except metadata.PackageNotFoundError:
-            versions[tool] = None
-    return versions
+            versions.append((tool, None))
+    return tuple(versions)
+
+
+def tool_versions() -> dict[str, str | None]:
+    return dict(_installed_versions())
 
 
 def record_differences(found: dict, wanted: dict) -> list[str]:

@@ -18,6 +18,7 @@ Written with the standard library's tarfile (xz): JSON cells of floats compress 
 from __future__ import annotations
 
 import argparse
+import io
 import lzma
 import os
 import re
@@ -90,7 +91,9 @@ def read_cells(archive: Path) -> List[Tuple[str, str, int]]:
     damaged archive, or a member that is not a flat cell file, raises ValueError naming the archive."""
     cells = []
     try:
-        with tarfile.open(archive, "r:xz") as tar:
+        # Decompressed whole first: tarfile stops at the end-of-archive blocks and never sees a
+        # stream cut after them; lzma checks the stream to its end marker and its checksum.
+        with tarfile.open(fileobj=io.BytesIO(lzma.decompress(archive.read_bytes()))) as tar:
             for member in tar:
                 if not (member.isfile() and CELL_NAME.match(member.name)):
                     raise ValueError(f"archive {str(archive)!r} holds {member.name!r}, which is not a cell file")
