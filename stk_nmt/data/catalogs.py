@@ -16,7 +16,8 @@ The raw text then goes through the shared pipeline (joint sentencepiece, fairseq
 The corpus depends on what the machine has installed: catalogs.json records the catalogs used
 (with a hash of each file), the counts at every filter, and a hash of each split, and the corpus
 name in the pipeline configuration carries a digest of the catalogs, so a re-run on a machine with
-other catalogs refuses the old directory instead of mixing the two.
+other catalogs rebuilds every stage from them (saying so) instead of mixing the two. A catalog cut
+short or that is no .mo file stops the run, naming it.
 """
 
 from __future__ import annotations

@@ -9,12 +9,16 @@ An output directory holds, once prepared:
     prepared.json              the configuration, split names and sizes (evaluation reads it)
 
 Each stage is built in `<stage>.stk-tmp` and renamed when complete, with `<stage>/.stk-stage.json`
-recording what it was built from: the configuration, the tool versions, and the size and SHA-256
-of every input file (the corpus files or archives for raw/, the previous stage's files after
-that). A re-run skips a stage whose record matches, rebuilds one whose inputs changed (saying
-what changed) or that was half-written, and never touches files it did not make. A directory
-that already holds other files, or was prepared with a different configuration, is refused;
-one that another prepare run is using too. fairseq-preprocess never outlives the command.
+recording what it was built from (the settings that shape it, the tool versions, and the size and
+SHA-256 of every input file: the corpus files or archives for raw/, the previous stage's files
+after that) and what it holds (size, line count and SHA-256 of every file it wrote, checked before
+they are recorded: sides that pair, a data-bin that agrees with its index and dictionary). A
+re-run skips a stage whose record matches and whose files are still what it recorded; it rebuilds
+one whose inputs or settings changed, whose files were damaged, whose record is unreadable, or
+that was half-written, saying why, so a damaged file never becomes the next stage's input. It
+never touches files it did not make. A directory that already holds other files is refused; one
+that another prepare run is using too. Settings that differ from the last run's are printed and
+rebuild what they shape. fairseq-preprocess never outlives the command.
 """
 
 from __future__ import annotations
