@@ -166,11 +166,11 @@ class PreparedDir:
                            for path in sorted(inputs)}}
 
     def facts(self, path: Path) -> dict:
-        """Size, line count and SHA-256 of a file, read once per run: a stage's output is checked
-        against its record and then hashed again as the next stage's input."""
-        path = Path(path)
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        """Size, line count and SHA-256 of a file, read once per run: a stage's files are hashed
+        when recorded or checked, and again as the next stage's inputs. Keyed by inode, size and
+        modification time, which the rename of a finished stage keeps."""
+        stat = Path(path).stat()
+        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if key not in self._facts:
             self._facts[key] = file_facts(path)
         return self._facts[key]
