@@ -46,6 +46,7 @@ STAGE_RECORD = ".stk-stage.json"
 LOCK_FILE = ".stk-prepare.lock"
 TOOLS = ("fairseq", "sentencepiece", "sacremoses", "torch")
 MANIFEST_FILE = "prepared.json"
+STAGES = ("raw", "tok", "spm", "data-bin")
 
 
 def add_common_args(parser: argparse.ArgumentParser, vocab_size: int, workers: int = 2) -> None:
@@ -129,8 +130,9 @@ class PreparedDir:
         affect. The lock it takes is held until this process (and any child it passes it to) ends."""
         config_path = self.root / CONFIG_FILE
         wanted = json.dumps(asdict(self.config), indent=1, sort_keys=True)
-        if self.root.exists() and not config_path.is_file() and any(
-                p.name != LOCK_FILE for p in self.root.iterdir()):
+        # Ours: the configuration record, or (when that was deleted) a stage record.
+        ours = config_path.is_file() or any((self.root / stage / STAGE_RECORD).is_file() for stage in STAGES)
+        if self.root.exists() and not ours and any(p.name != LOCK_FILE for p in self.root.iterdir()):
             raise ValueError(
                 f"out_dir {self.root} exists and holds files this pipeline did not make; "
                 f"choose an empty or new directory")
@@ -151,6 +153,8 @@ class PreparedDir:
                 else:
                     log(f"{config_path} is unreadable ({len(text)} bytes): rewriting it; every stage is "
                         f"checked against its own record")
+        elif self.root.exists() and ours:
+            log(f"{config_path} is missing: writing it again; every stage is checked against its own record")
         for leftover in self.root.glob(f"*{TMP_SUFFIX}"):
             log(f"removing the half-written {leftover.name} of an interrupted run")
             remove_own_tmp(leftover)

@@ -21,7 +21,6 @@ from stk_nmt.data.databin import check_dataset, dictionary_size, read_index
 from stk_nmt.data.io import read_lines
 
 OUT_NAME = "prepared,out"  # sentencepiece and fairseq-preprocess both split path lists on commas
-STAGES = ("raw", "tok", "spm", "data-bin")
 
 
 def own_args(corpus, out, vocab_size=18):
@@ -152,6 +151,16 @@ def test_an_empty_configuration_record_is_rewritten_and_nothing_rebuilt(prepared
     (out / pipeline.CONFIG_FILE).write_text("")
     log = rerun(argv, capsys)
     assert f"{pipeline.CONFIG_FILE} is unreadable (0 bytes): rewriting it" in log
+    assert log.count("exists, skipping (built from the same inputs)") == 4
+    assert_as_prepared(out, before)
+
+
+def test_a_deleted_configuration_record_is_written_again_and_nothing_rebuilt(prepared, capsys):
+    # Not refused as "files this pipeline did not make": the stage records say whose they are.
+    argv, out, before = prepared
+    (out / pipeline.CONFIG_FILE).unlink()
+    log = rerun(argv, capsys)
+    assert f"{pipeline.CONFIG_FILE} is missing: writing it again" in log
     assert log.count("exists, skipping (built from the same inputs)") == 4
     assert_as_prepared(out, before)
 
