@@ -234,12 +234,9 @@ class PreparedDir:
             return [f"its record is unreadable ({error})"]
         if not (isinstance(found, dict) and all(isinstance(found.get(key), dict) for key in RECORD_KEYS)):
             return [f"its record {record_path} is incomplete"]
-        differences = record_differences(found, wanted)
-        if differences:
-            return differences
         if not isinstance(found.get("outputs"), dict):
             return ["its record lists no files (written by an earlier version of this pipeline)"]
-        return self.output_problems(name, found["outputs"])
+        return record_differences(found, wanted) or self.output_problems(name, found["outputs"])
 
     def output_problems(self, name: str, recorded: dict) -> list[str]:
         """The recorded files of a stage that are missing or no longer match their size, line

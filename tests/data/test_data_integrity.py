@@ -145,6 +145,19 @@ def test_a_truncated_stage_record_rebuilds_its_stage(prepared, capsys):
     assert_as_prepared(out, before)
 
 
+def test_a_stage_recorded_by_an_earlier_version_is_rebuilt_once(prepared, capsys):
+    # Records made before they listed their files: the files cannot be checked, so the stage is rebuilt.
+    argv, out, before = prepared
+    record = json.loads(before[f"tok/{pipeline.STAGE_RECORD}"])
+    del record["outputs"]
+    (out / "tok" / pipeline.STAGE_RECORD).write_text(json.dumps(record, indent=1, sort_keys=True))
+    log = rerun(argv, capsys)
+    assert "tok/ is out of date, rebuilding it: its record lists no files (written by an earlier version" in log
+    assert "spm/ exists, skipping" in log
+    assert_as_prepared(out, before)
+    assert rerun(argv, capsys).count("exists, skipping (built from the same inputs)") == 4
+
+
 def test_an_empty_configuration_record_is_rewritten_and_nothing_rebuilt(prepared, capsys):
     # Defect 16 (second half): today an empty .stk-prepare.json is "a different configuration".
     argv, out, before = prepared
