@@ -502,3 +502,22 @@ def load_manifest(prepared_dir: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {prepared_dir} a directory made by a prepare script?")
     return read_json(path)
+
+
+def check_prepared(prepared_dir: Path, stages: tuple[str, ...] = ("data-bin",)) -> None:
+    """Checks, without rebuilding anything, that the files of the given stages of a prepared
+    directory are still what their records list: for a command that reads a data-bin (training,
+    evaluation) and must not read a damaged one. Raises ValueError naming the file and what to do."""
+    prep = PreparedDir(Path(prepared_dir), None)
+    for name in stages:
+        record_path = prep.stage(name) / STAGE_RECORD
+        if not record_path.is_file():
+            raise FileNotFoundError(f"{record_path} not found: is {prepared_dir} a directory made by a "
+                                    f"prepare command? Run that command again")
+        found = read_json(record_path)
+        problems = prep.output_problems(name, found.get("outputs") or {}) if isinstance(found, dict) else []
+        if not isinstance(found, dict) or not isinstance(found.get("outputs"), dict):
+            problems = [f"{record_path} lists no files (written by an earlier version of the prepare commands)"]
+        if problems:
+            raise ValueError(f"{prepared_dir} is damaged: " + "; ".join(problems)
+                             + ": run the prepare command that made it again, which rebuilds it")

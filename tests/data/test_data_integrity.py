@@ -102,6 +102,20 @@ def test_a_truncated_data_bin_file_rebuilds_the_data_bin(prepared, capsys):
     assert_as_prepared(out, before)
 
 
+def test_a_reader_of_the_data_bin_can_check_it_against_its_record_without_rebuilding(prepared):
+    _, out, before = prepared
+    pipeline.check_prepared(out, pipeline.STAGES)  # the undamaged folder passes
+    binary = out / "data-bin" / "valid.src-tgt.tgt.bin"
+    binary.write_bytes(before["data-bin/valid.src-tgt.tgt.bin"][:-2])
+    try:
+        with pytest.raises(ValueError, match=r"data-bin/valid\.src-tgt\.tgt\.bin no longer matches its record .*"
+                                             r"run the prepare command that made it again"):
+            pipeline.check_prepared(out)
+    finally:
+        binary.write_bytes(before["data-bin/valid.src-tgt.tgt.bin"])
+    assert_as_prepared(out, before)
+
+
 def test_the_data_bin_check_names_a_truncated_or_foreign_file(prepared, tmp_path):
     # The check that runs on every fresh data-bin, against its index and dictionary.
     _, out, before = prepared
