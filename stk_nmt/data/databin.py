@@ -66,7 +66,8 @@ def check_dataset(prefix: Path, n_symbols: int, n_sentences: int | None = None) 
     index, data = Path(f"{prefix}.idx"), Path(f"{prefix}.bin")
     dtype, sizes, pointers = read_index(index)
     if n_sentences is not None and len(sizes) != n_sentences:
-        raise ValueError(f"{index} indexes {len(sizes):,} sentences where its subword text has {n_sentences:,}; {RERUN}")
+        raise ValueError(f"{index} indexes {len(sizes):,} sentences where its subword text has "
+                         f"{n_sentences:,}; {RERUN}")
     ends = np.cumsum(sizes, dtype=np.int64)
     starts = np.concatenate([[0], ends[:-1]]) * dtype.itemsize
     if (sizes < 1).any() or not np.array_equal(pointers, starts):

@@ -249,7 +249,8 @@ class PreparedDir:
                 continue
             now = self.facts(path)
             if now != facts:
-                problems.append(f"{name}/{relative} no longer matches its record ({describe(facts)} -> {describe(now)})")
+                problems.append(f"{name}/{relative} no longer matches its record "
+                                f"({describe(facts)} -> {describe(now)})")
         return problems
 
     def stage_files(self, name: str) -> list[Path]:

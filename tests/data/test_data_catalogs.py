@@ -129,7 +129,8 @@ def test_prepare_writes_disjoint_splits_and_the_manifest(locale, tmp_path, capsy
         catalogs.main(["--target-lang", "fr", "--out", str(out), "--locale-dir", str(locale),
                        "--valid-fraction", "0.1", "--test-fraction", "0.1", "--vocab-size", "60"])
     log = capsys.readouterr().out
-    assert f"settings changed since the last prepare of this directory: corpus was '{prepared['config']['corpus']}'" in log
+    old_corpus = prepared["config"]["corpus"]
+    assert f"settings changed since the last prepare of this directory: corpus was '{old_corpus}'" in log
     assert "raw/ is out of date, rebuilding it: config corpus was" in log
     assert f"new input {locale / 'fr' / 'LC_MESSAGES' / 'd.mo'}" in log
     assert "data-bin/ is out of date" in log
