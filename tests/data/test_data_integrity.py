@@ -8,7 +8,7 @@ damage.
 """
 
 import json
-import os
+import random
 import struct
 from pathlib import Path
 
@@ -223,22 +223,32 @@ def test_a_failed_first_prepare_does_not_block_the_corrected_one_and_a_changed_s
 
 # --- the seeded fault suite --------------------------------------------------------------------
 
-def delete_line(data: bytes) -> bytes:
+# Each damage takes the file's bytes and a generator seeded by the file's name and the damage, so a
+# run damages the same places every time and each file at its own place.
+
+def delete_line(data: bytes, rng: random.Random) -> bytes:
     lines = data.splitlines(keepends=True)
-    return b"".join(lines[:len(lines) // 2] + lines[len(lines) // 2 + 1:]) if len(lines) > 1 else data[1:]
+    if len(lines) < 2:
+        return data[1:]
+    n = rng.randrange(len(lines))
+    return b"".join(lines[:n] + lines[n + 1:])
 
 
-def truncate(data: bytes) -> bytes:
-    return data[:len(data) // 2]
+def truncate(data: bytes, rng: random.Random) -> bytes:
+    return data[:rng.randrange(1, len(data))] if len(data) > 1 else b""
 
 
-def flip_byte(data: bytes) -> bytes:
-    middle = len(data) // 2
-    return data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1:]
+def flip_byte(data: bytes, rng: random.Random) -> bytes:
+    at = rng.randrange(len(data))
+    return data[:at] + bytes([data[at] ^ (1 << rng.randrange(8))]) + data[at + 1:]
 
 
-def empty(data: bytes) -> bytes:
+def empty(data: bytes, rng: random.Random) -> bytes:
     return b""
+
+
+def damaged(name: str, damage, data: bytes) -> bytes:
+    return damage(data, random.Random(f"{name}:{damage.__name__}"))
 
 
 DAMAGES = (delete_line, truncate, flip_byte, empty)
@@ -268,13 +278,13 @@ def test_every_damaged_intermediate_file_is_rebuilt_byte_for_byte_or_named(prepa
     assert len(cheap) == 2 + 3 * 1 + 6 + 12 + 8  # prepared.json, .stk-prepare.json, records, raw, tok, spm
     for name in cheap:
         for damage in DAMAGES:
-            damaged = damage(before[name])
-            assert damaged != before[name]
-            (out / name).write_bytes(damaged)
+            bad = damaged(name, damage, before[name])
+            assert bad != before[name]
+            (out / name).write_bytes(bad)
             assert_rebuilt_or_named(argv, out, before, name, capsys)
 
     # The data-bin: every file and damage is found before fairseq-preprocess would run again (the
-    # rerun is stopped there, a few seconds apiece saved), then one full rebuild per damage.
+    # rerun is stopped there, a few seconds apiece saved), then three full rebuilds.
     binary = sorted(name for name in before if name.startswith("data-bin/"))
     assert len(binary) == 2 + 12 + 1 + 1  # dictionaries, .bin/.idx, preprocess.log, record
 
@@ -282,7 +292,7 @@ def test_every_damaged_intermediate_file_is_rebuilt_byte_for_byte_or_named(prepa
         patch.setattr(pipeline, "run_child", stop_preprocess)
         for name in binary:
             for damage in DAMAGES:
-                (out / name).write_bytes(damage(before[name]))
+                (out / name).write_bytes(damaged(name, damage, before[name]))
                 capsys.readouterr()
                 with pytest.raises(PreprocessNotRun):
                     own.main(argv)
@@ -294,6 +304,6 @@ def test_every_damaged_intermediate_file_is_rebuilt_byte_for_byte_or_named(prepa
     # (A truncated .bin is rebuilt in test_a_truncated_data_bin_file_rebuilds_the_data_bin.)
     for name, damage in [("data-bin/valid.src-tgt.src.idx", delete_line), ("data-bin/dict.src.txt", flip_byte),
                          (f"data-bin/{pipeline.STAGE_RECORD}", empty)]:
-        (out / name).write_bytes(damage(before[name]))
+        (out / name).write_bytes(damaged(name, damage, before[name]))
         assert assert_rebuilt_or_named(argv, out, before, name, capsys) == "rebuilt"
     assert not any(path.name.endswith(".stk-tmp") for path in out.iterdir())
