@@ -5,7 +5,9 @@ A full-protocol grid takes days on 2 cores, longer than one working session, and
 writes every repeat whose cells are all finished into <archive>/repeat-NNN.tar.xz (once: an existing
 archive is never rewritten, so a repository that commits the archives only ever adds files);
 `unpack` puts the cells of every archive back into a cells folder, with the times they finished,
-skipping those already there, so that the run resumes where the archives stop.
+skipping those already there, so that the run resumes where the archives stop. `unpack` is all or
+nothing: a truncated or damaged archive, or one holding anything but flat cell files, is named and
+nothing is written.
 
     python -m stk_nmt.experiments.cell_archive pack   --cells results/full-logistic/cells/full-seed0 \
         --archive docs/results-cells/full-logistic-seed0 --per-repeat 30
