@@ -56,7 +56,7 @@ def popen(command: Sequence[str], **kwargs) -> subprocess.Popen:
 
 def run_child(command: Sequence[str], on_line: Callable[[str], None] | None = None,
               env: dict[str, str] | None = None, pass_fds: Sequence[int] = (),
-              merge_stderr: bool = True) -> tuple[int, str, str]:
+              merge_stderr: bool = True, cwd: str | os.PathLike | None = None) -> tuple[int, str, str]:
     """Runs command; returns (exit code, stdout, stderr).
 
     merge_stderr=True sends stderr into stdout and calls on_line(line) for each line as it comes;
@@ -64,7 +64,7 @@ def run_child(command: Sequence[str], on_line: Callable[[str], None] | None = No
     is killed and reaped before the exception propagates."""
     process = popen(command, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE, text=True, env=env,
-                    bufsize=1, pass_fds=tuple(pass_fds))
+                    bufsize=1, pass_fds=tuple(pass_fds), cwd=cwd)
     try:
         hold_point(f"child:{command[2] if command[1:2] == ['-m'] else Path(command[0]).name}",
                    child_pid=process.pid)

@@ -16,7 +16,8 @@ The raw text then goes through the shared pipeline (joint sentencepiece, fairseq
 The corpus depends on what the machine has installed: catalogs.json records the catalogs used
 (with a hash of each file), the counts at every filter, and a hash of each split, and the corpus
 name in the pipeline configuration carries a digest of the catalogs, so a re-run on a machine with
-other catalogs refuses the old directory instead of mixing the two.
+other catalogs rebuilds every stage from them (saying so) instead of mixing the two. A catalog cut
+short or that is no .mo file stops the run, naming it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import hashlib
 import json
 import re
+import struct
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -107,14 +109,39 @@ def sha256_lines(lines: list[str]) -> str:
     return hashlib.sha256("".join(line + "\n" for line in lines).encode("utf-8")).hexdigest()
 
 
+def check_mo(path: Path) -> None:
+    """Checks that a .mo file's header and both string tables lie inside the file, each string
+    followed by its NUL, as msgfmt writes them. Written by hand because polib checks none of this:
+    it reads a truncated catalog without a word (cutting the last messages short) or fails with a
+    bare struct.error that names no file."""
+    data = Path(path).read_bytes()
+    if len(data) < 20:
+        raise ValueError(f"gettext catalog {path} is truncated: {len(data)} bytes, less than a .mo header")
+    order = {0x950412DE: "<", 0xDE120495: ">"}.get(struct.unpack_from("<I", data)[0])
+    if order is None:
+        raise ValueError(f"{path} is not a gettext catalog: its first 4 bytes {data[:4].hex()} are no .mo magic number")
+    count, *tables = struct.unpack_from(order + "3I", data, 8)
+    for table in tables:
+        if table + 8 * count > len(data):
+            raise ValueError(f"gettext catalog {path} is truncated or damaged: its table of {count:,} messages "
+                             f"ends at byte {table + 8 * count:,} of {len(data):,}")
+        for index in range(count):
+            length, offset = struct.unpack_from(order + "2I", data, table + 8 * index)
+            if offset + length >= len(data) or data[offset + length] != 0:
+                raise ValueError(f"gettext catalog {path} is truncated or damaged: message {index} "
+                                 f"(bytes {offset:,}-{offset + length:,}) does not end inside the file's "
+                                 f"{len(data):,} bytes with a NUL")
+
+
 def build_pairs(catalogs: list[Path], min_words: int = 1, max_words: int = 50) -> tuple[list[tuple[str, str]], dict]:
     """Filtered, de-duplicated pairs from the catalogs, and counts of what each filter dropped."""
     counts = Counter()
     seen: dict[str, str] = {}
     for path in catalogs:
+        check_mo(path)
         try:
             catalog = polib.mofile(str(path))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, struct.error) as error:
             raise ValueError(f"cannot read gettext catalog {path}: {error}") from error
         for source, target in catalog_pairs(catalog):
             counts["pairs"] += 1

@@ -9,17 +9,23 @@ An output directory holds, once prepared:
     prepared.json              the configuration, split names and sizes (evaluation reads it)
 
 Each stage is built in `<stage>.stk-tmp` and renamed when complete, with `<stage>/.stk-stage.json`
-recording what it was built from: the configuration, the tool versions, and the size and SHA-256
-of every input file (the corpus files or archives for raw/, the previous stage's files after
-that). A re-run skips a stage whose record matches, rebuilds one whose inputs changed (saying
-what changed) or that was half-written, and never touches files it did not make. A directory
-that already holds other files, or was prepared with a different configuration, is refused;
-one that another prepare run is using too. fairseq-preprocess never outlives the command.
+recording what it was built from (the settings that shape it, the tool versions, and the size and
+SHA-256 of every input file: the corpus files or archives for raw/, the previous stage's files
+after that) and what it holds (size, line count and SHA-256 of every file it wrote, checked before
+they are recorded: sides that pair, a data-bin that agrees with its index and dictionary). A
+re-run skips a stage whose record matches and whose files are still what it recorded; it rebuilds
+one whose inputs or settings changed, whose files were damaged, whose record is unreadable, or
+that was half-written, saying why, so a damaged file never becomes the next stage's input. It
+never touches files it did not make. A directory that already holds other files is refused; one
+that another prepare run is using too. Settings that differ from the last run's are printed and
+rebuild what they shape. fairseq-preprocess never outlives the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import hashlib
 import json
 import os
 import sys
@@ -29,9 +35,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..files import file_sha256, lock_folder, read_json, write_json
+from ..files import lock_folder, read_json, write_json
 from ..processes import hold_point, run_child
 from .io import TMP_SUFFIX, atomic_write_lines, check_no_blank_lines, atomic_write_text, read_lines, read_parallel, remove_own_tmp
+from .databin import check_data_bin
 from .text import length_filter, moses_process, sentencepiece_encode, train_sentencepiece
 
 CONFIG_FILE = ".stk-prepare.json"
@@ -39,6 +46,7 @@ STAGE_RECORD = ".stk-stage.json"
 LOCK_FILE = ".stk-prepare.lock"
 TOOLS = ("fairseq", "sentencepiece", "sacremoses", "torch")
 MANIFEST_FILE = "prepared.json"
+STAGES = ("raw", "tok", "spm", "data-bin")
 
 
 def add_common_args(parser: argparse.ArgumentParser, vocab_size: int, workers: int = 2) -> None:
@@ -106,6 +114,7 @@ class PreparedDir:
         self.root = Path(root)
         self.config = config
         self.lock: int | None = None
+        self._facts: dict[tuple, dict] = {}
 
     def stage(self, name: str) -> Path:
         return self.root / name
@@ -116,32 +125,59 @@ class PreparedDir:
     def claim(self) -> None:
         """Checks the directory is ours (or new) and not in use, and records the configuration.
 
-        The lock it takes is held until this process (and any child it passes it to) ends."""
+        Settings that differ from the recorded ones (or a record that cannot be read) are not a
+        reason to refuse: they are printed, and each stage's own record then rebuilds what they
+        affect. The lock it takes is held until this process (and any child it passes it to) ends."""
         config_path = self.root / CONFIG_FILE
         wanted = json.dumps(asdict(self.config), indent=1, sort_keys=True)
-        if self.root.exists() and not config_path.is_file() and any(
-                p.name != LOCK_FILE for p in self.root.iterdir()):
+        # Ours: the configuration record, or (when that was deleted) a stage record.
+        ours = config_path.is_file() or any((self.root / stage / STAGE_RECORD).is_file() for stage in STAGES)
+        if self.root.exists() and not ours and any(p.name != LOCK_FILE for p in self.root.iterdir()):
             raise ValueError(
                 f"out_dir {self.root} exists and holds files this pipeline did not make; "
                 f"choose an empty or new directory")
         if self.lock is None:
             self.lock = lock_folder(self.root, "preparing a corpus", LOCK_FILE)
         if config_path.is_file():
-            if config_path.read_text(encoding="utf-8") != wanted:
-                raise ValueError(
-                    f"out_dir {self.root} was prepared with a different configuration "
-                    f"(see {config_path}); choose another --out or remove that directory yourself")
+            text = config_path.read_text(encoding="utf-8", errors="replace")
+            if text != wanted:
+                try:
+                    found = json.loads(text)
+                except json.JSONDecodeError:
+                    found = None
+                if isinstance(found, dict):
+                    changes = [f"{key} was {found.get(key)!r}, now {value!r}"
+                               for key, value in asdict(self.config).items() if found.get(key) != value]
+                    log("settings changed since the last prepare of this directory: "
+                        + ("; ".join(changes) or "the record's layout") + "; the stages they affect are rebuilt")
+                else:
+                    log(f"{config_path} is unreadable ({len(text)} bytes): rewriting it; every stage is "
+                        f"checked against its own record")
+        elif self.root.exists() and ours:
+            log(f"{config_path} is missing: writing it again; every stage is checked against its own record")
         for leftover in self.root.glob(f"*{TMP_SUFFIX}"):
             log(f"removing the half-written {leftover.name} of an interrupted run")
             remove_own_tmp(leftover)
         atomic_write_text(config_path, wanted)
 
-    def record(self, inputs: list[Path], options: dict | None = None) -> dict:
-        """What a stage is built from: configuration, options of the corpus recipe, tool versions,
-        each input's size and hash."""
-        return {"config": asdict(self.config), "options": dict(options or {}), "tools": tool_versions(),
-                "inputs": {self.name(path): {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    def record(self, inputs: list[Path], options: dict | None = None, stage: str | None = None) -> dict:
+        """What a stage is built from: the settings that shape it, options of the corpus recipe,
+        tool versions, each input's size and hash."""
+        config = {key: value for key, value in asdict(self.config).items()
+                  if key not in NOT_SHAPING.get(stage, ())}
+        return {"config": config, "options": dict(options or {}), "tools": tool_versions(),
+                "inputs": {self.name(path): {key: value for key, value in self.facts(path).items() if key != "lines"}
                            for path in sorted(inputs)}}
+
+    def facts(self, path: Path) -> dict:
+        """Size, line count and SHA-256 of a file, read once per run: a stage's files are hashed
+        when recorded or checked, and again as the next stage's inputs. Keyed by inode, size and
+        modification time, which the rename of a finished stage keeps."""
+        stat = Path(path).stat()
+        key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if key not in self._facts:
+            self._facts[key] = file_facts(path)
+        return self._facts[key]
 
     def name(self, path: Path) -> str:
         """A path as recorded: relative inside the directory (which may then be moved)."""
@@ -150,25 +186,29 @@ class PreparedDir:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
     def build(self, name: str, builder: Callable[[Path], None], inputs: list[Path],
-              options: dict | None = None) -> None:
-        """Runs builder(tmp_dir) unless the stage exists and was built from these inputs (see
-        record()); renames tmp_dir into place when done."""
+              options: dict | None = None, check: Callable[[Path], None] | None = None) -> None:
+        """Runs builder(tmp_dir) unless the stage exists, was built from these inputs (see
+        record()) and its files are still the ones it recorded; check(tmp_dir) then verifies what
+        the builder wrote (files that pair), the record lists every file written with its size,
+        line count and hash, and tmp_dir is renamed into place."""
         stage = self.stage(name)
-        wanted = self.record(inputs, options)
+        wanted = self.record(inputs, options, name)
         if stage.is_dir():
-            record_path = stage / STAGE_RECORD
-            found = read_json(record_path) if record_path.is_file() else None
-            if found == wanted:
+            problems = self.stage_problems(name, wanted)
+            if not problems:
                 log(f"{name}/ exists, skipping (built from the same inputs)")
                 return
-            log(f"{name}/ is out of date, rebuilding it: " + (
-                "; ".join(record_differences(found, wanted)) if found else f"it has no {STAGE_RECORD}"))
+            log(f"{name}/ is out of date, rebuilding it: " + "; ".join(problems))
         tmp = self.root / (name + TMP_SUFFIX)
         if tmp.exists():
             remove_own_tmp(tmp)
         tmp.mkdir(parents=True)
         log(f"building {name}/")
         builder(tmp)
+        if check is not None:
+            check(tmp)
+        wanted["outputs"] = {str(path.relative_to(tmp)): self.facts(path)
+                             for path in sorted(tmp.rglob("*")) if path.is_file() and path.name != STAGE_RECORD}
         (tmp / STAGE_RECORD).write_text(json.dumps(wanted, indent=1, sort_keys=True), encoding="utf-8")
         hold_point(f"stage:{name}")
         if stage.exists():
@@ -181,19 +221,85 @@ class PreparedDir:
         else:
             os.replace(tmp, stage)
 
+    def stage_problems(self, name: str, wanted: dict) -> list[str]:
+        """Why a finished stage cannot be kept: a missing, unreadable or incomplete record (a
+        stage is then rebuilt, never refused), other inputs or settings, or files that are no
+        longer what the record lists. Empty when the stage can be kept."""
+        record_path = self.stage(name) / STAGE_RECORD
+        if not record_path.is_file():
+            return [f"it has no {STAGE_RECORD}"]
+        try:
+            found = read_json(record_path)
+        except ValueError as error:
+            return [f"its record is unreadable ({error})"]
+        if not (isinstance(found, dict) and all(isinstance(found.get(key), dict) for key in RECORD_KEYS)):
+            return [f"its record {record_path} is incomplete"]
+        if not isinstance(found.get("outputs"), dict):
+            return ["its record lists no files (written by an earlier version of this pipeline)"]
+        return record_differences(found, wanted) or self.output_problems(name, found["outputs"])
+
+    def output_problems(self, name: str, recorded: dict) -> list[str]:
+        """The recorded files of a stage that are missing or no longer match their size, line
+        count and hash: a damaged intermediate file must not become the next stage's input."""
+        problems = []
+        for relative, facts in sorted(recorded.items()):
+            path = self.stage(name) / relative
+            if not path.is_file():
+                problems.append(f"{name}/{relative} is missing")
+                continue
+            now = self.facts(path)
+            if now != facts:
+                problems.append(f"{name}/{relative} no longer matches its record "
+                                f"({describe(facts)} -> {describe(now)})")
+        return problems
+
     def stage_files(self, name: str) -> list[Path]:
-        """A finished stage's files (its record excluded): the inputs of the next stage."""
-        return [p for p in self.stage(name).rglob("*") if p.is_file() and p.name != STAGE_RECORD]
+        """A finished stage's files as its record lists them: the inputs of the next stage."""
+        return [self.stage(name) / relative for relative in read_json(self.stage(name) / STAGE_RECORD)["outputs"]]
+
+
+RECORD_KEYS = ("config", "options", "tools", "inputs")
+# Settings a stage does not read, left out of its record so that changing one (say --vocab-size)
+# rebuilds only the stages it shapes: raw/ and tok/ of a large corpus take hours. A stage's
+# inputs are the previous stage's files, so a change upstream still reaches every later stage.
+_SUBWORDS = {"vocab_size", "spm_model_type", "character_coverage"}
+_TEXT = {"tokenizer", "normalize_punctuation", "lowercase", "clean_on", "clean_min", "clean_max",
+         "clean_ratio", "valid_every"}
+NOT_SHAPING = {"raw": _SUBWORDS | _TEXT | {"expected_sizes"}, "tok": _SUBWORDS | {"seed", "expected_sizes"}}
+
+
+def file_facts(path: Path) -> dict:
+    """Size, line count and SHA-256 of a file's bytes, in one pass."""
+    digest, size, lines = hashlib.sha256(), 0, 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    return {"bytes": size, "lines": lines, "sha256": digest.hexdigest()}
+
+
+def describe(facts: dict) -> str:
+    try:
+        return f"{facts['lines']:,} lines, {facts['bytes']:,} bytes, sha256 {facts['sha256'][:12]}"
+    except (KeyError, TypeError, ValueError):
+        return f"{facts!r}"
+
+
+@functools.lru_cache(maxsize=1)
+def _installed_versions() -> tuple[tuple[str, str | None], ...]:
+    # Read once per process: each lookup parses a package's metadata, and every stage asks.
+    versions = []
+    for tool in TOOLS:
+        try:
+            versions.append((tool, metadata.version(tool)))
+        except metadata.PackageNotFoundError:
+            versions.append((tool, None))
+    return tuple(versions)
 
 
 def tool_versions() -> dict[str, str | None]:
-    versions = {}
-    for tool in TOOLS:
-        try:
-            versions[tool] = metadata.version(tool)
-        except metadata.PackageNotFoundError:
-            versions[tool] = None
-    return versions
+    return dict(_installed_versions())
 
 
 def record_differences(found: dict, wanted: dict) -> list[str]:
@@ -212,9 +318,28 @@ def record_differences(found: dict, wanted: dict) -> list[str]:
         elif new is None:
             differences.append(f"input {path} is no longer used")
         elif old != new:
-            differences.append(f"input {path} changed ({old['bytes']:,} bytes, sha256 {old['sha256'][:12]} "
-                               f"-> {new['bytes']:,} bytes, sha256 {new['sha256'][:12]})")
+            differences.append(f"input {path} changed ({short(old)} -> {short(new)})")
     return differences
+
+
+def short(facts) -> str:
+    """Size and hash of a recorded input, whatever a damaged record holds instead."""
+    try:
+        return f"{facts['bytes']:,} bytes, sha256 {facts['sha256'][:12]}"
+    except (KeyError, TypeError, ValueError):
+        return repr(facts)
+
+
+def check_pairs(prep: PreparedDir, directory: Path, splits: list[str]) -> None:
+    """Every split's two sides (and in tok/ the reference text of the kept lines) have the same
+    number of lines: a stage never hands on files that no longer pair."""
+    for split in splits:
+        paths = [directory / folder / f"{split}.{lang}" for folder in ("", "ref")
+                 for lang in prep.config.langs if (directory / folder).is_dir()]
+        counts = {path: prep.facts(path)["lines"] for path in paths}
+        if len(set(counts.values())) > 1:
+            raise ValueError("files that must pair have different line counts: " + ", ".join(
+                f"{path} {count:,}" for path, count in counts.items()))
 
 
 def _tokenize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
@@ -270,9 +395,9 @@ def _spm_stage(prep: PreparedDir) -> Callable[[Path], None]:
             model_type=config.spm_model_type, character_coverage=config.character_coverage,
             seed=config.seed)
         for split in config.splits:
-            encoded = {lang: sentencepiece_encode(model, read_lines(tok / f"{split}.{lang}"),
-                                                  desc=f"spm {split}.{lang}")
-                       for lang in config.langs}
+            pair = read_parallel(*(tok / f"{split}.{lang}" for lang in config.langs))
+            encoded = {lang: sentencepiece_encode(model, lines, desc=f"spm {split}.{lang}")
+                       for lang, lines in zip(config.langs, pair)}
             if split == "train" and config.clean_on == "subwords":
                 keep = length_filter(encoded[config.source_lang], encoded[config.target_lang],
                                      config.clean_min, config.clean_max, config.clean_ratio)
@@ -288,15 +413,16 @@ def _binarize_stage(prep: PreparedDir, workers: int) -> Callable[[Path], None]:
 
     def build(tmp: Path) -> None:
         sp = prep.stage("spm")
+        # fairseq-preprocess splits --validpref and --testpref on commas: it runs inside spm/
+        # and is given bare split names, so a comma in --out cannot break the list.
         command = [
             sys.executable, "-m", "fairseq_cli.preprocess",
             "--source-lang", config.source_lang, "--target-lang", config.target_lang,
-            "--trainpref", str(sp / "train"), "--validpref", str(sp / "valid"),
-            "--testpref", ",".join(str(sp / split) for split in config.test_sets),
-            "--destdir", str(tmp), "--joined-dictionary", "--workers", str(workers),
+            "--trainpref", "train", "--validpref", "valid", "--testpref", ",".join(config.test_sets),
+            "--destdir", str(tmp.resolve()), "--joined-dictionary", "--workers", str(workers),
         ]
-        log(" ".join(command))
-        returncode, _, stderr = run_child(command, merge_stderr=False, pass_fds=(prep.lock,))
+        log(f"in {sp}: " + " ".join(command))
+        returncode, _, stderr = run_child(command, merge_stderr=False, pass_fds=(prep.lock,), cwd=sp)
         if returncode != 0:
             raise RuntimeError(f"fairseq-preprocess failed ({returncode}):\n{stderr[-3000:]}")
 
@@ -340,7 +466,8 @@ def _run_stages(prep: PreparedDir, write_raw: Callable[[Path], None], inputs: li
                 options: dict | None, workers: int, strict_sizes: bool) -> dict:
     config = prep.config
     prep.build("raw", write_raw, inputs, options)
-    prep.build("tok", _tokenize_stage(prep, workers), prep.stage_files("raw"))
+    prep.build("tok", _tokenize_stage(prep, workers), prep.stage_files("raw"),
+               check=lambda tmp: check_pairs(prep, tmp, config.splits))
     sizes = count_sizes(prep, "tok")
     expected = {k: v for k, v in config.expected_sizes.items() if k in sizes}
     log("sizes before subwords: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
@@ -350,8 +477,12 @@ def _run_stages(prep: PreparedDir, write_raw: Callable[[Path], None], inputs: li
             log("note: sizes differ from the official corpus (" + "; ".join(mismatches) + ")")
         else:
             log("sizes match the official corpus: " + ", ".join(f"{k} {v:,}" for k, v in expected.items()))
-    prep.build("spm", _spm_stage(prep), prep.stage_files("tok"))
-    prep.build("data-bin", _binarize_stage(prep, workers), prep.stage_files("spm"))
+    prep.build("spm", _spm_stage(prep), prep.stage_files("tok"),
+               check=lambda tmp: check_pairs(prep, tmp, config.splits))
+    prep.build("data-bin", _binarize_stage(prep, workers), prep.stage_files("spm"),
+               check=lambda tmp: check_data_bin(tmp, config.source_lang, config.target_lang, {
+                   split: prep.facts(prep.stage("spm") / f"{split}.{config.source_lang}")["lines"]
+                   for split in config.splits}))
     manifest = {
         "config": asdict(config),
         "sizes_before_subwords": sizes,
@@ -372,3 +503,22 @@ def load_manifest(prepared_dir: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {prepared_dir} a directory made by a prepare script?")
     return read_json(path)
+
+
+def check_prepared(prepared_dir: Path, stages: tuple[str, ...] = ("data-bin",)) -> None:
+    """Checks, without rebuilding anything, that the files of the given stages of a prepared
+    directory are still what their records list: for a command that reads a data-bin (training,
+    evaluation) and must not read a damaged one. Raises ValueError naming the file and what to do."""
+    prep = PreparedDir(Path(prepared_dir), None)
+    for name in stages:
+        record_path = prep.stage(name) / STAGE_RECORD
+        if not record_path.is_file():
+            raise FileNotFoundError(f"{record_path} not found: is {prepared_dir} a directory made by a "
+                                    f"prepare command? Run that command again")
+        found = read_json(record_path)
+        problems = prep.output_problems(name, found.get("outputs") or {}) if isinstance(found, dict) else []
+        if not isinstance(found, dict) or not isinstance(found.get("outputs"), dict):
+            problems = [f"{record_path} lists no files (written by an earlier version of the prepare commands)"]
+        if problems:
+            raise ValueError(f"{prepared_dir} is damaged: " + "; ".join(problems)
+                             + ": run the prepare command that made it again, which rebuilds it")

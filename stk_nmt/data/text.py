@@ -91,7 +91,9 @@ def train_sentencepiece(inputs: Sequence[Path], model_prefix: Path, vocab_size: 
     spm.set_random_generator_seed(seed)  # input sampling/shuffling is then reproducible
     try:
         spm.SentencePieceTrainer.train(
-            input=",".join(str(p) for p in inputs), model_prefix=str(model_prefix),
+            # A list, which the wrapper writes as CSV and the trainer parses as such: a path with a
+            # comma stays one path (",".join would split it).
+            input=[str(p) for p in inputs], model_prefix=str(model_prefix),
             vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
             input_sentence_size=input_sentence_size, shuffle_input_sentence=True,
             num_threads=2, minloglevel=2, bos_id=-1, eos_id=-1,

@@ -5,7 +5,9 @@ A full-protocol grid takes days on 2 cores, longer than one working session, and
 writes every repeat whose cells are all finished into <archive>/repeat-NNN.tar.xz (once: an existing
 archive is never rewritten, so a repository that commits the archives only ever adds files);
 `unpack` puts the cells of every archive back into a cells folder, with the times they finished,
-skipping those already there, so that the run resumes where the archives stop.
+skipping those already there, so that the run resumes where the archives stop. `unpack` is all or
+nothing: a truncated or damaged archive, or one holding anything but flat cell files, is named and
+nothing is written.
 
     python -m stk_nmt.experiments.cell_archive pack   --cells results/full-logistic/cells/full-seed0 \
         --archive docs/results-cells/full-logistic-seed0 --per-repeat 30
@@ -19,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import lzma
 import os
 import re
 import tarfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from stk_nmt.files import atomic_write, atomic_write_text
 
@@ -85,30 +88,46 @@ def pack(cells_dir: Path, archive_dir: Path, per_repeat: Optional[int] = None,
     return written
 
 
+def read_cells(archive: Path) -> List[Tuple[str, str, int]]:
+    """(name, text, mtime) of every cell in one archive, read through to its end: a truncated or
+    damaged archive, or a member that is not a flat cell file, raises ValueError naming the archive."""
+    cells = []
+    try:
+        # Decompressed whole first: tarfile stops at the end-of-archive blocks and never sees a
+        # stream cut after them; lzma checks the stream to its end marker and its checksum.
+        with tarfile.open(fileobj=io.BytesIO(lzma.decompress(archive.read_bytes()))) as tar:
+            for member in tar:
+                if not (member.isfile() and CELL_NAME.match(member.name)):
+                    raise ValueError(f"archive {str(archive)!r} holds {member.name!r}, which is not a cell file")
+                text = tar.extractfile(member).read().decode("utf-8")
+                cells.append((member.name, text, member.mtime))
+    except (tarfile.TarError, EOFError, lzma.LZMAError, OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"archive {str(archive)!r} is truncated or damaged ({type(error).__name__}: {error}); "
+                         f"restore it (for example git checkout -- {archive}) and unpack again") from error
+    return cells
+
+
 def unpack(archive_dir: Path, cells_dir: Path) -> List[Path]:
     """Write the cells of every archive in archive_dir that cells_dir lacks; returns the files written.
 
-    Only flat member names that look like cells are read (an archive cannot write outside cells_dir)."""
+    All or nothing: every archive is read through and checked before the first cell is written, so
+    a damaged archive or a bad member leaves cells_dir as it was. Only flat member names that look
+    like cells are accepted (an archive cannot write outside cells_dir)."""
     archive_dir, cells_dir = Path(archive_dir), Path(cells_dir)
     if not archive_dir.is_dir():
         raise FileNotFoundError(f"archive folder not found: archive={str(archive_dir)!r}")
+    cells = [cell for archive in sorted(archive_dir.iterdir()) if ARCHIVE_NAME.match(archive.name)
+             for cell in read_cells(archive)]
     written = []
-    for archive in sorted(archive_dir.iterdir()):
-        if not ARCHIVE_NAME.match(archive.name):
+    for name, text, mtime in cells:
+        target = cells_dir / name
+        if target.exists():
             continue
-        with tarfile.open(archive, "r:xz") as tar:
-            for member in tar.getmembers():
-                if not (member.isfile() and CELL_NAME.match(member.name)):
-                    raise ValueError(f"archive {str(archive)!r} holds {member.name!r}, which is not a cell file")
-                target = cells_dir / member.name
-                if target.exists():
-                    continue
-                cells_dir.mkdir(parents=True, exist_ok=True)
-                text = io.TextIOWrapper(tar.extractfile(member), encoding="utf-8").read()
-                atomic_write_text(target, text)
-                # A cell's mtime is when it finished; the summary's wall-clock run time is read from it.
-                os.utime(target, (member.mtime, member.mtime))
-                written.append(target)
+        cells_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(target, text)
+        # A cell's mtime is when it finished; the summary's wall-clock run time is read from it.
+        os.utime(target, (mtime, mtime))
+        written.append(target)
     return written
 
 

@@ -2,11 +2,12 @@
 
 import hashlib
 import json
+import re
 
 import polib
 import pytest
 
-from stk_nmt.data import catalogs
+from stk_nmt.data import catalogs, pipeline
 from stk_nmt.data.io import read_lines
 
 
@@ -89,7 +90,7 @@ def test_split_is_a_function_of_the_source_alone():
     assert 0.15 < splits.count("test") / 2000 < 0.25 and 0.06 < splits.count("valid") / 2000 < 0.14
 
 
-def test_prepare_writes_disjoint_splits_and_the_manifest(locale, tmp_path):
+def test_prepare_writes_disjoint_splits_and_the_manifest(locale, tmp_path, capsys, monkeypatch):
     # Enough distinct messages for sentencepiece and every split.
     entries = [e(f"Delete item number {i} now", f"Supprimer l'élément numéro {i} maintenant") for i in range(300)]
     entries.append(e("Delete item number 0 now", "Effacer"))  # duplicate source inside one catalog
@@ -112,8 +113,42 @@ def test_prepare_writes_disjoint_splits_and_the_manifest(locale, tmp_path):
     assert (out / "data-bin" / "dict.fr.txt").is_file()
     prepared = json.loads((out / "prepared.json").read_text())
     assert prepared["config"]["corpus"] == f"catalogs-fr-{saved['catalog_digest'][:16]}"
-    # Another catalog set is a different corpus: the directory is refused, not mixed.
+    # Another catalog set is another corpus: every stage is rebuilt from it (never mixed with the
+    # old one), and the log says why. fairseq-preprocess is stopped before it runs, to save time.
     write_mo(locale / "fr" / "LC_MESSAGES" / "d.mo", [e("New message", "Nouveau message")])
-    with pytest.raises(ValueError, match="different configuration"):
+
+    class Stopped(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stopped
+
+    monkeypatch.setattr(pipeline, "run_child", stop)
+    capsys.readouterr()
+    with pytest.raises(Stopped):
         catalogs.main(["--target-lang", "fr", "--out", str(out), "--locale-dir", str(locale),
                        "--valid-fraction", "0.1", "--test-fraction", "0.1", "--vocab-size", "60"])
+    log = capsys.readouterr().out
+    old_corpus = prepared["config"]["corpus"]
+    assert f"settings changed since the last prepare of this directory: corpus was '{old_corpus}'" in log
+    assert "raw/ is out of date, rebuilding it: config corpus was" in log
+    assert f"new input {locale / 'fr' / 'LC_MESSAGES' / 'd.mo'}" in log
+    assert "data-bin/ is out of date" in log
+    raw = [line for split in catalogs.SPLITS for line in read_lines(out / "raw" / f"{split}.en")]
+    assert "New message" in raw and len(raw) == 308
+
+
+@pytest.mark.parametrize("damage", ["truncated by one byte", "truncated to half", "bogus header", "header only"])
+def test_a_truncated_or_bogus_catalog_is_named(locale, damage):
+    # Defect 12: today polib fails with a bare struct.error naming no file, or reads a truncated
+    # catalog without a word.
+    path = locale / "fr" / "LC_MESSAGES" / "a.mo"
+    data = path.read_bytes()
+    whole = catalogs.build_pairs(catalogs.find_catalogs(locale, "fr"))
+    damaged = {"truncated by one byte": data[:-1], "truncated to half": data[:len(data) // 2],
+               "bogus header": b"\xde\x12\x04\x95" + b"\0" * 3, "header only": data[:28]}[damage]
+    path.write_bytes(damaged)
+    with pytest.raises(ValueError, match=re.escape(str(path))):
+        catalogs.build_pairs(catalogs.find_catalogs(locale, "fr"))
+    path.write_bytes(data)
+    assert catalogs.build_pairs(catalogs.find_catalogs(locale, "fr")) == whole

@@ -8,7 +8,7 @@ import pytest
 from sacremoses import MosesTokenizer
 
 from translation_archives import build_iwslt_archive
-from stk_nmt.data import iwslt14
+from stk_nmt.data import iwslt14, pipeline
 from stk_nmt.data.pipeline import MANIFEST_FILE
 
 
@@ -87,10 +87,37 @@ def test_rerun_skips_finished_stages_and_rebuilds_a_half_written_one(prepared, c
     assert note.read_text() == "keep me"
 
 
-def test_other_configuration_or_foreign_directory_is_refused(prepared, tmp_path):
+def test_a_changed_setting_rebuilds_only_the_stages_it_shapes(prepared, capsys, monkeypatch):
     archive, out, _, _ = prepared
-    with pytest.raises(ValueError, match="different configuration"):
-        iwslt14.main(["--out", str(out), "--archive", str(archive), "--vocab-size", "400"])
+    before = {path: path.read_bytes() for path in out.rglob("*") if path.is_file() and "lock" not in path.name}
+
+    class Stopped(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stopped
+
+    with monkeypatch.context() as patch:  # fairseq-preprocess is stopped before it runs, to save time
+        patch.setattr(pipeline, "run_child", stop)
+        capsys.readouterr()
+        with pytest.raises(Stopped):
+            iwslt14.main(["--out", str(out), "--archive", str(archive), "--vocab-size", "400", "--workers", "1"])
+    log = capsys.readouterr().out
+    assert "settings changed since the last prepare of this directory: vocab_size was 300, now 400" in log
+    assert "raw/ exists, skipping" in log and "tok/ exists, skipping" in log
+    assert "spm/ is out of date, rebuilding it: config vocab_size was 300, now 400" in log
+    assert len((out / "spm" / "spm.vocab").read_text().splitlines()) == 400
+    # Back to the first setting: sentencepiece gives the same model again, so the data-bin is kept.
+    iwslt14.main(["--out", str(out), "--archive", str(archive), "--vocab-size", "300", "--workers", "1"])
+    log = capsys.readouterr().out
+    assert "spm/ is out of date, rebuilding it: config vocab_size was 400, now 300" in log
+    assert "data-bin/ exists, skipping" in log
+    after = {path: path.read_bytes() for path in out.rglob("*") if path.is_file() and "lock" not in path.name}
+    assert after == before
+
+
+def test_a_foreign_directory_is_refused(prepared, tmp_path):
+    archive, out, _, _ = prepared
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("x")

@@ -79,6 +79,35 @@ def test_a_member_that_is_not_a_cell_is_refused(tmp_path):
     assert not (tmp_path / "outside__0.json").exists()
 
 
+def test_a_bad_member_after_good_ones_writes_nothing(tmp_path):
+    # Defect 17: today the cells before the bad member are already written when it is refused.
+    cells, archive = tmp_path / "cells", tmp_path / "archive"
+    write_cells(cells, [0, 1])
+    pack(cells, archive, per_repeat=2)
+    with tarfile.open(archive / "repeat-002.tar.xz", "w:xz") as tar:
+        for name, data in (("a__logistic__stk__2.json", b"{}"), ("notes.txt", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    fresh = tmp_path / "fresh"
+    with pytest.raises(ValueError, match=r"repeat-002\.tar\.xz.* holds 'notes\.txt'"):
+        unpack(archive, fresh)
+    assert not fresh.exists() or list(fresh.iterdir()) == []
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.0])
+def test_a_truncated_archive_is_named_and_nothing_is_written(tmp_path, keep):
+    # Defect 13: today a truncated archive fails with a bare EOFError (or LZMAError) naming no archive.
+    cells, archive, fresh = tmp_path / "cells", tmp_path / "archive", tmp_path / "fresh"
+    write_cells(cells, [0, 1])
+    pack(cells, archive, per_repeat=2)
+    data = (archive / "repeat-001.tar.xz").read_bytes()
+    (archive / "repeat-001.tar.xz").write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(ValueError, match=r"repeat-001\.tar\.xz.* is truncated or damaged"):
+        unpack(archive, fresh)
+    assert not fresh.exists()  # repeat-000, read first and whole, is not written either
+
+
 def test_bad_arguments_name_the_value(tmp_path):
     write_cells(tmp_path / "cells", [0])
     with pytest.raises(ValueError, match="per_repeat=1"):
