@@ -16,6 +16,8 @@ from typing import Optional
 
 import torch
 from transformers import Seq2SeqTrainer, Trainer, TrainerCallback
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.trainer import _is_peft_model
 
 from .arguments import STkArguments, stk_arguments_of
 from .loss import STkTokenLoss
@@ -40,12 +42,16 @@ class _LamStep(TrainerCallback):
 
 
 def _shifts_labels(trainer) -> bool:
-    """Whether the model's own loss shifts the labels (a causal LM): the Trainer's own answer."""
-    shifts = getattr(trainer, "_loss_shifts_labels", None)
-    if shifts is not None:
-        return bool(shifts)
-    config = getattr(trainer.model, "config", None)  # older transformers: decide from the config
-    return not getattr(config, "is_encoder_decoder", False)
+    """Whether the logits at position t predict labels[t + 1] (a causal LM), by the rule transformers'
+    Trainer applies to its own label smoothing: the model class is a causal LM (peft unwrapped).
+    (The Trainer's `_loss_shifts_labels`, used to count num_items_in_batch, misses causal LMs whose
+    class name does not end in ForCausalLM, e.g. GPT2LMHeadModel.)"""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if _is_peft_model(model):
+        model = model.base_model.model
+    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+        return False
+    return model._get_name() in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values()
 
 
 class STkTrainerMixin:

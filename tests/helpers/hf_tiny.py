@@ -3,7 +3,7 @@
 import torch
 
 import stk_nmt.hf  # noqa: F401  (first: hides an unloadable torchaudio from transformers)
-from transformers import GPT2Config, GPT2LMHeadModel, MarianConfig, MarianMTModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, MarianConfig, MarianMTModel
 
 VOCAB = 40
 PAD = 0
@@ -14,6 +14,14 @@ def tiny_gpt2(seed=0, vocab=VOCAB):
     config = GPT2Config(vocab_size=vocab, n_positions=32, n_embd=16, n_layer=1, n_head=2, resid_pdrop=0.0,
                         embd_pdrop=0.0, attn_pdrop=0.0, pad_token_id=PAD, bos_token_id=1, eos_token_id=2)
     return GPT2LMHeadModel(config)
+
+
+def tiny_llama(seed=0, vocab=VOCAB):
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32,
+                         pad_token_id=PAD, bos_token_id=1, eos_token_id=2)
+    return LlamaForCausalLM(config)
 
 
 def tiny_marian(seed=0, vocab=VOCAB):
