@@ -36,7 +36,7 @@ PRESETS = {
                   pretrain_steps=1500, steps=1000, batch=32, lr=1e-3, lora_r=8),
 }
 MAX_LEN = 48
-COLUMNS = [("run", "run"), ("trained", "trained parameters"), ("loss", "training loss"), ("nll", "valid NLL"),
+COLUMNS = [("run", "run"), ("trained", "trained parameters"), ("loss", "training objective"), ("nll", "valid NLL"),
            ("tail_nll", "valid NLL, worst 4%"), ("ppl", "valid ppl"), ("lam", "final lam")]
 
 

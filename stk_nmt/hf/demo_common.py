@@ -85,10 +85,14 @@ def cached_run(out: Path, name: str, run: Callable[[], dict]) -> dict:
     return result
 
 
+OBJECTIVE_NOTE = ("training objective: each run's own loss, averaged over the steps it trained (after a resume, "
+                  "the resumed ones); ST_k's is not a mean NLL, so compare runs on the held-out columns. NLL in nats.")
+
+
 def print_table(rows: list[dict], columns: list[tuple[str, str]], title: str) -> str:
     table = tabulate([[row.get(key, "") for key, _ in columns] for row in rows], headers=[h for _, h in columns],
                      floatfmt=".3f", tablefmt="github")
-    log(f"\n{title}\n{table}")
+    log(f"\n{title}\n{table}\n{OBJECTIVE_NOTE}")
     return table
 
 

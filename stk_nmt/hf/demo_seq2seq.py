@@ -32,7 +32,7 @@ PRESETS = {
                   batch=32, lr=1e-3, translate=500),
 }
 MAX_LEN = 32
-COLUMNS = [("run", "run"), ("loss", "training loss"), ("nll", "valid NLL"), ("tail_nll", "valid NLL, worst 4%"),
+COLUMNS = [("run", "run"), ("loss", "training objective"), ("nll", "valid NLL"), ("tail_nll", "valid NLL, worst 4%"),
            ("ppl", "valid ppl"), ("chrf", "test chrF"), ("bleu", "test BLEU"), ("lam", "final lam")]
 
 
