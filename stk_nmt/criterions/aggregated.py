@@ -31,15 +31,20 @@ from stk_nmt.core import (
     masked_total,
     resolve_k_tensor,
 )
-from stk_nmt.core.aggregates import lam_gradient_sum
-from stk_nmt.core.distributed import sum_over_processes
+from stk_nmt.core.aggregates import (
+    DEFAULT_K_RATIO,
+    check_settings,
+    first_batch_lam,
+    lam_gradient_sum,
+    lam_sgd_step,
+    resolve_k_settings,
+)
 from stk_nmt.core.precision import keep_fp32
 
 from .lam_update import LamGradientTap, mark_pending
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_K_RATIO = 0.96  # the paper's translation setting (k/n over target tokens)
 LAM_OPTIMIZERS = ("sgd", "fairseq")
 # lam outside the batch's loss range: checked every LAM_RANGE_CHECK_EVERY training batches (one
 # read-back then, none in between); warned about after LAM_RANGE_WARN_AFTER batches in a row, then
@@ -100,27 +105,10 @@ def _given(value) -> bool:
     return value is not None and not (isinstance(value, str) and value.startswith("${"))
 
 
-def _finite_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def check_aggregate_flags(cfg: AggregateConfig) -> None:
     """Refuse invalid --stk-* flags, whatever the aggregate, naming the flag and value as typed."""
-    k, ratio = cfg.stk_k, cfg.stk_k_ratio
-    if k is not None and ratio is not None:
-        raise ValueError(f"give --stk-k or --stk-k-ratio, not both: got --stk-k {k} --stk-k-ratio {ratio}")
-    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-        raise ValueError(f"--stk-k must be an integer >= 1, got --stk-k {k}")
-    if ratio is not None and not (_finite_number(ratio) and 0 < ratio <= 1):
-        raise ValueError(f"--stk-k-ratio must be in (0, 1], got --stk-k-ratio {ratio}")
-    if not (_finite_number(cfg.stk_delta) and cfg.stk_delta > 0):
-        raise ValueError(f"--stk-delta must be a finite number > 0, got --stk-delta {cfg.stk_delta}")
-    if cfg.stk_lam_init is not None and not _finite_number(cfg.stk_lam_init):
-        raise ValueError(f"--stk-lam-init must be a finite number, got --stk-lam-init {cfg.stk_lam_init}")
-    if str(cfg.stk_lam_optimizer) not in LAM_OPTIMIZERS:
-        raise ValueError(f"--stk-lam-optimizer must be one of {LAM_OPTIMIZERS}, got --stk-lam-optimizer {cfg.stk_lam_optimizer}")
-    if not (_finite_number(cfg.stk_lam_lr) and cfg.stk_lam_lr > 0):
-        raise ValueError(f"--stk-lam-lr must be a finite number > 0, got --stk-lam-lr {cfg.stk_lam_lr}")
+    check_settings(cfg, LAM_OPTIMIZERS)
+    k = cfg.stk_k
     if k is not None:
         # A batch holds at most --max-tokens tokens (padding included), so at most that many targets.
         for flag, limit in (("--max-tokens", cfg.max_tokens), ("--max-tokens-valid", cfg.max_tokens_valid)):
@@ -133,9 +121,7 @@ def check_aggregate_flags(cfg: AggregateConfig) -> None:
 
 def resolve_k_args(cfg: AggregateConfig) -> Tuple[Optional[int], Optional[float]]:
     """(k, k_ratio) from the flags: exactly one; the paper's ratio when neither is given."""
-    if cfg.stk_k is None and cfg.stk_k_ratio is None:
-        return None, DEFAULT_K_RATIO
-    return cfg.stk_k, cfg.stk_k_ratio
+    return resolve_k_settings(cfg.stk_k, cfg.stk_k_ratio)
 
 
 class AggregatedCriterion(FairseqCriterion):
@@ -254,12 +240,9 @@ class AggregatedCriterion(FairseqCriterion):
     def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor) -> None:
         """lam = this batch's k-th largest valid token loss, averaged over the processes whose value
         is finite. On the first training batch only: the one read-back of the criterion."""
-        kth = masked_kth_largest(ranked, k).float()
-        finite = torch.isfinite(kth)
-        both = sum_over_processes(torch.stack([torch.where(finite, kth, 0.0), finite.float()]))
-        if float(both[1]) == 0:
+        value = first_batch_lam(ranked, k)
+        if value is None:
             return  # non-finite everywhere (an fp16 overflow): lam stays uninitialised, not poisoned
-        value = (both[0] / both[1]).reshape(1)
         agg = self.lam_module
         agg.lam.data.copy_(value)
         agg.lam_initialized.fill_(True)
@@ -285,9 +268,7 @@ class AggregatedCriterion(FairseqCriterion):
             # zero_grad ran after the last backward (fp16 overflow): that update was thrown away.
             self.lam_grad_accum.zero_()
             return
-        total = sum_over_processes(self.lam_grad_accum)
-        grad = torch.where(total[1] > 0, total[0] / torch.clamp(total[1], min=1.0), 0.0)
-        self.lam_value.sub_(self.lam_lr * grad)
+        lam_sgd_step(self.lam_value, self.lam_grad_accum, self.lam_lr)
         self.lam_module.lam.data.copy_(self.lam_value)
         self.lam_grad_accum.zero_()
 

@@ -24,19 +24,22 @@ from .factory import AGGREGATE_LABELS, AGGREGATES, build_aggregate
 from .functional import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
 from .fused_stk import fused_st_k
 from .lam_params import lam_group, lam_param_groups, lam_parameters
-from .lam_update import lam_gradient_sum
+from .lam_update import first_batch_lam, lam_gradient_sum, lam_sgd_step
 from .lambda_forms import LambdaForm, MATk, STk
 from .masked import masked_kth_largest, masked_sorted, masked_total, resolve_k_tensor
 from .modules import Aggregate, Average, AverageTopK, Maximum
+from .settings import DEFAULT_K_RATIO, check_settings, resolve_k_settings
 from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
 from .validation import check_delta, check_k_args, raise_if_nonfinite, resolve_k, select_valid
 
 __all__ = [
     "AGGREGATE_LABELS", "AGGREGATES", "SMOOTHERS", "Aggregate", "compute_dtype", "upcast", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "check_delta", "check_k_args", "fused_st_k", "get_smoother",
-    "kth_largest", "lam_gradient_sum", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
+    "kth_largest", "first_batch_lam", "lam_gradient_sum", "lam_sgd_step", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
     "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",
     "resolve_k", "resolve_k_tensor", "select_valid", "srelu", "srelu_grad", "st_k",
+    # the stk_* settings of the training-loop adapters
+    "DEFAULT_K_RATIO", "check_settings", "resolve_k_settings",
     # one aggregate per row of a (G, B) loss matrix
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
     "batched_maximum", "batched_st_k", "resolve_k_rows",

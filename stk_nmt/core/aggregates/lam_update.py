@@ -1,15 +1,21 @@
-"""The gradient of the lambda-form aggregates with respect to lam, in closed form.
+"""lam's lifecycle in a training loop that handles lam itself, in closed form.
 
-Used by training loops that update lam themselves (the fairseq criteria's --stk-lam-optimizer sgd,
-whose optimizer-step hook stays in stk_nmt/criterions/lam_update.py): the exact gradient of the
-batch, computed as a tensor, without reading anything back from the device.
+Used by the training-loop adapters (the fairseq criteria's --stk-lam-optimizer sgd, whose
+optimizer-step hook stays in stk_nmt/criterions/lam_update.py; the Hugging Face Trainer's in
+stk_nmt/hf): the first training batch's lam, the exact gradient of a batch (a tensor, without
+reading anything back from the device), and the SGD step on the gradient accumulated over the
+micro-batches of one optimizer step.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 
+from ..distributed import sum_over_processes
 from ..precision import compute_dtype
+from .masked import masked_kth_largest
 from .smoothers import get_smoother, srelu_grad
 
 
@@ -30,3 +36,30 @@ def lam_gradient_sum(losses: torch.Tensor, mask: torch.Tensor, lam: torch.Tensor
             x = x.requires_grad_(True)
             (slope,) = torch.autograd.grad(get_smoother(smoother, delta)(x).sum(), x)
     return k.to(dtype) - torch.where(mask.reshape(-1), slope, torch.zeros_like(slope)).sum()
+
+
+@torch.no_grad()
+def first_batch_lam(ranked: torch.Tensor, k: torch.Tensor) -> Optional[torch.Tensor]:
+    """The initial lam: this batch's k-th largest valid loss (from masked_sorted's output `ranked`),
+    averaged over the processes whose value is finite; a one-element fp32 tensor, or None when it is
+    non-finite on every process (an fp16 overflow: lam then stays uninitialised, not poisoned).
+
+    Every process must call it at the same batch (one all-reduce); it reads one value back."""
+    kth = masked_kth_largest(ranked, k).float()
+    finite = torch.isfinite(kth)
+    both = sum_over_processes(torch.stack([torch.where(finite, kth, 0.0), finite.float()]))
+    if float(both[1]) == 0:
+        return None
+    return (both[0] / both[1]).reshape(1)
+
+
+@torch.no_grad()
+def lam_sgd_step(lam_value: torch.Tensor, accumulated: torch.Tensor, lr: float) -> None:
+    """lam_value -= lr * g in place, g = sum_b n_b g_b / sum_b n_b over every process.
+
+    accumulated: (sum over the micro-batches b of lam_gradient_sum, sum of their n_b) on this
+    process; summed over the processes (one two-element all-reduce), so every rank takes the same
+    step. No valid token anywhere: no step."""
+    total = sum_over_processes(accumulated)
+    grad = torch.where(total[1] > 0, total[0] / torch.clamp(total[1], min=1.0), 0.0)
+    lam_value.sub_(lr * grad)
