@@ -32,6 +32,7 @@ from stk_nmt.core import (
     resolve_k_tensor,
 )
 from stk_nmt.core.aggregates import lam_gradient_sum
+from stk_nmt.core.defaults import K_RATIO
 from stk_nmt.core.distributed import sum_over_processes
 from stk_nmt.core.precision import keep_fp32
 
@@ -39,7 +40,7 @@ from .lam_update import LamGradientTap, mark_pending
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_K_RATIO = 0.96  # the paper's translation setting (k/n over target tokens)
+DEFAULT_K_RATIO = K_RATIO["translation"]  # the paper's translation setting (k/n over target tokens)
 LAM_OPTIMIZERS = ("sgd", "fairseq")
 # lam outside the batch's loss range: checked every LAM_RANGE_CHECK_EVERY training batches (one
 # read-back then, none in between); warned about after LAM_RANGE_WARN_AFTER batches in a row, then

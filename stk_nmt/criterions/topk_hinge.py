@@ -26,6 +26,7 @@ from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
+from stk_nmt.core.defaults import IMBALANCED_EPSILON, IMBALANCED_MAX_M, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_K, TOPK_SAMPLES
 from stk_nmt.core.losses.perturbed_topk import kth_largest_values
 
 from .aggregated import AggregatedCriterion, log_percentages
@@ -39,9 +40,9 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     # Inherited (the config only, not the criterion): the aggregate flags (--stk-aggregate,
     # --stk-k-ratio, ...) and fairseq's --label-smoothing / --ignore-prefix-size / --report-accuracy
     # for the cross-entropy part.
-    topk_k: int = field(default=5, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
-    topk_eps: float = field(default=1.0, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
-    topk_samples: int = field(default=5, metadata={"help": "S, noise draws per token"})
+    topk_k: int = field(default=TOPK_K, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
+    topk_eps: float = field(default=TOPK_EPSILON, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
+    topk_samples: int = field(default=TOPK_SAMPLES, metadata={"help": "S, noise draws per token"})
     topk_ce_mix: float = field(
         default=0.5,
         metadata={"help": "token loss = (1 - mix) * top-K hinge + mix * label-smoothed cross-entropy; "
@@ -68,13 +69,18 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
 
 @dataclass
 class ImbalancedTopKHingeConfig(TopKHingeConfig):
+    # The imbalanced loss's own defaults, the same as the core's and the vision CLI's (core/defaults.py).
+    topk_eps: float = field(
+        default=IMBALANCED_EPSILON,
+        metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"},
+    )
     topk_max_m: float = field(
-        default=0.2, metadata={"help": "margin of the rarest target token; m_c = max_m * (n_min / n_c)^(1/4)"}
+        default=IMBALANCED_MAX_M, metadata={"help": "margin of the rarest target token; m_c = max_m * (n_min / n_c)^(1/4)"}
     )
     topk_scale: float = field(
-        default=1.0,
-        metadata={"help": "scale of the imbalanced hinge (the reference's 50-60 assume a cosine last layer; "
-                  "1 for plain logits)"},
+        default=IMBALANCED_SCALE,
+        metadata={"help": "scale of the imbalanced hinge; the default is the reference's (pytopk), which assumes "
+                  "a cosine last layer: pass 1 for a decoder's plain logits (a warning says so otherwise)"},
     )
 
 
@@ -207,6 +213,14 @@ class ImbalancedTopKHingeCriterion(TopKHingeCriterion):
     """Imbalanced smoothed top-K hinge: per-token margins from the target dictionary's counts."""
 
     def build_hinge(self, cfg: ImbalancedTopKHingeConfig, task) -> ImbalancedTopKHinge:
+        if cfg.topk_scale != 1:
+            # pytopk's own caution: its scale assumes normalisation, "if not the case, set scale to 1".
+            logger.warning(
+                f"imbalanced_topk_hinge: --topk-scale {cfg.topk_scale:g} (the reference's default is "
+                f"{IMBALANCED_SCALE:g}) assumes a cosine (normalised) last layer, but the hinge reads the "
+                f"decoder's plain logits: its gradient is then {cfg.topk_scale:g} times that of scale 1 and "
+                f"outweighs the cross-entropy part; pass --topk-scale 1 for plain logits"
+            )
         counts, replaced = dictionary_class_counts(task.target_dictionary)
         logger.info(
             f"imbalanced top-K hinge: margins from {len(counts)} target dictionary counts "

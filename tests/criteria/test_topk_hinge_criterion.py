@@ -207,6 +207,20 @@ def test_bad_imbalanced_flags_and_counts():
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_k=2), empty)
 
 
+def test_imbalanced_scale_other_than_one_warns_about_plain_logits(caplog):
+    """The flag's default is the reference's scale (50, for a cosine last layer); the decoder's logits
+    are plain, so the criterion says to pass --topk-scale 1, and is silent given 1."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="stk_nmt.criterions.topk_hinge"):
+        default = ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig), Task())
+        assert default.hinge.scale == 50.0
+        assert [r.getMessage() for r in caplog.records if "--topk-scale 1" in r.getMessage()], caplog.text
+        caplog.clear()
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_scale=1.0), Task())
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
 def test_model_output_must_be_vocabulary_logits():
     task = Task()
     sample, logits = make_sample(len(task.target_dictionary))

@@ -26,6 +26,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ..defaults import IMBALANCED_EPSILON, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_SAMPLES
 from ..precision import keep_fp32
 from .perturbed_topk import (
     DEFAULT_TOLERANCE,
@@ -162,8 +163,8 @@ def noised_topk_hinge(
     scores: torch.Tensor,
     labels: torch.Tensor,
     k: int,
-    epsilon: float = 1.0,
-    n_samples: int = 5,
+    epsilon: float = TOPK_EPSILON,
+    n_samples: int = TOPK_SAMPLES,
     *,
     margins: Optional[torch.Tensor] = None,
     scale: float = 1.0,
@@ -215,13 +216,15 @@ def noised_topk_hinge(
     return _reduce(losses, reduction)
 
 
-def balanced_topk_hinge(scores, labels, k, epsilon=1.0, n_samples=5, **kwargs) -> torch.Tensor:
+def balanced_topk_hinge(scores, labels, k, epsilon=TOPK_EPSILON, n_samples=TOPK_SAMPLES, **kwargs) -> torch.Tensor:
     """(1 + top^_{K+1,eps,S}(s) - s_y)_+ ; keyword arguments as noised_topk_hinge."""
     return noised_topk_hinge(scores, labels, k, epsilon, n_samples, **kwargs)
 
 
-def imbalanced_topk_hinge(scores, labels, k, margins, epsilon=1.0, n_samples=5, scale=50.0, **kwargs) -> torch.Tensor:
-    """(scale * (m_y + top^_{K+1,eps,S}(s) - s_y))_+ ; scale 50 is pytopk's default (cosine logits)."""
+def imbalanced_topk_hinge(scores, labels, k, margins, epsilon=IMBALANCED_EPSILON, n_samples=TOPK_SAMPLES,
+                          scale=IMBALANCED_SCALE, **kwargs) -> torch.Tensor:
+    """(scale * (m_y + top^_{K+1,eps,S}(s) - s_y))_+ ; scale 50 is pytopk's default (cosine logits; 1 for
+    plain logits), eps 0.01 the paper's imbalanced setting (core/defaults.py says why)."""
     return noised_topk_hinge(scores, labels, k, epsilon, n_samples, margins=margins, scale=scale, **kwargs)
 
 
@@ -232,7 +235,7 @@ class BalancedTopKHinge(nn.Module):
     a torch.Generator for the noise, and the chunk bound.
     """
 
-    def __init__(self, k: int, epsilon: float = 1.0, n_samples: int = 5, reduction: str = "mean",
+    def __init__(self, k: int, epsilon: float = TOPK_EPSILON, n_samples: int = TOPK_SAMPLES, reduction: str = "mean",
                  generator: Optional[torch.Generator] = None, chunk_elements: Optional[int] = None,
                  noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
         super().__init__()
@@ -268,7 +271,8 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
     plain logits. The margins are an fp32 buffer that follows .to(device) but not .half().
     """
 
-    def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = 50.0, n_samples: int = 5,
+    def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = IMBALANCED_SCALE,
+                 n_samples: int = TOPK_SAMPLES,
                  reduction: str = "mean", generator: Optional[torch.Generator] = None,
                  chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
         super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements, noise_mode, tolerance)
