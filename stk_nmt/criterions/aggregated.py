@@ -32,6 +32,7 @@ from stk_nmt.core import (
     resolve_k_tensor,
 )
 from stk_nmt.core.aggregates import lam_gradient_sum
+from stk_nmt.core.aggregates.lam_init import first_lam, lam_is_set
 from stk_nmt.core.defaults import K_RATIO
 from stk_nmt.core.distributed import sum_over_processes
 from stk_nmt.core.precision import keep_fp32
@@ -252,16 +253,17 @@ class AggregatedCriterion(FairseqCriterion):
         return hasattr(self, "lam_value")
 
     @torch.no_grad()
-    def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor) -> None:
-        """lam = this batch's k-th largest valid token loss, averaged over the processes whose value
-        is finite. On the first training batch only: the one read-back of the criterion."""
-        kth = masked_kth_largest(ranked, k).float()
-        finite = torch.isfinite(kth)
-        both = sum_over_processes(torch.stack([torch.where(finite, kth, 0.0), finite.float()]))
-        if float(both[1]) == 0:
-            return  # non-finite everywhere (an fp16 overflow): lam stays uninitialised, not poisoned
-        value = (both[0] / both[1]).reshape(1)
+    def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor, training: bool) -> None:
+        """Before lam is set: keep a lam set by hand, or, on the first training batch, set lam to that
+        batch's k-th largest valid token loss (the core's rule: core/aggregates/lam_init.py). One
+        read-back per batch until lam is set (on the first training batch, the criterion's only one)."""
         agg = self.lam_module
+        if training:
+            value, ready = first_lam(agg.lam, masked_kth_largest(ranked, k))
+        else:  # validation: no collective (ranks may see different numbers of batches), no initialisation
+            value, ready = agg.lam.detach(), lam_is_set(agg.lam, agg.lam_initialized)
+        if not bool(ready.all()):
+            return  # unset, or non-finite everywhere (an fp16 overflow): lam stays unset, not poisoned
         agg.lam.data.copy_(value)
         agg.lam_initialized.fill_(True)
         if self._lam_by_sgd():
@@ -351,10 +353,10 @@ class AggregatedCriterion(FairseqCriterion):
         lam_module, lam = self.lam_module, None
         if lam_module is not None:
             lam = lam_module.lam
-            if self._lam_by_sgd():
+            if not self._lam_ready:
+                self._initialize_lam(ranked, k, training)
+            elif self._lam_by_sgd():
                 lam.data.copy_(self.lam_value)
-            if not self._lam_ready and training:
-                self._initialize_lam(ranked, k)
             if not self._lam_ready:
                 lam = kth  # before the first training batch: this batch's k-th largest, not stored
         loss = masked_total(name, losses, mask, n, k, lam, smoother=getattr(lam_module, "smoother", "srelu"),
