@@ -33,7 +33,8 @@ from stk_nmt.core import (
 )
 from stk_nmt.core.aggregates import lam_gradient_sum
 from stk_nmt.core.aggregates.lam_init import first_lam, lam_is_set
-from stk_nmt.core.defaults import K_RATIO
+from stk_nmt.core.aggregates.factory import ignored_arguments
+from stk_nmt.core.defaults import DELTA, K_RATIO, SMOOTHER
 from stk_nmt.core.distributed import sum_over_processes
 from stk_nmt.core.precision import keep_fp32
 
@@ -133,6 +134,29 @@ def check_aggregate_flags(cfg: AggregateConfig) -> None:
                 )
 
 
+def warn_ignored_flags(cfg: AggregateConfig) -> None:
+    """Warn about --stk-* flags the chosen aggregate does not use (e.g. --stk-k-ratio with maximum),
+    which would otherwise be accepted and silently ignored. A flag counts as given when it differs
+    from its default (fairseq does not say what was typed)."""
+    name, smoother = str(cfg.stk_aggregate), str(cfg.stk_smoother)
+    changed = lambda value, default: None if value == default else value  # noqa: E731
+    flags = {"k": ("--stk-k", cfg.stk_k), "k_ratio": ("--stk-k-ratio", cfg.stk_k_ratio),
+             "delta": ("--stk-delta", changed(cfg.stk_delta, DELTA)),
+             "smoother": ("--stk-smoother", changed(smoother, SMOOTHER)),
+             "lam_init": ("--stk-lam-init", cfg.stk_lam_init)}
+    ignored = [flags[arg] for arg in ignored_arguments(name, {a: v for a, (_, v) in flags.items()}, smoother)]
+    if name not in ("matk", "stk"):  # no lam: its update flags are the criterion's own
+        ignored += [(flag, value) for flag, value in (
+            ("--stk-lam-optimizer", changed(str(cfg.stk_lam_optimizer), "sgd")),
+            ("--stk-lam-lr", changed(cfg.stk_lam_lr, 1.0))) if value is not None]
+    if ignored:
+        logger.warning(
+            f"--stk-aggregate {name} does not use {', '.join(f'{flag} {value}' for flag, value in ignored)}: "
+            f"{'that flag has' if len(ignored) == 1 else 'those flags have'} no effect"
+            + (" (average and maximum use every token)" if name in ("average", "maximum") else "")
+        )
+
+
 def resolve_k_args(cfg: AggregateConfig) -> Tuple[Optional[int], Optional[float]]:
     """(k, k_ratio) from the flags: exactly one; the paper's ratio when neither is given."""
     if cfg.stk_k is None and cfg.stk_k_ratio is None:
@@ -179,6 +203,7 @@ class AggregatedCriterion(FairseqCriterion):
     def __init__(self, cfg: AggregateConfig, task):
         super().__init__(task)
         check_aggregate_flags(cfg)
+        warn_ignored_flags(cfg)
         self.sentence_avg = cfg.sentence_avg
         self.k, self.k_ratio = resolve_k_args(cfg)
         self.aggregate_name = str(cfg.stk_aggregate)
