@@ -240,7 +240,7 @@ def test_per_example_losses_feed_any_aggregate():
         (dict(epsilon=-0.1), "epsilon must be a finite number >= 0, got epsilon=-0.1"),
         (dict(epsilon=float("nan")), "epsilon"),
         (dict(n_samples=0), "n_samples must be an integer >= 1, got n_samples=0"),
-        (dict(labels=torch.tensor([0, 10, 1])), "labels must lie in \\[0, L\\) = \\[0, 10\\), got a label 10"),
+        (dict(labels=torch.tensor([0, 10, 1])), "labels must lie in \\[0, C\\) = \\[0, 10\\), got a label 10"),
         (dict(labels=torch.tensor([0, -1, 1])), "got a label -1"),
         (dict(labels=torch.tensor([0, 1])), "labels must have shape"),
         (dict(noise=torch.zeros(3, 10, 4)), "noise must have shape"),

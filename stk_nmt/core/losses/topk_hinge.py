@@ -28,6 +28,7 @@ from torch import nn
 
 from ..defaults import IMBALANCED_EPSILON, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_SAMPLES
 from ..precision import keep_fp32
+from .checks import check_labels
 from .perturbed_topk import (
     DEFAULT_TOLERANCE,
     check_noise,
@@ -63,29 +64,6 @@ def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: flo
         raise ValueError(f"max_m must be a finite number >= 0, got max_m={max_m!r}")
     inv = 1.0 / counts.pow(0.25)
     return (inv * (max_m / inv.max())).to(torch.float32)
-
-
-def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int, rows: Optional[torch.Tensor] = None,
-                  n_all_rows: int = 0) -> None:
-    """labels (n_rows,) in [0, n_cols); rows, if given, (n_rows,) row indices in [0, n_all_rows).
-
-    The ranges are read back on the CPU only: on an accelerator the read-back would stall the
-    stream every call, and an index out of range trips the device's own check in the gather and
-    indexing that use them (as in torch's cross-entropy)."""
-    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
-    if tuple(labels.shape) != (n_rows,):
-        raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    if labels.device.type != "cpu":
-        return
-    bounds = [*torch.aminmax(labels), *(torch.aminmax(rows) if rows is not None else ())]  # one pass each
-    lo, hi, *row_bounds = torch.stack([b.long() for b in bounds]).tolist()
-    if lo < 0 or hi >= n_cols:
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
-    if row_bounds and (row_bounds[0] < 0 or row_bounds[1] >= n_all_rows):
-        bad = row_bounds[0] if row_bounds[0] < 0 else row_bounds[1]
-        raise ValueError(f"rows must lie in [0, B) = [0, {n_all_rows}), got a row {bad}")
 
 
 def _check_rows(rows) -> None:
@@ -199,7 +177,7 @@ def noised_topk_hinge(
         _check_rows(rows)
         rows, n_rows = rows.to(device=scores.device, dtype=torch.long), rows.numel()
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
-    _check_labels(labels, n_rows, n_cols, rows, n_all_rows)
+    check_labels(labels, n_rows, n_cols, rows, n_all_rows)
     _check_scale(scale)
     _check_reduction(reduction)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
