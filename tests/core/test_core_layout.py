@@ -49,6 +49,13 @@ def test_old_paths_are_the_moved_modules_and_the_public_names_are_unchanged():
         assert name in core.__all__ and hasattr(core, name)
 
 
+def test_the_core_exports_every_public_loss_and_aggregate_name():
+    # README: a loss or an aggregate is exported from stk_nmt.core.
+    missing = [name for package in (core.losses, core.aggregates) for name in package.__all__
+               if getattr(core, name, None) is not getattr(package, name) or name not in core.__all__]
+    assert not missing, missing
+
+
 def test_matk_and_stk_share_the_lambda_form_base_not_each_other():
     stk, matk = core.STk(k=2), core.MATk(k=2)
     assert isinstance(stk, core.LambdaForm) and isinstance(matk, core.LambdaForm)

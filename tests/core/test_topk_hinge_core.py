@@ -10,6 +10,7 @@ from stk_nmt.core import (
     PerturbedTopK,
     average,
     average_top_k,
+    balanced_topk_hinge,
     build_aggregate,
     class_margins,
     imbalanced_topk_hinge,
@@ -61,6 +62,9 @@ def test_balanced_matches_pytopk(B, L, S, K, eps):
     assert float(ref) > 0  # the hinge is active somewhere, so the gradient is exercised
     close(ours, ref)
     close(grad, ref_grad)
+    named, named_grad = loss_and_grad(lambda s: balanced_topk_hinge(s, labels, K, eps, S, noise=noise), scores)
+    close(named, ref)
+    close(named_grad, ref_grad)
 
 
 @pytest.mark.parametrize("B,L,S,K,eps", SHAPES)

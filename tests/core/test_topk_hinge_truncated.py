@@ -18,6 +18,11 @@ pytopk = pytest.importorskip("pytopk")
 ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")
 
 
+def candidate_counts(scores, k, margin):
+    """Per row, the classes scoring at least (the row's k-th largest score) - margin, by a plain topk."""
+    return (scores >= torch.topk(scores, k, dim=1).values[:, k - 1 : k] - margin).sum(dim=1, dtype=torch.int32)
+
+
 def loss_and_grad(fn, scores):
     s = scores.clone().requires_grad_(True)
     value = fn(s)
@@ -60,7 +65,7 @@ def test_same_noise_same_values_and_gradients(mode):
     scores[:4] *= 0.05  # a few flat rows: many candidates, padded widths differ
     margin = truncation_margin(L, K + 1, S, eps, 1e-6)
     assert bound_holds(scores, noise, K + 1, eps, margin).all()  # so every row must agree
-    counts = ptk.candidate_counts(scores, K + 1, margin)
+    counts = candidate_counts(scores, K + 1, margin)
     assert int(counts[4:].max()) < L // 4 < int(counts[:4].min())  # truncation really happens
     ref, ref_grad = loss_and_grad(
         lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none"), scores)
@@ -101,7 +106,7 @@ def test_truncated_matches_pytopk_and_draws_little_noise():
         noised_topk_hinge(scores, labels, K, eps, S, generator=torch.Generator().manual_seed(0), noise_mode="truncated")
     finally:
         torch.randn = real_randn
-    n_candidates = int(ptk.candidate_counts(scores, K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)).max())
+    n_candidates = int(candidate_counts(scores, K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)).max())
     assert n_candidates < L // 10 and drawn == [B * n_candidates * S]
 
 
@@ -150,7 +155,7 @@ def test_flat_rows_take_the_dense_path(monkeypatch):
     assert cand.shape[0] == int((~flat).sum()) and cand.shape[1] < L // 4
     assert torch.equal(cand.amax(dim=1), scores[~flat].amax(dim=1))
     assert torch.equal(torch.isfinite(cand).sum(dim=1),
-                       ptk.candidate_counts(scores[~flat], K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)))
+                       candidate_counts(scores[~flat], K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)))
     ref = noised_topk_hinge(scores, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none")
     assert torch.equal(out, ref)
     # All rows flat: "auto" is the dense path itself, so from a seed it draws pytopk's numbers.
@@ -207,7 +212,7 @@ def test_few_candidates_wide_rows_same_noise():
     scores, labels, noise = peaked_batch(B, L, S, seed=9, spread=6.0)
     margin = truncation_margin(L, K + 1, S, eps, 1e-6)
     assert bound_holds(scores, noise, K + 1, eps, margin).all()
-    assert int(ptk.candidate_counts(scores, K + 1, margin).max()) <= L // 64
+    assert int(candidate_counts(scores, K + 1, margin).max()) <= L // 64
     ref, ref_grad = loss_and_grad(
         lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none"), scores)
     out, grad = loss_and_grad(

@@ -286,16 +286,6 @@ def kth_largest_values(scores: torch.Tensor, k: int) -> torch.Tensor:
     return kth_along_last(rows.view(n_rows, 1, padded), k, blocks)[0]
 
 
-def candidate_mask(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
-    """(B, L) bool: the classes scoring at least (the row's k-th largest score) - margin; >= k per row."""
-    return scores >= kth_largest_values(scores, k) - margin
-
-
-def candidate_counts(scores: torch.Tensor, k: int, margin: float) -> torch.Tensor:
-    """Per row, the number of candidate classes (see candidate_mask): (B,)."""
-    return candidate_mask(scores, k, margin).sum(dim=1, dtype=torch.int32)
-
-
 def gather_candidates(scores: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor, width: int):
     """Each row's candidates packed to `width` columns: (values, class indices), both (B, width).
 
