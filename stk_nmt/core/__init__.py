@@ -113,8 +113,8 @@ __all__ = [
 # module that now holds its code (the same object, so patching the old path patches what runs),
 # registered here rather than as files at the old paths: git then follows the moved files.
 _MOVED = {
-    "perturbed_topk": "losses.perturbed_topk",
-    "topk_hinge": "losses.topk_hinge",
+    "perturbed_topk": "losses.topk.perturbed",
+    "topk_hinge": "losses.topk.hinge",
     "modules": "aggregates",
     "smoothers": "aggregates.smoothers",
     "fused_stk": "aggregates.fused_stk",

@@ -27,7 +27,7 @@ from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
 from stk_nmt.core.defaults import IMBALANCED_EPSILON, IMBALANCED_MAX_M, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_K, TOPK_SAMPLES
-from stk_nmt.core.losses.perturbed_topk import kth_largest_values
+from stk_nmt.core.losses.topk.selection import kth_largest_values
 
 from .aggregated import AggregatedCriterion, log_percentages
 from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, label_smoothed_token_losses, read_label_smoothing_flags

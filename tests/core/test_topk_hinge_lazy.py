@@ -14,9 +14,9 @@ import torch
 from scipy import stats
 
 from stk_nmt.core import noised_topk_hinge, perturbed_topk
-from stk_nmt.core.losses import lazy_noise
+from stk_nmt.core.losses.topk import lazy as lazy_noise
 
-ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")  # the package exports a function of this name
+ptk = importlib.import_module("stk_nmt.core.losses.topk.perturbed")  # the operator's module
 
 EPS = 1.0
 
@@ -151,7 +151,7 @@ def test_tail_order_statistics_match_sorted_normals():
 def test_tail_positions_are_distinct_uniform_tail_classes():
     """Two rows with scattered heads of different sizes: every position lies in the row's tail,
     the m positions of a draw are distinct, and each is uniform over the tail (chi-square)."""
-    from stk_nmt.core.losses.perturbed_topk import gather_candidates
+    from stk_nmt.core.losses.topk.candidates import gather_candidates
 
     L, m, rows = 40, 6, 6_000
     heads = [[0, 3, 4, 17, 18, 19, 25, 38, 39], [1, 2, 10, 11, 12, 13, 14, 30, 31, 32, 33, 34, 35, 36, 37]]

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from stk_nmt.core import BalancedTopKHinge, noised_topk_hinge, perturbed_topk
-from stk_nmt.core.losses.perturbed_topk import truncation_margin
+from stk_nmt.core.losses.topk import truncation_margin
 
 pytopk = pytest.importorskip("pytopk")
-# The module itself (stk_nmt.core.losses.perturbed_topk, the attribute, is the function of that name).
-ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")
+ptk = importlib.import_module("stk_nmt.core.losses.topk.perturbed")  # the operator's module
+sel = importlib.import_module("stk_nmt.core.losses.topk.selection")
 
 
 def candidate_counts(scores, k, margin):
@@ -189,12 +189,12 @@ def test_bad_noise_mode_and_tolerance(kwargs, match):
 @pytest.mark.parametrize("L,k", [(5000, 6), (4099, 1), (8192, 40)])
 def test_blocked_selection_is_torch_topk(L, k):
     """The dense path's blocked selection (wide rows) returns torch.topk's k-th value and class."""
-    blocks = ptk.select_blocks(L, k)
+    blocks = sel.select_blocks(L, k)
     assert blocks is not None
     g = torch.Generator().manual_seed(L)
-    perturbed = torch.full((3, 4, blocks * ptk.BLOCK_WIDTH), -math.inf)
+    perturbed = torch.full((3, 4, blocks * sel.BLOCK_WIDTH), -math.inf)
     perturbed[:, :, :L] = torch.randn(3, 4, L, generator=g) * 3
-    value, index = ptk.kth_along_last(perturbed, k, blocks)
+    value, index = sel.kth_along_last(perturbed, k, blocks)
     top = torch.topk(perturbed[:, :, :L], k, dim=2)
     assert torch.equal(value, top.values[:, :, k - 1]) and torch.equal(index, top.indices[:, :, k - 1])
     # And the whole dense operator against a brute-force sort, same noise.
@@ -228,7 +228,7 @@ def test_kth_largest_values_is_torch_topk_with_ties(L, k):
     scores[0] = 1.0  # a row of ties
     scores[1, :20] = scores[1].max() + 1  # ties at the top
     scores[2] = torch.randint(0, 4, (L,), generator=g).float()  # few distinct values
-    assert ptk.select_blocks(L, k) is not None  # the blocked selection is what is tested
+    assert sel.select_blocks(L, k) is not None  # the blocked selection is what is tested
     expect = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
-    assert torch.equal(ptk.kth_largest_values(scores, k), expect)
-    assert torch.equal(ptk.kth_largest_values(scores[:, :100], k), torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])
+    assert torch.equal(sel.kth_largest_values(scores, k), expect)
+    assert torch.equal(sel.kth_largest_values(scores[:, :100], k), torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])

@@ -238,7 +238,7 @@ def test_noise_flag_reaches_the_hinge(mode):
     auto: with probability at least 1 - tolerance, as the classes outside that margin cannot reach the
     top K + 1 of a draw otherwise)."""
     from stk_nmt.core import noised_topk_hinge
-    from stk_nmt.core.losses.perturbed_topk import truncation_margin
+    from stk_nmt.core.losses.topk import truncation_margin
 
     task = Task()
     V = len(task.target_dictionary)

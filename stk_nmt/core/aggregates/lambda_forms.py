@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Optional
+from typing import Iterable, Optional
 
 import torch
 from torch import nn
@@ -22,6 +22,15 @@ from .lam_init import LAM_UNSET, first_lam, lam_is_set
 from .modules import Aggregate
 from .smoothers import SMOOTHERS
 from .validation import check_delta, check_k_args, select_valid
+
+
+def lam_group(lams: Iterable[nn.Parameter], lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
+    """One parameter group for `lams`: weight_decay (default 0) and, when given, its own lr.
+    Here rather than in lam_params.py, which imports LambdaForm: no import cycle."""
+    group = {"params": list(lams), "weight_decay": weight_decay}
+    if lr is not None:
+        group["lr"] = lr
+    return group
 
 
 class LambdaForm(Aggregate):
@@ -126,8 +135,6 @@ class LambdaForm(Aggregate):
 
     def param_group(self, lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
         """An optimizer parameter group for lam (no weight decay by default: it would pull lam to 0)."""
-        from .lam_params import lam_group  # here: lam_params imports this module for LambdaForm
-
         return lam_group([self.lam], lr, weight_decay)
 
     def extra_repr(self) -> str:

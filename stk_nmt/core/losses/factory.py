@@ -25,7 +25,7 @@ from .checks import class_count_tensor
 from .cross_entropy import CrossEntropy
 from .ldam import LDAM
 from .logit_adjusted import LogitAdjusted
-from .topk_hinge import BalancedTopKHinge, ImbalancedTopKHinge
+from .topk import BalancedTopKHinge, ImbalancedTopKHinge
 
 LOSSES = ("ce", "logit-adjusted", "balanced-softmax", "ldam", "topk-hinge", "topk-hinge-imbalanced")
 # Losses whose margins assume a cosine (normalised) last layer.

@@ -4,7 +4,7 @@
     imbalanced:  l_i = ( scale * (m_{y_i} + top^_{K+1,eps,S}(s_i) - s_{i,y_i}) )_+
     margins:     m_c = max_m * (n_min / n_c)^(1/4), n_c the training count of class c
 
-top^ is the perturbed operator of perturbed_topk.py (the hinge is applied after averaging the S
+top^ is the perturbed operator of perturbed.py (the hinge is applied after averaging the S
 draws). K is the K of the top-K metric; the operator looks at the (K+1)-th largest score, as
 pytopk 0.1.0 (`bal_noised_topk_loss`, `imbal_noised_topk_loss`) does. The balanced loss is the
 imbalanced one with every margin 1 and scale 1, so both share one code path.
@@ -26,21 +26,13 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..defaults import IMBALANCED_EPSILON, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_SAMPLES
-from ..precision import keep_fp32
-from .checks import check_labels
-from .perturbed_topk import (
-    DEFAULT_TOLERANCE,
-    check_noise,
-    check_noise_for_mode,
-    check_noise_mode,
-    check_scores,
-    check_topk_args,
-    chunk_rows,
-    compute_dtype,
-    scatter_draws,
-    select_draws,
-)
+from ...defaults import IMBALANCED_EPSILON, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_SAMPLES
+from ...precision import compute_dtype, keep_fp32
+from ..checks import check_labels
+from .checks import check_noise, check_noise_for_mode, check_noise_mode, check_scores, check_topk_args
+from .chunks import chunk_rows
+from .perturbed import scatter_draws, select_draws
+from .truncated import DEFAULT_TOLERANCE
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -165,7 +157,7 @@ def noised_topk_hinge(
     perturbs only the classes near each row's (K+1)-th score with the given noise (a row's loss
     changes with probability at most `tolerance`); "auto" (default) is, on the CPU, lazy, or truncated
     given a noise tensor, on the rows where that is cheaper, and dense on a GPU (no host
-    synchronisation; see perturbed_topk.auto_noise_mode, docs/topk-hinge.md).
+    synchronisation; see perturbed.auto_noise_mode, docs/topk-hinge.md).
     rows: optional 1-D integer tensor (R,): the loss of scores[rows] only, as
     noised_topk_hinge(scores[rows], labels, ...) with labels and noise of R rows, but the gradient
     goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
