@@ -16,7 +16,6 @@ search needs. --topk-ce-mix 0 trains on the pure hinge (a top-K classifier, not 
 """
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -84,18 +83,11 @@ class ImbalancedTopKHingeConfig(TopKHingeConfig):
     )
 
 
-# The core's argument names -> this criterion's flags, for its error messages.
+# The core's argument names -> this criterion's flags: the core's checks name the flags in their
+# errors (core/arguments.py), as typed.
 CORE_ARGUMENT_FLAGS = {"epsilon": "--topk-eps", "n_samples": "--topk-samples", "chunk_elements": "--topk-chunk-elements",
                        "max_m": "--topk-max-m", "scale": "--topk-scale", "k": "--topk-k",
                        "noise_mode": "--topk-hinge-noise", "tolerance": "--topk-hinge-tolerance"}
-
-
-def core_names_to_flags(message: str) -> str:
-    """'epsilon must be ..., got epsilon=-1.0' -> '--topk-eps must be ..., got --topk-eps -1.0'."""
-    for name, flag in CORE_ARGUMENT_FLAGS.items():
-        message = re.sub(rf"\b{name}=", f"{flag} ", message)
-        message = re.sub(rf"^{name}\b", flag, message)
-    return message
 
 
 def dictionary_class_counts(dictionary) -> Tuple[torch.Tensor, int]:
@@ -141,15 +133,12 @@ class TopKHingeCriterion(AggregatedCriterion):
         if not 0.0 <= cfg.topk_ce_mix <= 1.0:
             raise ValueError(f"--topk-ce-mix must be in [0, 1], got --topk-ce-mix {cfg.topk_ce_mix}")
         self.topk_k, self.ce_mix = cfg.topk_k, cfg.topk_ce_mix
-        try:
-            self.hinge = self.build_hinge(cfg, task)
-        except ValueError as err:  # name the command-line flags, not the core's arguments
-            raise ValueError(core_names_to_flags(str(err))) from None
+        self.hinge = self.build_hinge(cfg, task)
 
     def build_hinge(self, cfg: TopKHingeConfig, task) -> BalancedTopKHinge:
         return BalancedTopKHinge(
             cfg.topk_k, cfg.topk_eps, cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
-            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance,
+            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance, argument_names=CORE_ARGUMENT_FLAGS,
         )
 
     def logits_and_target(self, model, net_output, sample):
@@ -229,5 +218,5 @@ class ImbalancedTopKHingeCriterion(TopKHingeCriterion):
         return ImbalancedTopKHinge(
             cfg.topk_k, cfg.topk_eps, max_m=cfg.topk_max_m, class_counts=counts, scale=cfg.topk_scale,
             n_samples=cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
-            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance,
+            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance, argument_names=CORE_ARGUMENT_FLAGS,
         )

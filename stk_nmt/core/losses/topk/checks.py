@@ -9,6 +9,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from ...arguments import ArgumentNames, bad_argument
+
 # How the noise is drawn (see truncation_margin and select_draws):
 # "dense" draws (B, L, S) noise, pytopk's operator exactly; "lazy" draws noise only where it can
 # matter, exact in distribution; "truncated" perturbs only each row's candidate classes with given
@@ -27,16 +29,19 @@ def check_scores(scores: torch.Tensor) -> Tuple[int, int]:
     return scores.shape[0], scores.shape[1]
 
 
-def check_topk_args(k, epsilon, n_samples, n_classes: Optional[int] = None, k_name: str = "k", k_max: Optional[int] = None) -> None:
-    """k an integer in [1, k_max]; epsilon finite >= 0; n_samples an integer >= 1."""
+def check_topk_args(k, epsilon, n_samples, n_classes: Optional[int] = None, k_name: str = "k", k_max: Optional[int] = None,
+                    names: ArgumentNames = None) -> None:
+    """k an integer in [1, k_max]; epsilon finite >= 0; n_samples an integer >= 1. Errors name the
+    arguments as `names` says (core/arguments.py); k as k_name unless `names` gives it."""
+    names = {"k": k_name, **(names or {})}
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"{k_name} must be an integer >= 1, got {k_name}={k!r}")
+        raise bad_argument("k", "must be an integer >= 1", k, names)
     if k_max is not None and k > k_max:
-        raise ValueError(f"{k_name} must be <= {k_max} for L={n_classes} classes, got {k_name}={k}")
+        raise bad_argument("k", f"must be <= {k_max} for L={n_classes} classes", k, names)
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not math.isfinite(epsilon) or epsilon < 0:
-        raise ValueError(f"epsilon must be a finite number >= 0, got epsilon={epsilon!r}")
+        raise bad_argument("epsilon", "must be a finite number >= 0", epsilon, names)
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got n_samples={n_samples!r}")
+        raise bad_argument("n_samples", "must be an integer >= 1", n_samples, names)
 
 
 def check_noise(noise: Optional[torch.Tensor], shape: Tuple[int, int, int], device: torch.device) -> None:
@@ -56,9 +61,9 @@ def check_noise_for_mode(noise: Optional[torch.Tensor], noise_mode: str) -> None
                          "noise tensor: pass noise_mode='dense' or 'truncated' with noise=...")
 
 
-def check_noise_mode(noise_mode, tolerance) -> None:
+def check_noise_mode(noise_mode, tolerance, names: ArgumentNames = None) -> None:
     if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got noise_mode={noise_mode!r}")
+        raise bad_argument("noise_mode", f"must be one of {NOISE_MODES}", noise_mode, names)
     if (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real) or not math.isfinite(tolerance)
             or not 0 < tolerance < 1):
-        raise ValueError(f"tolerance must be a number in (0, 1), got tolerance={tolerance!r}")
+        raise bad_argument("tolerance", "must be a number in (0, 1)", tolerance, names)

@@ -9,6 +9,8 @@ from typing import Optional
 
 import torch
 
+from ...arguments import ArgumentNames, bad_argument
+
 # Elements of each of the two (rows, L, S) work buffers: 2**18 fp32 = 1 MiB, so the draw, the shift
 # and the selection of a chunk stay in the core's cache (faster than 8 MiB chunks at (256, 1000, 5),
 # no slower at (1024, 10000, 5)); the per-chunk Python cost is small against 2**18 normal draws.
@@ -19,7 +21,7 @@ ACCELERATOR_CHUNK_ELEMENTS = 1 << 24
 
 
 def chunk_rows(n_rows: int, row_elements: int, chunk_elements: Optional[int],
-               device: Optional[torch.device] = None) -> int:
+               device: Optional[torch.device] = None, names: ArgumentNames = None) -> int:
     """Rows per chunk: at most chunk_elements elements (None: DEFAULT_CHUNK_ELEMENTS on the CPU,
     ACCELERATOR_CHUNK_ELEMENTS on other devices), a whole multiple of 16 elements when possible.
 
@@ -29,7 +31,7 @@ def chunk_rows(n_rows: int, row_elements: int, chunk_elements: Optional[int],
         on_cpu = device is None or device.type == "cpu"
         chunk_elements = DEFAULT_CHUNK_ELEMENTS if on_cpu else ACCELERATOR_CHUNK_ELEMENTS
     if isinstance(chunk_elements, bool) or not isinstance(chunk_elements, numbers.Integral) or chunk_elements < 1:
-        raise ValueError(f"chunk_elements must be an integer >= 1 or None, got chunk_elements={chunk_elements!r}")
+        raise bad_argument("chunk_elements", "must be an integer >= 1 or None", chunk_elements, names)
     if n_rows * row_elements <= chunk_elements:
         return n_rows
     unit = 16 // math.gcd(row_elements, 16)  # rows per 16-element-aligned step

@@ -26,6 +26,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
+from ...arguments import ArgumentNames, bad_argument
 from ...defaults import IMBALANCED_EPSILON, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_SAMPLES
 from ...precision import compute_dtype, keep_fp32
 from ..checks import check_labels
@@ -37,10 +38,12 @@ from .truncated import DEFAULT_TOLERANCE
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: float) -> torch.Tensor:
+def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: float, *,
+                  names: ArgumentNames = None) -> torch.Tensor:
     """m_c = max_m * (n_min / n_c)^(1/4) as fp32, computed like pytopk's ImbalNoisedTopK.
 
-    The rarest class gets max_m; a class 16 times more frequent gets max_m / 2.
+    The rarest class gets max_m; a class 16 times more frequent gets max_m / 2. names: how errors
+    name the arguments (core/arguments.py).
     """
     counts = torch.as_tensor(class_counts, dtype=torch.float64).detach().cpu()
     if counts.dim() != 1 or counts.numel() == 0:
@@ -53,7 +56,7 @@ def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: flo
             f"got class_counts[{c}]={float(counts[c])!r} ({int(bad.sum())} bad class(es))"
         )
     if isinstance(max_m, bool) or not isinstance(max_m, numbers.Real) or not math.isfinite(max_m) or max_m < 0:
-        raise ValueError(f"max_m must be a finite number >= 0, got max_m={max_m!r}")
+        raise bad_argument("max_m", "must be a finite number >= 0", max_m, names)
     inv = 1.0 / counts.pow(0.25)
     return (inv * (max_m / inv.max())).to(torch.float32)
 
@@ -66,9 +69,9 @@ def _check_rows(rows) -> None:
         raise ValueError("rows is empty: no row to compute the loss of")
 
 
-def _check_scale(scale) -> None:
+def _check_scale(scale, names: ArgumentNames = None) -> None:
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite number > 0, got scale={scale!r}")
+        raise bad_argument("scale", "must be a finite number > 0", scale, names)
 
 
 class TopKHingeFunction(torch.autograd.Function):
@@ -202,17 +205,20 @@ class BalancedTopKHinge(nn.Module):
     """Balanced smoothed top-K hinge; forward(scores (B, L), labels (B,), noise=None).
 
     Same arguments and defaults as pytopk.BalNoisedTopK(k, epsilon, n_samples=5), plus reduction,
-    a torch.Generator for the noise, and the chunk bound.
+    a torch.Generator for the noise, and the chunk bound. argument_names: how the constructor's
+    errors name its arguments ({argument: flag} for an adapter that reads them from flags; see
+    core/arguments.py).
     """
 
     def __init__(self, k: int, epsilon: float = TOPK_EPSILON, n_samples: int = TOPK_SAMPLES, reduction: str = "mean",
                  generator: Optional[torch.Generator] = None, chunk_elements: Optional[int] = None,
-                 noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
+                 noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
+                 argument_names: ArgumentNames = None):
         super().__init__()
-        check_topk_args(k, epsilon, n_samples, k_name="k (the top-K of the loss)")
+        check_topk_args(k, epsilon, n_samples, k_name="k (the top-K of the loss)", names=argument_names)
         _check_reduction(reduction)
-        chunk_rows(1, 1, chunk_elements)
-        check_noise_mode(noise_mode, tolerance)
+        chunk_rows(1, 1, chunk_elements, names=argument_names)
+        check_noise_mode(noise_mode, tolerance, names=argument_names)
         self.k, self.epsilon, self.n_samples, self.reduction = int(k), float(epsilon), int(n_samples), reduction
         self.generator, self.chunk_elements = generator, chunk_elements
         self.noise_mode, self.tolerance = noise_mode, float(tolerance)
@@ -244,12 +250,14 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
     def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = IMBALANCED_SCALE,
                  n_samples: int = TOPK_SAMPLES,
                  reduction: str = "mean", generator: Optional[torch.Generator] = None,
-                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
-        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements, noise_mode, tolerance)
-        _check_scale(scale)
+                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
+                 argument_names: ArgumentNames = None):
+        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements, noise_mode, tolerance,
+                         argument_names)
+        _check_scale(scale, argument_names)
         self.scale, self.max_m = float(scale), float(max_m)
         # Not saved in state_dict: the margins are a function of the constructor's counts.
-        self.register_buffer("margins", class_margins(class_counts, max_m), persistent=False)
+        self.register_buffer("margins", class_margins(class_counts, max_m, names=argument_names), persistent=False)
 
     def _apply(self, fn, recurse=True):
         # The margins stay fp32 under .half() (fairseq --fp16 halves the criterion): only the device follows.
