@@ -26,7 +26,7 @@ from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
 from stk_nmt.core.defaults import IMBALANCED_EPSILON, IMBALANCED_MAX_M, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_K, TOPK_SAMPLES
-from stk_nmt.core.losses.topk.selection import kth_largest_values
+from stk_nmt.core.selection import select_kth_largest
 
 from .aggregated import AggregatedCriterion, log_percentages
 from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, label_smoothed_token_losses, read_label_smoothing_flags
@@ -183,7 +183,7 @@ class TopKHingeCriterion(AggregatedCriterion):
         # selection, cheaper than counting the logits above it over the whole (tokens, vocabulary).
         reference = logits.gather(1, target[:, None])
         top1 = reference >= logits.amax(dim=1, keepdim=True)
-        topk = reference >= kth_largest_values(logits, self.topk_k)
+        topk = reference >= select_kth_largest(logits, self.topk_k)[:, None]
         # Tensors: summed across workers and read only when a log line is printed (no read-back
         # in the training step).
         return {

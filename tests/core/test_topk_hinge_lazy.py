@@ -131,7 +131,7 @@ def test_dense_monte_carlo_agrees_with_the_integrated_law(reference):
     """The reference itself: the dense operator (pytopk's) against the integration."""
     row, (exact_mean, exact_probs) = reference
     scores = row[None, :].expand(30_000, -1).contiguous()
-    values, indices = ptk.kth_largest_draws(scores, 3, EPS, 2, generator=torch.Generator().manual_seed(2))
+    values, indices = ptk.dense_draws(scores, 3, EPS, 2, generator=torch.Generator().manual_seed(2))
     z, p = agreement(row, 3, values.double(), indices, exact_mean, exact_probs)
     assert z < 4.5 and p > 1e-4, (z, p)
 
@@ -261,5 +261,5 @@ def test_chunks_are_cache_sized_on_the_cpu_and_large_elsewhere():
     gpu = ptk.chunk_rows(4000, 32_000 * 5, None, torch.device("cuda"))
     assert cpu == 1 and gpu == (1 << 24) // (32_000 * 5)
     assert ptk.chunk_rows(4000, 32_000 * 5, 1 << 20, torch.device("cuda")) == 6  # an explicit bound wins
-    values, _ = ptk.kth_largest_draws(torch.empty(4000, 32_000, device="meta"), 6, 1.0, 5)
+    values, _ = ptk.dense_draws(torch.empty(4000, 32_000, device="meta"), 6, 1.0, 5)
     assert values.shape == (4000,)

@@ -15,7 +15,7 @@ from stk_nmt.core.losses.topk import truncation_margin
 
 pytopk = pytest.importorskip("pytopk")
 ptk = importlib.import_module("stk_nmt.core.losses.topk.perturbed")  # the operator's module
-sel = importlib.import_module("stk_nmt.core.losses.topk.selection")
+sel = importlib.import_module("stk_nmt.core.selection")
 
 
 def candidate_counts(scores, k, margin):
@@ -144,8 +144,8 @@ def test_flat_rows_take_the_dense_path(monkeypatch):
     flat = torch.arange(B) % 3 == 0
     scores[flat] = 1e-3 * scores[flat]  # every class within the margin
     calls = {"dense": [], "truncated": []}
-    real_dense, real_truncated = ptk.kth_largest_draws, ptk.truncated_draws
-    monkeypatch.setattr(ptk, "kth_largest_draws", lambda s, *a: calls["dense"].append(s.clone()) or real_dense(s, *a))
+    real_dense, real_truncated = ptk.dense_draws, ptk.truncated_draws
+    monkeypatch.setattr(ptk, "dense_draws", lambda s, *a: calls["dense"].append(s.clone()) or real_dense(s, *a))
     monkeypatch.setattr(ptk, "truncated_draws", lambda s, *a: calls["truncated"].append(s.clone()) or real_truncated(s, *a))
     out = noised_topk_hinge(scores, labels, K, eps, S, noise=noise, reduction="none")  # auto
     assert [c.shape[0] for c in calls["dense"]] == [int(flat.sum())]
@@ -230,5 +230,6 @@ def test_kth_largest_values_is_torch_topk_with_ties(L, k):
     scores[2] = torch.randint(0, 4, (L,), generator=g).float()  # few distinct values
     assert sel.select_blocks(L, k) is not None  # the blocked selection is what is tested
     expect = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
-    assert torch.equal(sel.kth_largest_values(scores, k), expect)
-    assert torch.equal(sel.kth_largest_values(scores[:, :100], k), torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])
+    assert torch.equal(sel.select_kth_largest(scores, k)[:, None], expect)
+    assert torch.equal(sel.select_kth_largest(scores[:, :100], k)[:, None],
+                       torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..precision import keep_fp32
+from ..selection import select_kth_largest
 from . import functional
 from .lam_init import LAM_UNSET, first_lam, lam_is_set
 from .modules import Aggregate
@@ -89,16 +90,11 @@ class LambdaForm(Aggregate):
         # lam (and its gradient) stays fp32 whatever .half()/.to(dtype) asks: only its device follows.
         return keep_fp32(self, ("lam",), super()._apply, fn, recurse)
 
-    @staticmethod
-    def _kth_largest(valid: torch.Tensor, k: int) -> torch.Tensor:
-        """The k-th largest valid loss in fp32, lam's dtype (detached)."""
-        return torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
-
     @torch.no_grad()
     def initialize_lam(self, valid: torch.Tensor, k: int) -> bool:
         """lam = the k-th largest of `valid` (over processes), unless set by hand (lam_init.py).
         Returns whether lam is now set (not when no process had a finite k-th largest loss)."""
-        value, ready = first_lam(self.lam, self._kth_largest(valid, k))
+        value, ready = first_lam(self.lam, select_kth_largest(valid.detach().float(), k))
         if not bool(ready):  # read back on the first training batch only
             return False
         self.lam.copy_(value)
@@ -129,7 +125,7 @@ class LambdaForm(Aggregate):
         if not ready:
             # Evaluation before any training batch (or a first batch with no finite loss): this
             # batch's k-th largest loss, not stored.
-            lam = self._kth_largest(valid, k)
+            lam = select_kth_largest(valid.detach().float(), k)  # in fp32, lam's dtype
         self._record(valid.numel(), k)
         return functional.lambda_form(valid, lam, k, smoother=self.smoother, delta=self.delta, fused=self.fused)
 

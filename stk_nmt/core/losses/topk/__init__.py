@@ -2,9 +2,8 @@
 
 - checks.py: argument checks (scores, k, epsilon, S, noise, noise mode).
 - chunks.py: rows per chunk of the (rows, L, S) noise buffers.
-- selection.py: the k-th largest entry of each row (torch.topk, or a blocked selection on wide rows).
 - candidates.py: each row's candidate classes for the lazy and truncated paths, and their packing.
-- dense.py: dense noise, pytopk's operator and random stream.
+- dense.py: dense noise, pytopk's operator and random stream (its selection: core/selection.py).
 - lazy.py: lazy noise, drawn only where it can matter (exact in distribution).
 - truncated.py: truncated noise, only near each row's k-th largest score (within a tolerance).
 - perturbed.py: the operator itself (perturbed_topk, PerturbedTopK; select_draws picks the path).

@@ -10,10 +10,10 @@ import torch
 
 from ...precision import compute_dtype
 from .chunks import chunk_rows
-from .selection import BLOCK_WIDTH, kth_along_last, select_blocks
+from ...selection import BLOCK_WIDTH, kth_along_last, select_blocks
 
 
-def kth_largest_draws(
+def dense_draws(
     scores: torch.Tensor,
     k: int,
     epsilon: float,

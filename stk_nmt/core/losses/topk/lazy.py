@@ -163,7 +163,7 @@ def lazy_draws(
     chunk_elements: Optional[int] = None,
     tail_draws: int = TAIL_DRAWS,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Mean k-th largest of the S draws (R,) and the selected classes (R, S), as kth_largest_draws,
+    """Mean k-th largest of the S draws (R,) and the selected classes (R, S), as dense_draws,
     exact in distribution, from the head (candidates) of each row.
 
     scores (R, L) in the compute dtype; the head of row r is the classes with scores >= thresholds[r]

@@ -43,10 +43,11 @@ import torch
 from torch import nn
 
 from ...precision import compute_dtype
+from ...selection import select_kth_largest
 from .candidates import DENSE_FRACTION, gather_candidates, mostly_flat
 from .checks import NOISE_MODES, check_noise, check_noise_for_mode, check_noise_mode, check_scores, check_topk_args
 from .chunks import chunk_rows
-from .dense import kth_largest_draws
+from .dense import dense_draws
 from .lazy import (
     LAZY_AUTO_MIN_CLASSES,
     LAZY_DENSE_FRACTION,
@@ -56,7 +57,6 @@ from .lazy import (
     lazy_margin,
     lazy_thresholds,
 )
-from .selection import kth_largest_values
 from .truncated import DEFAULT_TOLERANCE, truncated_draws, truncation_margin
 
 __all__ = ["NOISE_MODES", "DEFAULT_TOLERANCE", "PerturbedTopK", "perturbed_topk", "select_draws", "scatter_draws",
@@ -87,7 +87,7 @@ def select_draws(
     noise_mode: str = "auto",
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """kth_largest_draws (dense), its truncated twin or the lazy sampler, per noise_mode ("auto":
+    """dense_draws (dense), its truncated twin or the lazy sampler, per noise_mode ("auto":
     see auto_noise_mode).
 
     "lazy" (and "auto" when the noise is drawn here, on the CPU) computes each row from its head, the classes
@@ -105,7 +105,7 @@ def select_draws(
     mode = auto_noise_mode(scores.device, noise is not None, n_cols) if noise_mode == "auto" else noise_mode
     lazy = mode == "lazy"
     if mode == "dense" or epsilon == 0 or (lazy and n_cols < LAZY_MIN_CLASSES):
-        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+        return dense_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
     if lazy:
         margin, limit = lazy_margin(n_cols, epsilon), LAZY_DENSE_FRACTION * n_cols
     else:
@@ -113,8 +113,8 @@ def select_draws(
         limit = DENSE_FRACTION * n_cols if noise_mode == "auto" else n_cols
     s = scores.detach().to(compute_dtype(scores.dtype))
     if noise_mode != "truncated" and mostly_flat(s, margin, limit / n_cols):
-        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
-    kth = kth_largest_values(s, k)
+        return dense_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+    kth = select_kth_largest(s, k)[:, None]
     thresholds = lazy_thresholds(s, kth, epsilon) if lazy else kth - margin
     mask = s >= thresholds
     counts = mask.sum(dim=1, dtype=torch.int32)  # int32: a third of the int64 count's time on CPU
@@ -124,7 +124,7 @@ def select_draws(
     dense = (counts_host > limit) | (counts_host < k)
     n_dense = int(dense.sum())
     if n_dense == n_rows:
-        return kth_largest_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
+        return dense_draws(scores, k, epsilon, n_samples, noise, generator, chunk_elements)
     if not lazy and n_dense == 0:
         cand = gather_candidates(s, mask, counts, int(counts_host.max()))
         return truncated_draws(*cand, k, epsilon, n_samples, noise, generator, chunk_elements)
@@ -153,7 +153,7 @@ def select_draws(
                                                 generator, chunk_elements)
     if n_dense:
         dense_rows = dense.nonzero().squeeze(1).to(s.device)
-        values[dense_rows], indices[dense_rows] = kth_largest_draws(
+        values[dense_rows], indices[dense_rows] = dense_draws(
             scores.detach()[dense_rows], k, epsilon, n_samples, None if noise is None else noise[dense_rows],
             generator, chunk_elements
         )

@@ -44,7 +44,7 @@ def truncated_draws(
     generator: Optional[torch.Generator] = None,
     chunk_elements: Optional[int] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """kth_largest_draws restricted to each row's candidate classes.
+    """dense_draws restricted to each row's candidate classes.
 
     cand_values, cand_index: (R, C) candidate scores (compute dtype, -inf for padding) and classes,
     from gather_candidates. The noise is drawn for the candidates only, torch.randn(R, C, S) (fp32)
