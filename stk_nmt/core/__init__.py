@@ -13,12 +13,14 @@ Imports torch only (never fairseq or torchvision), so it serves any training loo
 import sys
 
 from .aggregates import (
+    AGGREGATE_ARGUMENTS,
     AGGREGATE_LABELS,
     AGGREGATES,
     SMOOTHERS,
     Aggregate,
     Average,
     AverageTopK,
+    LAM_UNSET,
     LambdaForm,
     MATk,
     Maximum,
@@ -35,11 +37,14 @@ from .aggregates import (
     build_aggregate,
     check_delta,
     check_k_args,
+    first_lam,
     fused_st_k,
     get_smoother,
+    ignored_arguments,
     kth_largest,
     lam_gradient_sum,
     lam_group,
+    lam_is_set,
     lam_param_groups,
     lam_parameters,
     lambda_form,
@@ -92,7 +97,7 @@ __all__ = [
     "average", "average_top_k", "build_aggregate", "compute_dtype", "fused_st_k", "get_smoother", "kth_largest",
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k", "upcast", "check_delta", "check_k_args", "raise_if_nonfinite",
-    "lam_gradient_sum", "lam_group",
+    "lam_gradient_sum", "lam_group", "LAM_UNSET", "first_lam", "lam_is_set", "AGGREGATE_ARGUMENTS", "ignored_arguments",
     # one aggregate per row of a (G, B) loss matrix
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
     "batched_maximum", "batched_st_k", "resolve_k_rows",

@@ -20,9 +20,10 @@ from .batched import (
     batched_st_k,
     resolve_k_rows,
 )
-from .factory import AGGREGATE_LABELS, AGGREGATES, build_aggregate
+from .factory import AGGREGATE_ARGUMENTS, AGGREGATE_LABELS, AGGREGATES, build_aggregate, ignored_arguments
 from .functional import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
 from .fused_stk import fused_st_k
+from .lam_init import LAM_UNSET, first_lam, lam_is_set
 from .lam_params import lam_group, lam_param_groups, lam_parameters
 from .lam_update import lam_gradient_sum
 from .lambda_forms import LambdaForm, MATk, STk
@@ -37,6 +38,8 @@ __all__ = [
     "kth_largest", "lam_gradient_sum", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
     "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",
     "resolve_k", "resolve_k_tensor", "select_valid", "srelu", "srelu_grad", "st_k",
+    # lam's first value (one rule for every training loop) and the arguments each aggregate uses
+    "LAM_UNSET", "first_lam", "lam_is_set", "AGGREGATE_ARGUMENTS", "ignored_arguments",
     # one aggregate per row of a (G, B) loss matrix
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
     "batched_maximum", "batched_st_k", "resolve_k_rows",
