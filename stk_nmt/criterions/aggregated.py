@@ -9,6 +9,7 @@ No `from __future__ import annotations` in modules with config dataclasses: fair
 argparse flags from the field types and needs real types, not strings.
 """
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from stk_nmt.core import (
 from stk_nmt.core.aggregates import lam_gradient_sum
 from stk_nmt.core.aggregates.lam_init import first_lam, lam_is_set
 from stk_nmt.core.aggregates.factory import ignored_arguments
-from stk_nmt.core.defaults import DELTA, K_RATIO, SMOOTHER
+from stk_nmt.core.defaults import K_RATIO
 from stk_nmt.core.distributed import sum_over_processes
 from stk_nmt.core.precision import keep_fp32
 
@@ -139,16 +140,20 @@ def warn_ignored_flags(cfg: AggregateConfig) -> None:
     which would otherwise be accepted and silently ignored. A flag counts as given when it differs
     from its default (fairseq does not say what was typed)."""
     name, smoother = str(cfg.stk_aggregate), str(cfg.stk_smoother)
-    changed = lambda value, default: None if value == default else value  # noqa: E731
+    defaults = {f.name: f.default for f in dataclasses.fields(AggregateConfig)}
+
+    def changed(field):  # the flag's value when it differs from its default, else None
+        value = getattr(cfg, field)
+        return None if str(value) == str(defaults[field]) else value
+
     flags = {"k": ("--stk-k", cfg.stk_k), "k_ratio": ("--stk-k-ratio", cfg.stk_k_ratio),
-             "delta": ("--stk-delta", changed(cfg.stk_delta, DELTA)),
-             "smoother": ("--stk-smoother", changed(smoother, SMOOTHER)),
+             "delta": ("--stk-delta", changed("stk_delta")), "smoother": ("--stk-smoother", changed("stk_smoother")),
              "lam_init": ("--stk-lam-init", cfg.stk_lam_init)}
     ignored = [flags[arg] for arg in ignored_arguments(name, {a: v for a, (_, v) in flags.items()}, smoother)]
     if name not in ("matk", "stk"):  # no lam: its update flags are the criterion's own
         ignored += [(flag, value) for flag, value in (
-            ("--stk-lam-optimizer", changed(str(cfg.stk_lam_optimizer), "sgd")),
-            ("--stk-lam-lr", changed(cfg.stk_lam_lr, 1.0))) if value is not None]
+            ("--stk-lam-optimizer", changed("stk_lam_optimizer")), ("--stk-lam-lr", changed("stk_lam_lr")))
+            if value is not None]
     if ignored:
         logger.warning(
             f"--stk-aggregate {name} does not use {', '.join(f'{flag} {value}' for flag, value in ignored)}: "
