@@ -45,8 +45,10 @@ CRITERIA = {
     "topk_hinge": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "1.0", "--stk-aggregate", "average"],
     "topk_hinge (pure, mix 0)": ["--topk-k", "5", "--topk-eps", "1.0", "--topk-ce-mix", "0", "--stk-aggregate", "average"],
     "topk_hinge + ST_k": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "1.0"],
-    "imbalanced_topk_hinge": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "0.01", "--stk-aggregate", "average"],
+    "imbalanced_topk_hinge": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "0.01", "--topk-scale", "1",
+                              "--stk-aggregate", "average"],
     "imbalanced_topk_hinge (truncated noise)": ["--label-smoothing", "0.1", "--topk-k", "5", "--topk-eps", "0.01",
+                                                "--topk-scale", "1",
                                                 "--stk-aggregate", "average", "--topk-hinge-noise", "truncated"],
 }
 DEFAULT_CRITERIA = ["label_smoothed_cross_entropy", "topk_hinge", "imbalanced_topk_hinge"]

@@ -9,6 +9,7 @@ No `from __future__ import annotations` in modules with config dataclasses: fair
 argparse flags from the field types and needs real types, not strings.
 """
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -34,11 +35,12 @@ from stk_nmt.core import (
 from stk_nmt.core.aggregates import (
     DEFAULT_K_RATIO,
     check_settings,
-    first_batch_lam,
     lam_gradient_sum,
     lam_sgd_step,
     resolve_k_settings,
 )
+from stk_nmt.core.aggregates.factory import ignored_arguments
+from stk_nmt.core.aggregates.lam_init import first_lam, lam_is_set
 from stk_nmt.core.precision import keep_fp32
 
 from .lam_update import LamGradientTap, mark_pending
@@ -119,6 +121,33 @@ def check_aggregate_flags(cfg: AggregateConfig) -> None:
                 )
 
 
+def warn_ignored_flags(cfg: AggregateConfig) -> None:
+    """Warn about --stk-* flags the chosen aggregate does not use (e.g. --stk-k-ratio with maximum),
+    which would otherwise be accepted and silently ignored. A flag counts as given when it differs
+    from its default (fairseq does not say what was typed)."""
+    name, smoother = str(cfg.stk_aggregate), str(cfg.stk_smoother)
+    defaults = {f.name: f.default for f in dataclasses.fields(AggregateConfig)}
+
+    def changed(field):  # the flag's value when it differs from its default, else None
+        value = getattr(cfg, field)
+        return None if str(value) == str(defaults[field]) else value
+
+    flags = {"k": ("--stk-k", cfg.stk_k), "k_ratio": ("--stk-k-ratio", cfg.stk_k_ratio),
+             "delta": ("--stk-delta", changed("stk_delta")), "smoother": ("--stk-smoother", changed("stk_smoother")),
+             "lam_init": ("--stk-lam-init", cfg.stk_lam_init)}
+    ignored = [flags[arg] for arg in ignored_arguments(name, {a: v for a, (_, v) in flags.items()}, smoother)]
+    if name not in ("matk", "stk"):  # no lam: its update flags are the criterion's own
+        ignored += [(flag, value) for flag, value in (
+            ("--stk-lam-optimizer", changed("stk_lam_optimizer")), ("--stk-lam-lr", changed("stk_lam_lr")))
+            if value is not None]
+    if ignored:
+        logger.warning(
+            f"--stk-aggregate {name} does not use {', '.join(f'{flag} {value}' for flag, value in ignored)}: "
+            f"{'that flag has' if len(ignored) == 1 else 'those flags have'} no effect"
+            + (" (average and maximum use every token)" if name in ("average", "maximum") else "")
+        )
+
+
 def resolve_k_args(cfg: AggregateConfig) -> Tuple[Optional[int], Optional[float]]:
     """(k, k_ratio) from the flags: exactly one; the paper's ratio when neither is given."""
     return resolve_k_settings(cfg.stk_k, cfg.stk_k_ratio)
@@ -163,6 +192,7 @@ class AggregatedCriterion(FairseqCriterion):
     def __init__(self, cfg: AggregateConfig, task):
         super().__init__(task)
         check_aggregate_flags(cfg)
+        warn_ignored_flags(cfg)
         self.sentence_avg = cfg.sentence_avg
         self.k, self.k_ratio = resolve_k_args(cfg)
         self.aggregate_name = str(cfg.stk_aggregate)
@@ -237,13 +267,17 @@ class AggregatedCriterion(FairseqCriterion):
         return hasattr(self, "lam_value")
 
     @torch.no_grad()
-    def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor) -> None:
-        """lam = this batch's k-th largest valid token loss, averaged over the processes whose value
-        is finite. On the first training batch only: the one read-back of the criterion."""
-        value = first_batch_lam(ranked, k)
-        if value is None:
-            return  # non-finite everywhere (an fp16 overflow): lam stays uninitialised, not poisoned
+    def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor, training: bool) -> None:
+        """Before lam is set: keep a lam set by hand, or, on the first training batch, set lam to that
+        batch's k-th largest valid token loss (the core's rule: core/aggregates/lam_init.py). One
+        read-back per batch until lam is set (on the first training batch, the criterion's only one)."""
         agg = self.lam_module
+        if training:
+            value, ready = first_lam(agg.lam, masked_kth_largest(ranked, k))
+        else:  # validation: no collective (ranks may see different numbers of batches), no initialisation
+            value, ready = agg.lam.detach(), lam_is_set(agg.lam, agg.lam_initialized)
+        if not bool(ready.all()):
+            return  # unset, or non-finite everywhere (an fp16 overflow): lam stays unset, not poisoned
         agg.lam.data.copy_(value)
         agg.lam_initialized.fill_(True)
         if self._lam_by_sgd():
@@ -331,10 +365,10 @@ class AggregatedCriterion(FairseqCriterion):
         lam_module, lam = self.lam_module, None
         if lam_module is not None:
             lam = lam_module.lam
-            if self._lam_by_sgd():
+            if not self._lam_ready:
+                self._initialize_lam(ranked, k, training)
+            elif self._lam_by_sgd():
                 lam.data.copy_(self.lam_value)
-            if not self._lam_ready and training:
-                self._initialize_lam(ranked, k)
             if not self._lam_ready:
                 lam = kth  # before the first training batch: this batch's k-th largest, not stored
         loss = masked_total(name, losses, mask, n, k, lam, smoother=getattr(lam_module, "smoother", "srelu"),

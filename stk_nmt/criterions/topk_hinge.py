@@ -16,7 +16,6 @@ search needs. --topk-ce-mix 0 trains on the pure hinge (a top-K classifier, not 
 """
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -26,7 +25,8 @@ from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
 from stk_nmt.core import BalancedTopKHinge, ImbalancedTopKHinge
-from stk_nmt.core.losses.perturbed_topk import kth_largest_values
+from stk_nmt.core.defaults import IMBALANCED_EPSILON, IMBALANCED_MAX_M, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_K, TOPK_SAMPLES
+from stk_nmt.core.selection import select_kth_largest
 
 from .aggregated import AggregatedCriterion, log_percentages
 from .label_smoothed import STkLabelSmoothedCrossEntropyConfig, label_smoothed_token_losses, read_label_smoothing_flags
@@ -39,9 +39,9 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
     # Inherited (the config only, not the criterion): the aggregate flags (--stk-aggregate,
     # --stk-k-ratio, ...) and fairseq's --label-smoothing / --ignore-prefix-size / --report-accuracy
     # for the cross-entropy part.
-    topk_k: int = field(default=5, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
-    topk_eps: float = field(default=1.0, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
-    topk_samples: int = field(default=5, metadata={"help": "S, noise draws per token"})
+    topk_k: int = field(default=TOPK_K, metadata={"help": "K of the top-K hinge (the K of top-K accuracy); 1 <= K < vocabulary size"})
+    topk_eps: float = field(default=TOPK_EPSILON, metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"})
+    topk_samples: int = field(default=TOPK_SAMPLES, metadata={"help": "S, noise draws per token"})
     topk_ce_mix: float = field(
         default=0.5,
         metadata={"help": "token loss = (1 - mix) * top-K hinge + mix * label-smoothed cross-entropy; "
@@ -68,28 +68,26 @@ class TopKHingeConfig(STkLabelSmoothedCrossEntropyConfig):
 
 @dataclass
 class ImbalancedTopKHingeConfig(TopKHingeConfig):
+    # The imbalanced loss's own defaults, the same as the core's and the vision CLI's (core/defaults.py).
+    topk_eps: float = field(
+        default=IMBALANCED_EPSILON,
+        metadata={"help": "noise scale epsilon of the perturbed top-K operator (0 = the hard calibrated hinge)"},
+    )
     topk_max_m: float = field(
-        default=0.2, metadata={"help": "margin of the rarest target token; m_c = max_m * (n_min / n_c)^(1/4)"}
+        default=IMBALANCED_MAX_M, metadata={"help": "margin of the rarest target token; m_c = max_m * (n_min / n_c)^(1/4)"}
     )
     topk_scale: float = field(
-        default=1.0,
-        metadata={"help": "scale of the imbalanced hinge (the reference's 50-60 assume a cosine last layer; "
-                  "1 for plain logits)"},
+        default=IMBALANCED_SCALE,
+        metadata={"help": "scale of the imbalanced hinge; the default is the reference's (pytopk), which assumes "
+                  "a cosine last layer: pass 1 for a decoder's plain logits (a warning says so otherwise)"},
     )
 
 
-# The core's argument names -> this criterion's flags, for its error messages.
+# The core's argument names -> this criterion's flags: the core's checks name the flags in their
+# errors (core/arguments.py), as typed.
 CORE_ARGUMENT_FLAGS = {"epsilon": "--topk-eps", "n_samples": "--topk-samples", "chunk_elements": "--topk-chunk-elements",
                        "max_m": "--topk-max-m", "scale": "--topk-scale", "k": "--topk-k",
                        "noise_mode": "--topk-hinge-noise", "tolerance": "--topk-hinge-tolerance"}
-
-
-def core_names_to_flags(message: str) -> str:
-    """'epsilon must be ..., got epsilon=-1.0' -> '--topk-eps must be ..., got --topk-eps -1.0'."""
-    for name, flag in CORE_ARGUMENT_FLAGS.items():
-        message = re.sub(rf"\b{name}=", f"{flag} ", message)
-        message = re.sub(rf"^{name}\b", flag, message)
-    return message
 
 
 def dictionary_class_counts(dictionary) -> Tuple[torch.Tensor, int]:
@@ -135,15 +133,12 @@ class TopKHingeCriterion(AggregatedCriterion):
         if not 0.0 <= cfg.topk_ce_mix <= 1.0:
             raise ValueError(f"--topk-ce-mix must be in [0, 1], got --topk-ce-mix {cfg.topk_ce_mix}")
         self.topk_k, self.ce_mix = cfg.topk_k, cfg.topk_ce_mix
-        try:
-            self.hinge = self.build_hinge(cfg, task)
-        except ValueError as err:  # name the command-line flags, not the core's arguments
-            raise ValueError(core_names_to_flags(str(err))) from None
+        self.hinge = self.build_hinge(cfg, task)
 
     def build_hinge(self, cfg: TopKHingeConfig, task) -> BalancedTopKHinge:
         return BalancedTopKHinge(
             cfg.topk_k, cfg.topk_eps, cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
-            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance,
+            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance, argument_names=CORE_ARGUMENT_FLAGS,
         )
 
     def logits_and_target(self, model, net_output, sample):
@@ -188,7 +183,7 @@ class TopKHingeCriterion(AggregatedCriterion):
         # selection, cheaper than counting the logits above it over the whole (tokens, vocabulary).
         reference = logits.gather(1, target[:, None])
         top1 = reference >= logits.amax(dim=1, keepdim=True)
-        topk = reference >= kth_largest_values(logits, self.topk_k)
+        topk = reference >= select_kth_largest(logits, self.topk_k)[:, None]
         # Tensors: summed across workers and read only when a log line is printed (no read-back
         # in the training step).
         return {
@@ -207,6 +202,14 @@ class ImbalancedTopKHingeCriterion(TopKHingeCriterion):
     """Imbalanced smoothed top-K hinge: per-token margins from the target dictionary's counts."""
 
     def build_hinge(self, cfg: ImbalancedTopKHingeConfig, task) -> ImbalancedTopKHinge:
+        if cfg.topk_scale != 1:
+            # pytopk's own caution: its scale assumes normalisation, "if not the case, set scale to 1".
+            logger.warning(
+                f"imbalanced_topk_hinge: --topk-scale {cfg.topk_scale:g} (the reference's default is "
+                f"{IMBALANCED_SCALE:g}) assumes a cosine (normalised) last layer, but the hinge reads the "
+                f"decoder's plain logits: its gradient is then {cfg.topk_scale:g} times that of scale 1 and "
+                f"outweighs the cross-entropy part; pass --topk-scale 1 for plain logits"
+            )
         counts, replaced = dictionary_class_counts(task.target_dictionary)
         logger.info(
             f"imbalanced top-K hinge: margins from {len(counts)} target dictionary counts "
@@ -215,5 +218,5 @@ class ImbalancedTopKHingeCriterion(TopKHingeCriterion):
         return ImbalancedTopKHinge(
             cfg.topk_k, cfg.topk_eps, max_m=cfg.topk_max_m, class_counts=counts, scale=cfg.topk_scale,
             n_samples=cfg.topk_samples, reduction="none", chunk_elements=cfg.topk_chunk_elements,
-            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance,
+            noise_mode=str(cfg.topk_hinge_noise), tolerance=cfg.topk_hinge_tolerance, argument_names=CORE_ARGUMENT_FLAGS,
         )

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from stk_nmt.core import AGGREGATES
+from stk_nmt.core.aggregates.lam_init import first_lam
 from stk_nmt.core.aggregates.batched import (
     KSpec,
     batched_average,
@@ -53,7 +54,8 @@ class BatchedAggregate(nn.Module):
 
     name: one of core.AGGREGATES. k_specs: one k per row (count or ratio) for atk/matk/stk.
     deltas: one delta per row for stk. lam (G,) is initialised on the first call to each row's
-    k-th largest loss, as the core's STk module does with lam_init=None.
+    k-th largest loss, as the core's STk module does with lam_init=None (a row set by hand before
+    is kept, by the same rule).
     """
 
     def __init__(self, name: str, G: int, k_specs: Optional[Sequence[KSpec]] = None,
@@ -106,8 +108,10 @@ class BatchedAggregate(nn.Module):
         if self.name == "atk":
             return batched_average_top_k(losses, k)
         if not self.lam_initialized:
+            # The core's rule (lam_init.py): rows set by hand are kept. No collective: a grid is one process.
+            value, _ = first_lam(self.lam, batched_kth_largest(losses, k), over_processes=False)
             with torch.no_grad():
-                self.lam.copy_(batched_kth_largest(losses, k))
+                self.lam.copy_(value)
             self.lam_initialized = True
         if self.name == "matk":
             return batched_mat_k(losses, self.lam, k)

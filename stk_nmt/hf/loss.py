@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from stk_nmt.core import LambdaForm, build_aggregate, masked_kth_largest, masked_sorted, masked_total, resolve_k_tensor
-from stk_nmt.core.aggregates import first_batch_lam, lam_gradient_sum, lam_sgd_step, resolve_k_settings
+from stk_nmt.core.aggregates import first_lam, lam_gradient_sum, lam_sgd_step, resolve_k_settings
 from stk_nmt.core.precision import keep_fp32, upcast
 
 from .arguments import STkArguments, check_stk_arguments
@@ -128,9 +128,11 @@ class STkTokenLoss(nn.Module):
         kth = masked_kth_largest(ranked_graph, k)
         if lam_module is not None:
             if not self._lam_ready and training:
-                value = first_batch_lam(ranked_graph.detach(), k)
-                if value is not None:  # None: non-finite on every process, try again next batch
-                    lam_module.lam.data.copy_(value.reshape(lam_module.lam.shape))
+                # The core's rule (core/aggregates/lam_init.py): a lam set by hand is kept, an unset one
+                # takes this batch's k-th largest loss averaged over the processes.
+                value, ready = first_lam(lam_module.lam, kth)
+                if bool(ready.all()):  # False: non-finite on every process, try again next batch
+                    lam_module.lam.data.copy_(value)
                     lam_module.lam_initialized.fill_(True)
                     self._lam_ready = True
             lam = lam_module.lam if self._lam_ready else kth  # eval before training: not stored

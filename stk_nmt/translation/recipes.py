@@ -93,6 +93,8 @@ def criterion_args(criterion: str, label_smoothing: float = 0.1, stk_k_ratio: fl
                  "--stk-delta", str(stk_delta)]
     elif criterion in HINGE_CRITERIA:
         args += ["--stk-k-ratio", str(stk_k_ratio), "--stk-delta", str(stk_delta)]
+        if criterion == "imbalanced_topk_hinge":
+            args += ["--topk-scale", "1"]  # the decoder's logits are plain (the flag's default assumes cosine ones)
     return args
 
 

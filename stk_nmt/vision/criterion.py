@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from stk_nmt.core import LambdaForm, build_aggregate, lam_param_groups
+from stk_nmt.core.defaults import K_RATIO
 from stk_nmt.core.losses import build_loss
 
 
@@ -37,7 +38,7 @@ class LongTailCriterion(nn.Module):
         loss: Union[str, nn.Module] = "ce",
         aggregate: str = "stk",
         k: Optional[int] = None,
-        k_ratio: Optional[float] = 0.9,
+        k_ratio: Optional[float] = K_RATIO["vision"],
         delta: float = 0.01,
         lam_init: Optional[float] = None,
         class_counts: Optional[Sequence[int]] = None,

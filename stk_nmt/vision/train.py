@@ -27,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from stk_nmt.core import AGGREGATES
+from stk_nmt.core import AGGREGATES, defaults
 from stk_nmt.files import atomic_write, lock_folder, write_json
 from stk_nmt.seeding import seed_everything
 
@@ -85,17 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--classifier", choices=("auto", "linear", "cosine"), default="auto",
                    help=f"last layer; auto = cosine for {COSINE_LOSSES}, linear otherwise")
     m.add_argument("--loss", choices=LOSSES, default="ce", help="per-sample loss")
-    m.add_argument("--tau", type=float, default=1.0, help="logit-adjusted loss: temperature of the log prior")
+    m.add_argument("--tau", type=float, default=defaults.LOGIT_ADJUSTED_TAU,
+                   help="logit-adjusted loss: temperature of the log prior")
     m.add_argument("--max-m", type=positive(float),
-                   help="largest class margin: LDAM (default 0.5), imbalanced top-K hinge (default 0.2)")
+                   help=f"largest class margin: LDAM (default {defaults.LDAM_MAX_M}), imbalanced top-K hinge "
+                   f"(default {defaults.IMBALANCED_MAX_M})")
     m.add_argument("--scale", type=positive(float),
-                   help="logit scale: LDAM (default 30), imbalanced top-K hinge (default 50)")
-    m.add_argument("--topk", type=positive(int), default=5, help="top-K hinge losses: the K of the top-K metric")
-    m.add_argument("--epsilon", type=positive(float), help="top-K hinge noise level "
-                   "(default 0.2 balanced, 0.01 imbalanced: the paper's CIFAR-100 / Pl@ntNet settings)")
-    m.add_argument("--n-samples", type=positive(int), default=5, help="top-K hinge: noise draws S")
+                   help=f"logit scale: LDAM (default {defaults.LDAM_SCALE:g}), imbalanced top-K hinge "
+                   f"(default {defaults.IMBALANCED_SCALE:g}, for the cosine classifier)")
+    m.add_argument("--topk", type=positive(int), default=defaults.TOPK_K, help="top-K hinge losses: the K of the top-K metric")
+    m.add_argument("--epsilon", type=positive(float), help=f"top-K hinge noise level (default "
+                   f"{defaults.TOPK_EPSILON} balanced, {defaults.IMBALANCED_EPSILON} imbalanced: pytopk's operator "
+                   f"default and the paper's imbalanced setting; its CIFAR-100 balanced runs used 0.2)")
+    m.add_argument("--n-samples", type=positive(int), default=defaults.TOPK_SAMPLES, help="top-K hinge: noise draws S")
     m.add_argument("--aggregate", choices=AGGREGATES, default="stk", help="how the batch's per-sample losses combine")
-    m.add_argument("--k-ratio", type=float, default=0.9, help="k as a fraction of the batch (atk, matk, stk)")
+    m.add_argument("--k-ratio", type=float, default=defaults.K_RATIO["vision"], help="k as a fraction of the batch (atk, matk, stk)")
     m.add_argument("--k", type=positive(int), help="k as a count (replaces --k-ratio)")
     m.add_argument("--delta", type=positive(float), default=0.01, help="SReLU smoothing of ST_k")
     m.add_argument("--lam-init", type=float, help="initial lam (default: the first batch's k-th largest loss)")
@@ -270,16 +274,17 @@ def _train(args) -> dict:
 
 
 def loss_options(args) -> dict:
-    """The options of args.loss, with per-loss defaults where one flag serves two losses."""
+    """The options of args.loss; an unset flag that serves two losses (None) takes the loss's own
+    default in build_loss (core/defaults.py)."""
     if args.loss == "logit-adjusted":
         return {"tau": args.tau}
     if args.loss == "ldam":
-        return {"max_m": args.max_m or 0.5, "scale": args.scale or 30.0}
+        return {"max_m": args.max_m, "scale": args.scale}
     if args.loss == "topk-hinge":
-        return {"topk": args.topk, "epsilon": args.epsilon or 0.2, "n_samples": args.n_samples}
+        return {"topk": args.topk, "epsilon": args.epsilon, "n_samples": args.n_samples}
     if args.loss == "topk-hinge-imbalanced":
-        return {"topk": args.topk, "epsilon": args.epsilon or 0.01, "n_samples": args.n_samples,
-                "max_m": args.max_m or 0.2, "scale": args.scale or 50.0}
+        return {"topk": args.topk, "epsilon": args.epsilon, "n_samples": args.n_samples,
+                "max_m": args.max_m, "scale": args.scale}
     return {}
 
 

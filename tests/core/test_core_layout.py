@@ -24,9 +24,9 @@ import stk_nmt.core as core
         ("stk_nmt.core.fused_stk", "stk_nmt.core.aggregates.fused_stk", ["fused_st_k", "CHUNK"]),
         ("stk_nmt.core.validation", "stk_nmt.core.aggregates.validation",
          ["resolve_k", "select_valid", "check_delta", "check_k_args"]),
-        ("stk_nmt.core.perturbed_topk", "stk_nmt.core.losses.perturbed_topk",
+        ("stk_nmt.core.perturbed_topk", "stk_nmt.core.losses.topk.perturbed",
          ["perturbed_topk", "PerturbedTopK", "truncation_margin"]),
-        ("stk_nmt.core.topk_hinge", "stk_nmt.core.losses.topk_hinge",
+        ("stk_nmt.core.topk_hinge", "stk_nmt.core.losses.topk.hinge",
          ["noised_topk_hinge", "BalancedTopKHinge", "ImbalancedTopKHinge", "class_margins"]),
         ("stk_nmt.vision.losses", "stk_nmt.core.losses",
          ["LOSSES", "COSINE_LOSSES", "CrossEntropy", "LogitAdjusted", "LDAM", "build_loss", "cross_entropy",
@@ -47,6 +47,13 @@ def test_old_paths_are_the_moved_modules_and_the_public_names_are_unchanged():
     for name in ("STk", "MATk", "srelu", "average_top_k", "noised_topk_hinge", "st_k", "build_aggregate",
                  "lam_param_groups", "compute_dtype", "fused_st_k"):
         assert name in core.__all__ and hasattr(core, name)
+
+
+def test_the_core_exports_every_public_loss_and_aggregate_name():
+    # README: a loss or an aggregate is exported from stk_nmt.core.
+    missing = [name for package in (core.losses, core.aggregates) for name in package.__all__
+               if getattr(core, name, None) is not getattr(package, name) or name not in core.__all__]
+    assert not missing, missing
 
 
 def test_matk_and_stk_share_the_lambda_form_base_not_each_other():

@@ -10,6 +10,7 @@ from stk_nmt.core import (
     PerturbedTopK,
     average,
     average_top_k,
+    balanced_topk_hinge,
     build_aggregate,
     class_margins,
     imbalanced_topk_hinge,
@@ -61,6 +62,9 @@ def test_balanced_matches_pytopk(B, L, S, K, eps):
     assert float(ref) > 0  # the hinge is active somewhere, so the gradient is exercised
     close(ours, ref)
     close(grad, ref_grad)
+    named, named_grad = loss_and_grad(lambda s: balanced_topk_hinge(s, labels, K, eps, S, noise=noise), scores)
+    close(named, ref)
+    close(named_grad, ref_grad)
 
 
 @pytest.mark.parametrize("B,L,S,K,eps", SHAPES)
@@ -240,7 +244,7 @@ def test_per_example_losses_feed_any_aggregate():
         (dict(epsilon=-0.1), "epsilon must be a finite number >= 0, got epsilon=-0.1"),
         (dict(epsilon=float("nan")), "epsilon"),
         (dict(n_samples=0), "n_samples must be an integer >= 1, got n_samples=0"),
-        (dict(labels=torch.tensor([0, 10, 1])), "labels must lie in \\[0, L\\) = \\[0, 10\\), got a label 10"),
+        (dict(labels=torch.tensor([0, 10, 1])), "labels must lie in \\[0, C\\) = \\[0, 10\\), got a label 10"),
         (dict(labels=torch.tensor([0, -1, 1])), "got a label -1"),
         (dict(labels=torch.tensor([0, 1])), "labels must have shape"),
         (dict(noise=torch.zeros(3, 10, 4)), "noise must have shape"),

@@ -14,9 +14,9 @@ import torch
 from scipy import stats
 
 from stk_nmt.core import noised_topk_hinge, perturbed_topk
-from stk_nmt.core.losses import lazy_noise
+from stk_nmt.core.losses.topk import lazy as lazy_noise
 
-ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")  # the package exports a function of this name
+ptk = importlib.import_module("stk_nmt.core.losses.topk.perturbed")  # the operator's module
 
 EPS = 1.0
 
@@ -131,7 +131,7 @@ def test_dense_monte_carlo_agrees_with_the_integrated_law(reference):
     """The reference itself: the dense operator (pytopk's) against the integration."""
     row, (exact_mean, exact_probs) = reference
     scores = row[None, :].expand(30_000, -1).contiguous()
-    values, indices = ptk.kth_largest_draws(scores, 3, EPS, 2, generator=torch.Generator().manual_seed(2))
+    values, indices = ptk.dense_draws(scores, 3, EPS, 2, generator=torch.Generator().manual_seed(2))
     z, p = agreement(row, 3, values.double(), indices, exact_mean, exact_probs)
     assert z < 4.5 and p > 1e-4, (z, p)
 
@@ -151,7 +151,7 @@ def test_tail_order_statistics_match_sorted_normals():
 def test_tail_positions_are_distinct_uniform_tail_classes():
     """Two rows with scattered heads of different sizes: every position lies in the row's tail,
     the m positions of a draw are distinct, and each is uniform over the tail (chi-square)."""
-    from stk_nmt.core.losses.perturbed_topk import gather_candidates
+    from stk_nmt.core.losses.topk.candidates import gather_candidates
 
     L, m, rows = 40, 6, 6_000
     heads = [[0, 3, 4, 17, 18, 19, 25, 38, 39], [1, 2, 10, 11, 12, 13, 14, 30, 31, 32, 33, 34, 35, 36, 37]]
@@ -261,5 +261,5 @@ def test_chunks_are_cache_sized_on_the_cpu_and_large_elsewhere():
     gpu = ptk.chunk_rows(4000, 32_000 * 5, None, torch.device("cuda"))
     assert cpu == 1 and gpu == (1 << 24) // (32_000 * 5)
     assert ptk.chunk_rows(4000, 32_000 * 5, 1 << 20, torch.device("cuda")) == 6  # an explicit bound wins
-    values, _ = ptk.kth_largest_draws(torch.empty(4000, 32_000, device="meta"), 6, 1.0, 5)
+    values, _ = ptk.dense_draws(torch.empty(4000, 32_000, device="meta"), 6, 1.0, 5)
     assert values.shape == (4000,)

@@ -11,11 +11,16 @@ import pytest
 import torch
 
 from stk_nmt.core import BalancedTopKHinge, noised_topk_hinge, perturbed_topk
-from stk_nmt.core.losses.perturbed_topk import truncation_margin
+from stk_nmt.core.losses.topk import truncation_margin
 
 pytopk = pytest.importorskip("pytopk")
-# The module itself (stk_nmt.core.losses.perturbed_topk, the attribute, is the function of that name).
-ptk = importlib.import_module("stk_nmt.core.losses.perturbed_topk")
+ptk = importlib.import_module("stk_nmt.core.losses.topk.perturbed")  # the operator's module
+sel = importlib.import_module("stk_nmt.core.selection")
+
+
+def candidate_counts(scores, k, margin):
+    """Per row, the classes scoring at least (the row's k-th largest score) - margin, by a plain topk."""
+    return (scores >= torch.topk(scores, k, dim=1).values[:, k - 1 : k] - margin).sum(dim=1, dtype=torch.int32)
 
 
 def loss_and_grad(fn, scores):
@@ -60,7 +65,7 @@ def test_same_noise_same_values_and_gradients(mode):
     scores[:4] *= 0.05  # a few flat rows: many candidates, padded widths differ
     margin = truncation_margin(L, K + 1, S, eps, 1e-6)
     assert bound_holds(scores, noise, K + 1, eps, margin).all()  # so every row must agree
-    counts = ptk.candidate_counts(scores, K + 1, margin)
+    counts = candidate_counts(scores, K + 1, margin)
     assert int(counts[4:].max()) < L // 4 < int(counts[:4].min())  # truncation really happens
     ref, ref_grad = loss_and_grad(
         lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none"), scores)
@@ -101,7 +106,7 @@ def test_truncated_matches_pytopk_and_draws_little_noise():
         noised_topk_hinge(scores, labels, K, eps, S, generator=torch.Generator().manual_seed(0), noise_mode="truncated")
     finally:
         torch.randn = real_randn
-    n_candidates = int(ptk.candidate_counts(scores, K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)).max())
+    n_candidates = int(candidate_counts(scores, K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)).max())
     assert n_candidates < L // 10 and drawn == [B * n_candidates * S]
 
 
@@ -139,8 +144,8 @@ def test_flat_rows_take_the_dense_path(monkeypatch):
     flat = torch.arange(B) % 3 == 0
     scores[flat] = 1e-3 * scores[flat]  # every class within the margin
     calls = {"dense": [], "truncated": []}
-    real_dense, real_truncated = ptk.kth_largest_draws, ptk.truncated_draws
-    monkeypatch.setattr(ptk, "kth_largest_draws", lambda s, *a: calls["dense"].append(s.clone()) or real_dense(s, *a))
+    real_dense, real_truncated = ptk.dense_draws, ptk.truncated_draws
+    monkeypatch.setattr(ptk, "dense_draws", lambda s, *a: calls["dense"].append(s.clone()) or real_dense(s, *a))
     monkeypatch.setattr(ptk, "truncated_draws", lambda s, *a: calls["truncated"].append(s.clone()) or real_truncated(s, *a))
     out = noised_topk_hinge(scores, labels, K, eps, S, noise=noise, reduction="none")  # auto
     assert [c.shape[0] for c in calls["dense"]] == [int(flat.sum())]
@@ -150,7 +155,7 @@ def test_flat_rows_take_the_dense_path(monkeypatch):
     assert cand.shape[0] == int((~flat).sum()) and cand.shape[1] < L // 4
     assert torch.equal(cand.amax(dim=1), scores[~flat].amax(dim=1))
     assert torch.equal(torch.isfinite(cand).sum(dim=1),
-                       ptk.candidate_counts(scores[~flat], K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)))
+                       candidate_counts(scores[~flat], K + 1, truncation_margin(L, K + 1, S, eps, 1e-6)))
     ref = noised_topk_hinge(scores, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none")
     assert torch.equal(out, ref)
     # All rows flat: "auto" is the dense path itself, so from a seed it draws pytopk's numbers.
@@ -184,12 +189,12 @@ def test_bad_noise_mode_and_tolerance(kwargs, match):
 @pytest.mark.parametrize("L,k", [(5000, 6), (4099, 1), (8192, 40)])
 def test_blocked_selection_is_torch_topk(L, k):
     """The dense path's blocked selection (wide rows) returns torch.topk's k-th value and class."""
-    blocks = ptk.select_blocks(L, k)
+    blocks = sel.select_blocks(L, k)
     assert blocks is not None
     g = torch.Generator().manual_seed(L)
-    perturbed = torch.full((3, 4, blocks * ptk.BLOCK_WIDTH), -math.inf)
+    perturbed = torch.full((3, 4, blocks * sel.BLOCK_WIDTH), -math.inf)
     perturbed[:, :, :L] = torch.randn(3, 4, L, generator=g) * 3
-    value, index = ptk.kth_along_last(perturbed, k, blocks)
+    value, index = sel.kth_along_last(perturbed, k, blocks)
     top = torch.topk(perturbed[:, :, :L], k, dim=2)
     assert torch.equal(value, top.values[:, :, k - 1]) and torch.equal(index, top.indices[:, :, k - 1])
     # And the whole dense operator against a brute-force sort, same noise.
@@ -207,7 +212,7 @@ def test_few_candidates_wide_rows_same_noise():
     scores, labels, noise = peaked_batch(B, L, S, seed=9, spread=6.0)
     margin = truncation_margin(L, K + 1, S, eps, 1e-6)
     assert bound_holds(scores, noise, K + 1, eps, margin).all()
-    assert int(ptk.candidate_counts(scores, K + 1, margin).max()) <= L // 64
+    assert int(candidate_counts(scores, K + 1, margin).max()) <= L // 64
     ref, ref_grad = loss_and_grad(
         lambda s: noised_topk_hinge(s, labels, K, eps, S, noise=noise, noise_mode="dense", reduction="none"), scores)
     out, grad = loss_and_grad(
@@ -223,7 +228,8 @@ def test_kth_largest_values_is_torch_topk_with_ties(L, k):
     scores[0] = 1.0  # a row of ties
     scores[1, :20] = scores[1].max() + 1  # ties at the top
     scores[2] = torch.randint(0, 4, (L,), generator=g).float()  # few distinct values
-    assert ptk.select_blocks(L, k) is not None  # the blocked selection is what is tested
+    assert sel.select_blocks(L, k) is not None  # the blocked selection is what is tested
     expect = torch.topk(scores, k, dim=1).values[:, k - 1 : k]
-    assert torch.equal(ptk.kth_largest_values(scores, k), expect)
-    assert torch.equal(ptk.kth_largest_values(scores[:, :100], k), torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])
+    assert torch.equal(sel.select_kth_largest(scores, k)[:, None], expect)
+    assert torch.equal(sel.select_kth_largest(scores[:, :100], k)[:, None],
+                       torch.topk(scores[:, :100], k, dim=1).values[:, k - 1 : k])

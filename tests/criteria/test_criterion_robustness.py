@@ -129,6 +129,31 @@ def test_warning_when_lam_sits_outside_the_losses(monkeypatch, caplog, lam_init,
     assert words in warnings[0] and "--stk-lam-init" in warnings[0] and "--stk-lam-lr" in warnings[0]
 
 
+@pytest.mark.parametrize("flags,aggregate,named", [
+    (dict(stk_k_ratio=0.3), "maximum", ["--stk-k-ratio 0.3"]),
+    (dict(stk_k=4, stk_delta=0.5), "average", ["--stk-k 4", "--stk-delta 0.5"]),
+    (dict(stk_delta=0.5, stk_smoother="relu"), "atk", ["--stk-delta 0.5", "--stk-smoother relu"]),
+    (dict(stk_lam_init=2.0, stk_lam_lr=0.1), "atk", ["--stk-lam-init 2.0", "--stk-lam-lr 0.1"]),
+    (dict(stk_delta=0.5, stk_smoother="softplus"), "stk", ["--stk-delta 0.5"]),
+])
+def test_flags_the_aggregate_ignores_are_warned_about(caplog, flags, aggregate, named):
+    with caplog.at_level(logging.WARNING, logger=aggregated.__name__):
+        STkCriterion(make_cfg(stk_aggregate=aggregate, **flags), Task())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert f"--stk-aggregate {aggregate}" in warnings[0] and all(flag in warnings[0] for flag in named), warnings[0]
+
+
+@pytest.mark.parametrize("flags,aggregate", [
+    (dict(), "maximum"), (dict(), "average"), (dict(stk_k_ratio=0.3), "atk"),
+    (dict(stk_k=4, stk_delta=0.5, stk_lam_init=1.0), "stk"), (dict(stk_k=4, stk_lam_init=1.0), "matk"),
+])
+def test_flags_the_aggregate_uses_give_no_warning(caplog, flags, aggregate):
+    with caplog.at_level(logging.WARNING, logger=aggregated.__name__):
+        STkCriterion(make_cfg(stk_aggregate=aggregate, **flags), Task())
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
 def test_no_warning_when_lam_is_inside_the_losses(monkeypatch, caplog):
     monkeypatch.setattr(aggregated, "LAM_RANGE_CHECK_EVERY", 1)
     monkeypatch.setattr(aggregated, "LAM_RANGE_WARN_AFTER", 2)

@@ -181,6 +181,25 @@ def test_sgd_lam_update_and_checkpoint_state():
     assert float(fresh.lam_value) == before
 
 
+@pytest.mark.parametrize("lam_optimizer", ["sgd", "fairseq"])
+def test_lam_set_by_hand_before_the_first_batch_is_kept(lam_optimizer):
+    sample, logits = make_sample(seed=3)
+    crit = STkCriterion(make_cfg(stk_k=5, stk_lam_optimizer=lam_optimizer, stk_lam_lr=0.1), Task())
+    with torch.no_grad():
+        crit.aggregate.lam.fill_(1.25)
+    crit.train()
+    loss, _, log = crit(LogitModel(logits), sample)
+    assert float(log["lam"]) == 1.25 and crit.aggregate.lam.item() == 1.25
+    assert bool(crit.aggregate.lam_initialized)
+    if lam_optimizer == "sgd":
+        assert float(crit.lam_value) == 1.25  # the value its own SGD then moves
+    lprobs = torch.log_softmax(logits, -1).view(-1, V)
+    tok, _ = label_smoothed_nll_loss(lprobs, sample["target"].view(-1), 0.1, ignore_index=1, reduce=False)
+    valid = tok.view(-1)[sample["target"].view(-1).ne(1)]
+    ref = lambda_form(valid, torch.tensor(1.25), 5, fused=False) * valid.numel()
+    torch.testing.assert_close(loss, ref, rtol=1e-6, atol=1e-6)
+
+
 def test_warm_start_from_parameter_free_criterion_state():
     crit = STkCriterion(make_cfg(), Task())
     crit.load_state_dict(None)  # what fairseq passes for a label_smoothed_cross_entropy checkpoint

@@ -195,6 +195,23 @@ def test_bad_flags(kw, match):
         TopKHingeCriterion(make_cfg(**kw), Task())
 
 
+@pytest.mark.parametrize("flag,field,value", [
+    ("--topk-eps", "topk_eps", float("inf")),
+    ("--topk-samples", "topk_samples", -2),
+    ("--topk-chunk-elements", "topk_chunk_elements", 0),
+    ("--topk-hinge-noise", "topk_hinge_noise", "sparse"),
+    ("--topk-hinge-tolerance", "topk_hinge_tolerance", 1.5),
+    ("--topk-max-m", "topk_max_m", -0.5),
+    ("--topk-scale", "topk_scale", -3.0),
+])
+def test_every_hinge_flag_error_names_the_flag_and_the_value_as_typed(flag, field, value):
+    """The core's own checks name the flags (core/arguments.py); no message is rewritten."""
+    with pytest.raises(ValueError) as error:
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, **{field: value}), Task())
+    message = str(error.value)
+    assert message.startswith(f"{flag} must ") and message.endswith(f", got {flag} {value}"), message
+
+
 def test_bad_imbalanced_flags_and_counts():
     with pytest.raises(ValueError, match="--topk-max-m must be a finite number >= 0"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_max_m=-0.1), Task())
@@ -205,6 +222,20 @@ def test_bad_imbalanced_flags_and_counts():
         empty.target_dictionary.add_symbol(f"z{i}", n=0)
     with pytest.raises(ValueError, match="no symbol with a count > 0"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_k=2), empty)
+
+
+def test_imbalanced_scale_other_than_one_warns_about_plain_logits(caplog):
+    """The flag's default is the reference's scale (50, for a cosine last layer); the decoder's logits
+    are plain, so the criterion says to pass --topk-scale 1, and is silent given 1."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="stk_nmt.criterions.topk_hinge"):
+        default = ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig), Task())
+        assert default.hinge.scale == 50.0
+        assert [r.getMessage() for r in caplog.records if "--topk-scale 1" in r.getMessage()], caplog.text
+        caplog.clear()
+        ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_scale=1.0), Task())
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 def test_model_output_must_be_vocabulary_logits():
@@ -224,7 +255,7 @@ def test_noise_flag_reaches_the_hinge(mode):
     auto: with probability at least 1 - tolerance, as the classes outside that margin cannot reach the
     top K + 1 of a draw otherwise)."""
     from stk_nmt.core import noised_topk_hinge
-    from stk_nmt.core.losses.perturbed_topk import truncation_margin
+    from stk_nmt.core.losses.topk import truncation_margin
 
     task = Task()
     V = len(task.target_dictionary)
@@ -291,7 +322,7 @@ def test_a_batch_of_padding_only_gives_a_zero_loss(mix, cls):
 def test_bad_noise_flags():
     with pytest.raises(ValueError, match="--topk-hinge-tolerance must be a number in \\(0, 1\\), got --topk-hinge-tolerance 0.0"):
         TopKHingeCriterion(make_cfg(topk_hinge_tolerance=0.0), Task())
-    with pytest.raises(ValueError, match="--topk-hinge-noise must be one of .*got --topk-hinge-noise 'sparse'"):
+    with pytest.raises(ValueError, match="--topk-hinge-noise must be one of .*got --topk-hinge-noise sparse"):
         ImbalancedTopKHingeCriterion(make_cfg(ImbalancedTopKHingeConfig, topk_hinge_noise="sparse"), Task())
 
 

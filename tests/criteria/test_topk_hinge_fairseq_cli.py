@@ -21,7 +21,7 @@ def data_bin(tmp_path_factory):
     "criterion,flags",
     [
         ("topk_hinge", ["--topk-k", "3", "--topk-eps", "0.5", "--label-smoothing", "0.1"]),
-        ("imbalanced_topk_hinge", ["--topk-k", "3", "--topk-eps", "0.1", "--topk-max-m", "0.3",
+        ("imbalanced_topk_hinge", ["--topk-k", "3", "--topk-eps", "0.1", "--topk-max-m", "0.3", "--topk-scale", "1",
                                    "--stk-aggregate", "average", "--topk-ce-mix", "0.3", "--topk-hinge-noise", "truncated"]),
     ],
 )

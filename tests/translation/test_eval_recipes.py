@@ -156,19 +156,6 @@ def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path)
     evaluate.check_dictionaries(evaluate.PreparedCorpus.load(trained_on), checkpoint)  # its own data passes
 
 
-def test_old_module_names_still_import_the_same_helpers():
-    from stk_nmt import checkpoints as old_plugin, fairseq_compat
-    from stk_nmt.translation import averaging, checkpoints as old, resume, training_record
-
-    assert old.average_checkpoints is averaging.average_checkpoints and old.last_checkpoints is averaging.last_checkpoints
-    assert old.resume_checkpoint is resume.resume_checkpoint and old.unreadable_reason is resume.unreadable_reason
-    assert old.record_training_data is training_record.record_training_data
-    assert old.training_dictionaries is training_record.training_dictionaries
-    assert old.TRAINING_DATA_RECORD == training_record.TRAINING_DATA_RECORD == "training-data.json"
-    assert old_plugin.allow_fairseq_checkpoints is fairseq_compat.allow_fairseq_checkpoints
-    assert old_plugin.make_checkpoint_copies_atomic is fairseq_compat.make_checkpoint_copies_atomic
-
-
 def test_the_language_pair_comes_from_the_data_bin_not_from_fairseqs_guess(data_bin):
     bin_dir = data_bin / "data-bin"
     assert fairseq_run.language_args(bin_dir) == []  # no training index: fairseq's own inference

@@ -20,11 +20,12 @@ from .batched import (
     batched_st_k,
     resolve_k_rows,
 )
-from .factory import AGGREGATE_LABELS, AGGREGATES, build_aggregate
+from .factory import AGGREGATE_ARGUMENTS, AGGREGATE_LABELS, AGGREGATES, build_aggregate, ignored_arguments
 from .functional import average, average_top_k, kth_largest, lambda_form, mat_k, maximum, st_k
 from .fused_stk import fused_st_k
+from .lam_init import LAM_UNSET, first_lam, lam_is_set
 from .lam_params import lam_group, lam_param_groups, lam_parameters
-from .lam_update import first_batch_lam, lam_gradient_sum, lam_sgd_step
+from .lam_update import lam_gradient_sum, lam_sgd_step
 from .lambda_forms import LambdaForm, MATk, STk
 from .masked import masked_kth_largest, masked_sorted, masked_total, resolve_k_tensor
 from .modules import Aggregate, Average, AverageTopK, Maximum
@@ -35,11 +36,13 @@ from .validation import check_delta, check_k_args, raise_if_nonfinite, resolve_k
 __all__ = [
     "AGGREGATE_LABELS", "AGGREGATES", "SMOOTHERS", "Aggregate", "compute_dtype", "upcast", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "check_delta", "check_k_args", "fused_st_k", "get_smoother",
-    "kth_largest", "first_batch_lam", "lam_gradient_sum", "lam_sgd_step", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
+    "kth_largest", "lam_gradient_sum", "lam_sgd_step", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
     "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",
     "resolve_k", "resolve_k_tensor", "select_valid", "srelu", "srelu_grad", "st_k",
     # the stk_* settings of the training-loop adapters
     "DEFAULT_K_RATIO", "check_settings", "resolve_k_settings",
+    # lam's first value (one rule for every training loop) and the arguments each aggregate uses
+    "LAM_UNSET", "first_lam", "lam_is_set", "AGGREGATE_ARGUMENTS", "ignored_arguments",
     # one aggregate per row of a (G, B) loss matrix
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
     "batched_maximum", "batched_st_k", "resolve_k_rows",

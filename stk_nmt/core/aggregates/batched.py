@@ -16,6 +16,7 @@ from typing import Sequence, Union
 import torch
 
 from ..precision import upcast
+from ..selection import select_kth_largest
 from .smoothers import get_smoother
 from .validation import resolve_k
 
@@ -70,8 +71,7 @@ def batched_kth_largest(losses: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The k[g]-th largest loss of each row (detached): where each row's lam sits at the optimum."""
     _check_rows(losses)
     _check_k(k, losses)
-    top = upcast(losses.detach()).sort(1, descending=True).values
-    return top.gather(1, (k.to(losses.device) - 1).unsqueeze(1)).squeeze(1)
+    return select_kth_largest(upcast(losses.detach()), k)
 
 
 def batched_lambda_form(

@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 
 from ..precision import compute_dtype, upcast
+from ..selection import select_kth_largest
 from .fused_stk import fused_st_k
 from .smoothers import get_smoother
 from .validation import check_delta, raise_if_nonfinite, resolve_k, select_valid
@@ -52,7 +53,7 @@ def kth_largest(
     """The k-th largest valid loss (detached): where lam sits at the optimum of ST_k / MAT_k."""
     valid = select_valid(losses, mask).detach()
     k = resolve_k(valid.numel(), k, k_ratio)
-    return torch.kthvalue(upcast(valid), valid.numel() - k + 1).values
+    return select_kth_largest(upcast(valid), k)
 
 
 def lambda_form(

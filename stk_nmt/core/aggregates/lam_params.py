@@ -10,20 +10,12 @@ from typing import Iterable, Optional
 
 from torch import nn
 
-from .lambda_forms import LambdaForm
+from .lambda_forms import LambdaForm, lam_group  # noqa: F401  (lam_group: importable from here too)
 
 
 def lam_parameters(module: nn.Module) -> list:
     """Every lam of the lambda-form aggregates (STk, MATk) inside `module`."""
     return [m.lam for m in module.modules() if isinstance(m, LambdaForm)]
-
-
-def lam_group(lams: Iterable[nn.Parameter], lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
-    """One parameter group for `lams`: weight_decay (default 0) and, when given, its own lr."""
-    group = {"params": list(lams), "weight_decay": weight_decay}
-    if lr is not None:
-        group["lr"] = lr
-    return group
 
 
 def lam_param_groups(

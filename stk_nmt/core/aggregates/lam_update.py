@@ -2,20 +2,17 @@
 
 Used by the training-loop adapters (the fairseq criteria's --stk-lam-optimizer sgd, whose
 optimizer-step hook stays in stk_nmt/criterions/lam_update.py; the Hugging Face Trainer's in
-stk_nmt/hf): the first training batch's lam, the exact gradient of a batch (a tensor, without
-reading anything back from the device), and the SGD step on the gradient accumulated over the
-micro-batches of one optimizer step.
+stk_nmt/hf): the exact gradient of a batch (a tensor, without reading anything back from the
+device), and the SGD step on the gradient accumulated over the micro-batches of one optimizer step.
+lam's first value follows one rule for every loop: core/aggregates/lam_init.py.
 """
 
 from __future__ import annotations
-
-from typing import Optional
 
 import torch
 
 from ..distributed import sum_over_processes
 from ..precision import compute_dtype
-from .masked import masked_kth_largest
 from .smoothers import get_smoother, srelu_grad
 
 
@@ -36,21 +33,6 @@ def lam_gradient_sum(losses: torch.Tensor, mask: torch.Tensor, lam: torch.Tensor
             x = x.requires_grad_(True)
             (slope,) = torch.autograd.grad(get_smoother(smoother, delta)(x).sum(), x)
     return k.to(dtype) - torch.where(mask.reshape(-1), slope, torch.zeros_like(slope)).sum()
-
-
-@torch.no_grad()
-def first_batch_lam(ranked: torch.Tensor, k: torch.Tensor) -> Optional[torch.Tensor]:
-    """The initial lam: this batch's k-th largest valid loss (from masked_sorted's output `ranked`),
-    averaged over the processes whose value is finite; a one-element fp32 tensor, or None when it is
-    non-finite on every process (an fp16 overflow: lam then stays uninitialised, not poisoned).
-
-    Every process must call it at the same batch (one all-reduce); it reads one value back."""
-    kth = masked_kth_largest(ranked, k).float()
-    finite = torch.isfinite(kth)
-    both = sum_over_processes(torch.stack([torch.where(finite, kth, 0.0), finite.float()]))
-    if float(both[1]) == 0:
-        return None
-    return (both[0] / both[1]).reshape(1)
 
 
 @torch.no_grad()

@@ -10,17 +10,28 @@ needs "an aggregate with a lam" checks isinstance(module, LambdaForm).
 from __future__ import annotations
 
 import math
-from typing import Optional
+import numbers
+from typing import Iterable, Optional
 
 import torch
 from torch import nn
 
-from ..distributed import mean_over_processes
 from ..precision import keep_fp32
+from ..selection import select_kth_largest
 from . import functional
+from .lam_init import LAM_UNSET, first_lam, lam_is_set
 from .modules import Aggregate
 from .smoothers import SMOOTHERS
 from .validation import check_delta, check_k_args, select_valid
+
+
+def lam_group(lams: Iterable[nn.Parameter], lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
+    """One parameter group for `lams`: weight_decay (default 0) and, when given, its own lr.
+    Here rather than in lam_params.py, which imports LambdaForm: no import cycle."""
+    group = {"params": list(lams), "weight_decay": weight_decay}
+    if lr is not None:
+        group["lr"] = lr
+    return group
 
 
 class LambdaForm(Aggregate):
@@ -37,7 +48,9 @@ class LambdaForm(Aggregate):
             every loss makes ST_k an average until the optimiser has moved lam all the way up,
             which can take thousands of updates at NMT learning rates. A forward in eval mode or
             under no_grad before that uses the batch's own k-th largest loss as lam without storing
-            it, so validation never fixes lam.
+            it, so validation never fixes lam. A lam written by hand before the first training
+            batch (`module.lam.fill_(x)`, any x but 0.0; `set_lam(x)`, any x) is kept: the rule is
+            in lam_init.py.
         fused: use the one-pass fused ST_k kernel (srelu only).
         clip_k: a batch with fewer valid items than a count k uses k = n instead of raising (the
             last partial batch of an epoch); `k_clipped` counts how often. With k = n, AT_k is the
@@ -69,7 +82,7 @@ class LambdaForm(Aggregate):
             raise ValueError(f"lam_init must be a finite number or None, got lam_init={lam_init!r}")
         self.k, self.k_ratio, self.delta, self.smoother, self.fused = k, k_ratio, delta, smoother, fused
         self.clip_k = clip_k
-        self.lam = nn.Parameter(torch.tensor(0.0 if lam_init is None else float(lam_init), dtype=torch.float32))
+        self.lam = nn.Parameter(torch.tensor(LAM_UNSET if lam_init is None else float(lam_init), dtype=torch.float32))
         # Saved in state_dict so a resumed run does not re-initialise lam.
         self.register_buffer("lam_initialized", torch.tensor(lam_init is not None))
 
@@ -77,33 +90,47 @@ class LambdaForm(Aggregate):
         # lam (and its gradient) stays fp32 whatever .half()/.to(dtype) asks: only its device follows.
         return keep_fp32(self, ("lam",), super()._apply, fn, recurse)
 
-    @staticmethod
-    def _kth_largest(valid: torch.Tensor, k: int) -> torch.Tensor:
-        """The k-th largest valid loss in fp32, lam's dtype (detached)."""
-        return torch.kthvalue(valid.detach().float(), valid.numel() - k + 1).values
+    @torch.no_grad()
+    def initialize_lam(self, valid: torch.Tensor, k: int) -> bool:
+        """lam = the k-th largest of `valid` (over processes), unless set by hand (lam_init.py).
+        Returns whether lam is now set (not when no process had a finite k-th largest loss)."""
+        value, ready = first_lam(self.lam, select_kth_largest(valid.detach().float(), k))
+        if not bool(ready):  # read back on the first training batch only
+            return False
+        self.lam.copy_(value)
+        self.lam_initialized.fill_(True)
+        return True
 
     @torch.no_grad()
-    def initialize_lam(self, valid: torch.Tensor, k: int) -> None:
-        self.lam.copy_(mean_over_processes(self._kth_largest(valid, k)))
+    def set_lam(self, value: float) -> None:
+        """Set lam by hand, LAM_UNSET (0.0) included: the first training batch then keeps it."""
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+            raise ValueError(f"lam must be a finite number, got lam={value!r}")
+        self.lam.fill_(float(value))
         self.lam_initialized.fill_(True)
 
     def forward(self, losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         valid = select_valid(losses, mask)
         k = self._resolve_k(valid.numel())
         lam = self.lam
-        if not bool(self.lam_initialized):
+        ready = bool(self.lam_initialized)  # one read-back per call once lam is set, as before
+        if not ready:
             if self.training and torch.is_grad_enabled():
-                self.initialize_lam(valid, k)
+                # Every process takes this branch on its first training batch (first_lam's collective).
+                ready = self.initialize_lam(valid, k)
             else:
-                # Evaluation before any training batch: this batch's k-th largest loss, not stored.
-                lam = self._kth_largest(valid, k)
+                ready = bool(lam_is_set(self.lam))  # written by hand since construction: keep it
+                if ready:
+                    self.lam_initialized.fill_(True)
+        if not ready:
+            # Evaluation before any training batch (or a first batch with no finite loss): this
+            # batch's k-th largest loss, not stored.
+            lam = select_kth_largest(valid.detach().float(), k)  # in fp32, lam's dtype
         self._record(valid.numel(), k)
         return functional.lambda_form(valid, lam, k, smoother=self.smoother, delta=self.delta, fused=self.fused)
 
     def param_group(self, lr: Optional[float] = None, weight_decay: float = 0.0) -> dict:
         """An optimizer parameter group for lam (no weight decay by default: it would pull lam to 0)."""
-        from .lam_params import lam_group  # here: lam_params imports this module for LambdaForm
-
         return lam_group([self.lam], lr, weight_decay)
 
     def extra_repr(self) -> str:

@@ -15,6 +15,7 @@ from typing import Optional
 import torch
 
 from ..precision import upcast
+from ..selection import select_kth_largest
 from .smoothers import get_smoother
 from .validation import check_k_args
 
@@ -43,11 +44,7 @@ def masked_sorted(losses: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def masked_kth_largest(sorted_desc: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """The k-th largest valid loss from masked_sorted's output (detached); -inf when k = 0."""
-    if sorted_desc.numel() == 0:
-        return sorted_desc.new_full((), -math.inf)
-    index = torch.clamp(k.reshape(1) - 1, min=0)
-    value = sorted_desc.detach().gather(0, index).reshape(())
-    return torch.where(k > 0, value, torch.full_like(value, -math.inf))
+    return select_kth_largest(sorted_desc.detach(), k.reshape(()), presorted=True)
 
 
 def masked_total(

@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 from typing import Callable, Optional, Sequence, Tuple
 
-DEFAULT_K_RATIO = 0.96  # the paper's translation setting (k/n over target tokens)
+from ..defaults import K_RATIO
+
+DEFAULT_K_RATIO = K_RATIO["translation"]  # the paper's translation setting (k/n over target tokens)
 
 
 def _finite_number(value) -> bool:

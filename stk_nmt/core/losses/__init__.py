@@ -1,7 +1,7 @@
 """Individual losses: one loss per item (token, image, example), for any aggregate to combine.
 
-- perturbed_topk.py: the perturbed top-k operator (Garcin et al. 2022).
-- topk_hinge.py: the smoothed top-K hinge losses, balanced and imbalanced, on any (B, C) scores.
+- topk/: the perturbed top-k operator and the smoothed top-K hinge losses, balanced and
+  imbalanced, on any (B, C) scores (Garcin et al. 2022), one concept per module.
 - cross_entropy.py, logit_adjusted.py (and the balanced softmax), ldam.py: classification losses
   of any (B, C) logits, one fp32 loss per sample; checks.py holds their argument checks and
   factory.py builds them by name (LOSSES).
@@ -13,15 +13,16 @@ from .cross_entropy import CrossEntropy, cross_entropy
 from .factory import COSINE_LOSSES, LOSSES, build_loss
 from .ldam import LDAM, ldam_loss, ldam_margins
 from .logit_adjusted import LogitAdjusted, logit_adjusted_cross_entropy
-from .perturbed_topk import PerturbedTopK, perturbed_topk
 from .pointwise import POINTWISE_LOSSES, absolute_loss, hinge_loss, logistic_loss, square_loss
-from .topk_hinge import (
+from .topk import (
     BalancedTopKHinge,
     ImbalancedTopKHinge,
+    PerturbedTopK,
     balanced_topk_hinge,
     class_margins,
     imbalanced_topk_hinge,
     noised_topk_hinge,
+    perturbed_topk,
 )
 
 __all__ = [

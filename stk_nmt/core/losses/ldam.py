@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import check_logits_labels, check_num_classes, class_count_tensor
-from .topk_hinge import class_margins
+from .topk.hinge import class_margins
 
 
 def ldam_margins(class_counts: Sequence[int], max_m: float = 0.5) -> torch.Tensor:

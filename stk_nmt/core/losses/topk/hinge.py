@@ -4,7 +4,7 @@
     imbalanced:  l_i = ( scale * (m_{y_i} + top^_{K+1,eps,S}(s_i) - s_{i,y_i}) )_+
     margins:     m_c = max_m * (n_min / n_c)^(1/4), n_c the training count of class c
 
-top^ is the perturbed operator of perturbed_topk.py (the hinge is applied after averaging the S
+top^ is the perturbed operator of perturbed.py (the hinge is applied after averaging the S
 draws). K is the K of the top-K metric; the operator looks at the (K+1)-th largest score, as
 pytopk 0.1.0 (`bal_noised_topk_loss`, `imbal_noised_topk_loss`) does. The balanced loss is the
 imbalanced one with every margin 1 and scale 1, so both share one code path.
@@ -26,27 +26,24 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
-from ..precision import keep_fp32
-from .perturbed_topk import (
-    DEFAULT_TOLERANCE,
-    check_noise,
-    check_noise_for_mode,
-    check_noise_mode,
-    check_scores,
-    check_topk_args,
-    chunk_rows,
-    compute_dtype,
-    scatter_draws,
-    select_draws,
-)
+from ...arguments import ArgumentNames, bad_argument
+from ...defaults import IMBALANCED_EPSILON, IMBALANCED_SCALE, TOPK_EPSILON, TOPK_SAMPLES
+from ...precision import compute_dtype, keep_fp32
+from ..checks import check_labels
+from .checks import check_noise, check_noise_for_mode, check_noise_mode, check_scores, check_topk_args
+from .chunks import chunk_rows
+from .perturbed import scatter_draws, select_draws
+from .truncated import DEFAULT_TOLERANCE
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: float) -> torch.Tensor:
+def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: float, *,
+                  names: ArgumentNames = None) -> torch.Tensor:
     """m_c = max_m * (n_min / n_c)^(1/4) as fp32, computed like pytopk's ImbalNoisedTopK.
 
-    The rarest class gets max_m; a class 16 times more frequent gets max_m / 2.
+    The rarest class gets max_m; a class 16 times more frequent gets max_m / 2. names: how errors
+    name the arguments (core/arguments.py).
     """
     counts = torch.as_tensor(class_counts, dtype=torch.float64).detach().cpu()
     if counts.dim() != 1 or counts.numel() == 0:
@@ -59,32 +56,9 @@ def class_margins(class_counts: Union[Sequence[float], torch.Tensor], max_m: flo
             f"got class_counts[{c}]={float(counts[c])!r} ({int(bad.sum())} bad class(es))"
         )
     if isinstance(max_m, bool) or not isinstance(max_m, numbers.Real) or not math.isfinite(max_m) or max_m < 0:
-        raise ValueError(f"max_m must be a finite number >= 0, got max_m={max_m!r}")
+        raise bad_argument("max_m", "must be a finite number >= 0", max_m, names)
     inv = 1.0 / counts.pow(0.25)
     return (inv * (max_m / inv.max())).to(torch.float32)
-
-
-def _check_labels(labels: torch.Tensor, n_rows: int, n_cols: int, rows: Optional[torch.Tensor] = None,
-                  n_all_rows: int = 0) -> None:
-    """labels (n_rows,) in [0, n_cols); rows, if given, (n_rows,) row indices in [0, n_all_rows).
-
-    The ranges are read back on the CPU only: on an accelerator the read-back would stall the
-    stream every call, and an index out of range trips the device's own check in the gather and
-    indexing that use them (as in torch's cross-entropy)."""
-    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"labels must be an integer torch.Tensor, got {labels!r:.80}")
-    if tuple(labels.shape) != (n_rows,):
-        raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    if labels.device.type != "cpu":
-        return
-    bounds = [*torch.aminmax(labels), *(torch.aminmax(rows) if rows is not None else ())]  # one pass each
-    lo, hi, *row_bounds = torch.stack([b.long() for b in bounds]).tolist()
-    if lo < 0 or hi >= n_cols:
-        bad = lo if lo < 0 else hi
-        raise ValueError(f"labels must lie in [0, L) = [0, {n_cols}), got a label {bad}")
-    if row_bounds and (row_bounds[0] < 0 or row_bounds[1] >= n_all_rows):
-        bad = row_bounds[0] if row_bounds[0] < 0 else row_bounds[1]
-        raise ValueError(f"rows must lie in [0, B) = [0, {n_all_rows}), got a row {bad}")
 
 
 def _check_rows(rows) -> None:
@@ -95,9 +69,9 @@ def _check_rows(rows) -> None:
         raise ValueError("rows is empty: no row to compute the loss of")
 
 
-def _check_scale(scale) -> None:
+def _check_scale(scale, names: ArgumentNames = None) -> None:
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite number > 0, got scale={scale!r}")
+        raise bad_argument("scale", "must be a finite number > 0", scale, names)
 
 
 class TopKHingeFunction(torch.autograd.Function):
@@ -162,8 +136,8 @@ def noised_topk_hinge(
     scores: torch.Tensor,
     labels: torch.Tensor,
     k: int,
-    epsilon: float = 1.0,
-    n_samples: int = 5,
+    epsilon: float = TOPK_EPSILON,
+    n_samples: int = TOPK_SAMPLES,
     *,
     margins: Optional[torch.Tensor] = None,
     scale: float = 1.0,
@@ -186,7 +160,7 @@ def noised_topk_hinge(
     perturbs only the classes near each row's (K+1)-th score with the given noise (a row's loss
     changes with probability at most `tolerance`); "auto" (default) is, on the CPU, lazy, or truncated
     given a noise tensor, on the rows where that is cheaper, and dense on a GPU (no host
-    synchronisation; see perturbed_topk.auto_noise_mode, docs/topk-hinge.md).
+    synchronisation; see perturbed.auto_noise_mode, docs/topk-hinge.md).
     rows: optional 1-D integer tensor (R,): the loss of scores[rows] only, as
     noised_topk_hinge(scores[rows], labels, ...) with labels and noise of R rows, but the gradient
     goes straight into a (B, L) gradient of scores (zero on the other rows), without autograd's
@@ -198,7 +172,7 @@ def noised_topk_hinge(
         _check_rows(rows)
         rows, n_rows = rows.to(device=scores.device, dtype=torch.long), rows.numel()
     check_topk_args(k, epsilon, n_samples, n_cols, k_name="k (the top-K of the loss)", k_max=n_cols - 1)
-    _check_labels(labels, n_rows, n_cols, rows, n_all_rows)
+    check_labels(labels, n_rows, n_cols, rows, n_all_rows)
     _check_scale(scale)
     _check_reduction(reduction)
     check_noise(noise, (n_rows, n_cols, n_samples), scores.device)
@@ -215,13 +189,15 @@ def noised_topk_hinge(
     return _reduce(losses, reduction)
 
 
-def balanced_topk_hinge(scores, labels, k, epsilon=1.0, n_samples=5, **kwargs) -> torch.Tensor:
+def balanced_topk_hinge(scores, labels, k, epsilon=TOPK_EPSILON, n_samples=TOPK_SAMPLES, **kwargs) -> torch.Tensor:
     """(1 + top^_{K+1,eps,S}(s) - s_y)_+ ; keyword arguments as noised_topk_hinge."""
     return noised_topk_hinge(scores, labels, k, epsilon, n_samples, **kwargs)
 
 
-def imbalanced_topk_hinge(scores, labels, k, margins, epsilon=1.0, n_samples=5, scale=50.0, **kwargs) -> torch.Tensor:
-    """(scale * (m_y + top^_{K+1,eps,S}(s) - s_y))_+ ; scale 50 is pytopk's default (cosine logits)."""
+def imbalanced_topk_hinge(scores, labels, k, margins, epsilon=IMBALANCED_EPSILON, n_samples=TOPK_SAMPLES,
+                          scale=IMBALANCED_SCALE, **kwargs) -> torch.Tensor:
+    """(scale * (m_y + top^_{K+1,eps,S}(s) - s_y))_+ ; scale 50 is pytopk's default (cosine logits; 1 for
+    plain logits), eps 0.01 the paper's imbalanced setting (core/defaults.py says why)."""
     return noised_topk_hinge(scores, labels, k, epsilon, n_samples, margins=margins, scale=scale, **kwargs)
 
 
@@ -229,17 +205,20 @@ class BalancedTopKHinge(nn.Module):
     """Balanced smoothed top-K hinge; forward(scores (B, L), labels (B,), noise=None).
 
     Same arguments and defaults as pytopk.BalNoisedTopK(k, epsilon, n_samples=5), plus reduction,
-    a torch.Generator for the noise, and the chunk bound.
+    a torch.Generator for the noise, and the chunk bound. argument_names: how the constructor's
+    errors name its arguments ({argument: flag} for an adapter that reads them from flags; see
+    core/arguments.py).
     """
 
-    def __init__(self, k: int, epsilon: float = 1.0, n_samples: int = 5, reduction: str = "mean",
+    def __init__(self, k: int, epsilon: float = TOPK_EPSILON, n_samples: int = TOPK_SAMPLES, reduction: str = "mean",
                  generator: Optional[torch.Generator] = None, chunk_elements: Optional[int] = None,
-                 noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
+                 noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
+                 argument_names: ArgumentNames = None):
         super().__init__()
-        check_topk_args(k, epsilon, n_samples, k_name="k (the top-K of the loss)")
+        check_topk_args(k, epsilon, n_samples, k_name="k (the top-K of the loss)", names=argument_names)
         _check_reduction(reduction)
-        chunk_rows(1, 1, chunk_elements)
-        check_noise_mode(noise_mode, tolerance)
+        chunk_rows(1, 1, chunk_elements, names=argument_names)
+        check_noise_mode(noise_mode, tolerance, names=argument_names)
         self.k, self.epsilon, self.n_samples, self.reduction = int(k), float(epsilon), int(n_samples), reduction
         self.generator, self.chunk_elements = generator, chunk_elements
         self.noise_mode, self.tolerance = noise_mode, float(tolerance)
@@ -268,14 +247,17 @@ class ImbalancedTopKHinge(BalancedTopKHinge):
     plain logits. The margins are an fp32 buffer that follows .to(device) but not .half().
     """
 
-    def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = 50.0, n_samples: int = 5,
+    def __init__(self, k: int, epsilon: float, max_m: float, class_counts, scale: float = IMBALANCED_SCALE,
+                 n_samples: int = TOPK_SAMPLES,
                  reduction: str = "mean", generator: Optional[torch.Generator] = None,
-                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE):
-        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements, noise_mode, tolerance)
-        _check_scale(scale)
+                 chunk_elements: Optional[int] = None, noise_mode: str = "auto", tolerance: float = DEFAULT_TOLERANCE,
+                 argument_names: ArgumentNames = None):
+        super().__init__(k, epsilon, n_samples, reduction, generator, chunk_elements, noise_mode, tolerance,
+                         argument_names)
+        _check_scale(scale, argument_names)
         self.scale, self.max_m = float(scale), float(max_m)
         # Not saved in state_dict: the margins are a function of the constructor's counts.
-        self.register_buffer("margins", class_margins(class_counts, max_m), persistent=False)
+        self.register_buffer("margins", class_margins(class_counts, max_m, names=argument_names), persistent=False)
 
     def _apply(self, fn, recurse=True):
         # The margins stay fp32 under .half() (fairseq --fp16 halves the criterion): only the device follows.

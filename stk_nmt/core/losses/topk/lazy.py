@@ -37,6 +37,9 @@ from typing import Optional, Tuple
 
 import torch
 
+from .candidates import gather_candidates
+from .chunks import chunk_rows
+
 # m: tail order statistics drawn per row and draw. More lowers the bound (a smaller head) but costs
 # m placed values per draw and more repeated positions to redraw; 8 was the fastest of 2, 4, 8, 16
 # at (256, 1000) and within 10% of 16 at (64, 10000) and (4096, 10000) (S = 5, k = 6, 2 * randn).
@@ -160,15 +163,13 @@ def lazy_draws(
     chunk_elements: Optional[int] = None,
     tail_draws: int = TAIL_DRAWS,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Mean k-th largest of the S draws (R,) and the selected classes (R, S), as kth_largest_draws,
+    """Mean k-th largest of the S draws (R,) and the selected classes (R, S), as dense_draws,
     exact in distribution, from the head (candidates) of each row.
 
     scores (R, L) in the compute dtype; the head of row r is the classes with scores >= thresholds[r]
     (thresholds (R, 1)), head_counts (R,) their numbers (each <= L - m); cand_values, cand_index
     (R, C): the head packed by gather_candidates in ascending class order (-inf padding).
     """
-    from .perturbed_topk import chunk_rows  # perturbed_topk imports this module
-
     n_rows, n_cols = scores.shape
     width = cand_values.shape[1]
     m = tail_draws
@@ -219,8 +220,6 @@ def _complete(scores, thresholds, cand_index, where, tail_z, tail_scaled, pertur
     N(0, 1) truncated below Z_(m) (the conditional law of the unplaced values given the m largest),
     and join the draw's candidates. Adding candidates only raises the k-th largest, so every other
     class stays below it: the result is the full vector's."""
-    from .perturbed_topk import gather_candidates
-
     row, draw = pairs
     m = tail_z.shape[2]
     lower = kth[pairs] - tail_scaled[row, draw, m - 1]
