@@ -63,6 +63,7 @@ from .aggregates import (
     st_k,
     upcast,
 )
+from .aggregates import DEFAULT_K_RATIO, check_settings, lam_sgd_step, resolve_k_settings
 from .losses import (
     COSINE_LOSSES,
     LDAM,
@@ -98,6 +99,8 @@ __all__ = [
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k", "upcast", "check_delta", "check_k_args", "raise_if_nonfinite",
     "lam_gradient_sum", "lam_group", "LAM_UNSET", "first_lam", "lam_is_set", "AGGREGATE_ARGUMENTS", "ignored_arguments",
+    # lam's SGD step and the stk_* settings of the training-loop adapters (fairseq, Hugging Face)
+    "lam_sgd_step", "DEFAULT_K_RATIO", "check_settings", "resolve_k_settings",
     # one aggregate per row of a (G, B) loss matrix
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
     "batched_maximum", "batched_st_k", "resolve_k_rows",
