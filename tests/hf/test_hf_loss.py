@@ -131,3 +131,20 @@ def test_defaults_are_the_fairseq_criterions():
                  "stk_lam_optimizer", "stk_lam_lr"):
         assert getattr(ours, name) == getattr(theirs, name), name
     assert STkTokenLoss().k_ratio == 0.96
+
+
+def test_a_lam_set_by_hand_before_the_first_batch_is_kept():
+    # The core's first-value rule (core/aggregates/lam_init.py) through the Trainer's loss: a lam written
+    # before the first training batch stays; an unset one takes the batch's k-th largest token loss.
+    torch.manual_seed(1)
+    logits = torch.randn(2, 7, 20, dtype=torch.float64)
+    labels = torch.randint(0, 20, (2, 7))
+    token_losses = torch.nn.functional.cross_entropy(logits.reshape(-1, 20), labels.reshape(-1), reduction="none")
+    k = math.ceil(0.5 * token_losses.numel())
+    kth = torch.sort(token_losses, descending=True).values[k - 1].item()
+    for by_hand in (None, 2.25):
+        ours = STkTokenLoss(STkArguments(stk_k_ratio=0.5)).train()
+        if by_hand is not None:
+            ours.lam.data.fill_(by_hand)
+        ours({"logits": logits}, labels)
+        assert ours.lam.item() == pytest.approx(kth if by_hand is None else by_hand, rel=1e-6)
