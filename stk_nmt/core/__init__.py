@@ -35,6 +35,7 @@ from .aggregates import (
     masked_kth_largest,
     masked_sorted,
     masked_total,
+    masked_total_partly_averaged,
     mat_k,
     maximum,
     resolve_k,
@@ -62,7 +63,7 @@ __all__ = [
     "lam_param_groups", "lam_parameters", "lambda_form", "mat_k", "maximum", "resolve_k",
     "select_valid", "srelu", "srelu_grad", "st_k",
     # sync-free masked forms (n and k as tensors) for training loops such as the fairseq criteria
-    "masked_kth_largest", "masked_sorted", "masked_total", "resolve_k_tensor",
+    "masked_kth_largest", "masked_sorted", "masked_total", "masked_total_partly_averaged", "resolve_k_tensor",
     # top-K hinge losses (Garcin et al. 2022)
     "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
     "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",

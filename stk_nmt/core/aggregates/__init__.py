@@ -26,7 +26,7 @@ from .fused_stk import fused_st_k
 from .lam_params import lam_group, lam_param_groups, lam_parameters
 from .lam_update import lam_gradient_sum
 from .lambda_forms import LambdaForm, MATk, STk
-from .masked import masked_kth_largest, masked_sorted, masked_total, resolve_k_tensor
+from .masked import masked_kth_largest, masked_sorted, masked_total, masked_total_partly_averaged, resolve_k_tensor
 from .modules import Aggregate, Average, AverageTopK, Maximum
 from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
 from .validation import check_delta, check_k_args, raise_if_nonfinite, resolve_k, select_valid
@@ -35,7 +35,7 @@ __all__ = [
     "AGGREGATE_LABELS", "AGGREGATES", "SMOOTHERS", "Aggregate", "compute_dtype", "upcast", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "check_delta", "check_k_args", "fused_st_k", "get_smoother",
     "kth_largest", "lam_gradient_sum", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
-    "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",
+    "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "masked_total_partly_averaged", "maximum", "raise_if_nonfinite",
     "resolve_k", "resolve_k_tensor", "select_valid", "srelu", "srelu_grad", "st_k",
     # one aggregate per row of a (G, B) loss matrix
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
