@@ -76,7 +76,7 @@ RECIPES = {
          "--share-all-embeddings", *ADAM, "--lr", "2e-3", "--warmup-updates", "200", "--dropout", "0.1",
          "--weight-decay", "0.0", "--max-tokens", "4096", "--max-epoch", "100", "--no-epoch-checkpoints",
          "--validate-interval", "1000", "--save-interval", "1000", "--validate-interval-updates", "200",
-         "--save-interval-updates", "200", "--keep-interval-updates", "1")),
+         "--save-interval-updates", "200", "--keep-interval-updates", "1", "--num-workers", "0")),
 }
 
 LABEL_SMOOTHED = {"label_smoothed_cross_entropy"}
