@@ -109,7 +109,9 @@ def t_test_power(difference: float, sd: float, n: int, alpha: float = ALPHA, tes
     se = sd * math.sqrt(1.0 / n + test_train_ratio)
     nc = abs(difference) / se
     c = stats.t.ppf(1.0 - alpha / 2.0, df)
-    return float(stats.nct.sf(c, df, nc) + stats.nct.cdf(-c, df, nc))
+    # The lower tail P(T' < -c) as P(T'(-nc) > c) (the same by symmetry): scipy's nct.cdf(-c, df, nc)
+    # returns NaN for some large nc (e.g. df 4, c 4.4, nc 8), which stopped the root search.
+    return float(stats.nct.sf(c, df, nc) + stats.nct.sf(c, df, -nc))
 
 
 def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float = POWER,
