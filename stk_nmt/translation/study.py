@@ -40,6 +40,7 @@ import re
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_boots
 from .fairseq_run import add_fairseq_train_args, attach_flag_values, fairseq_train_args, run_fairseq
 from .recipes import RECIPES, train_command
 from .study_records import pack_run, unpack_study, write_corpus_record
-from .study_stats import mean_std, seed_sentence_bootstrap, verdict
+from .study_stats import holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test
 from .study_tokens import parse_train_log, tokens_below_lam
 
 BASELINE = "label_smoothed_cross_entropy"
@@ -248,6 +249,12 @@ def run_study(config: dict, records: Path | None = None, write_report: bool = Tr
     return report(work, config, corpus, runs, planned=len(grid)) if write_report else None
 
 
+def planned_runs(config: dict) -> int:
+    """Systems x seeds of the whole plan (a grid runs one seed at a time but plans all of them)."""
+    seeds = set(config["seeds"]) | set(config.get("planned_seeds", []))
+    return len(config["systems"]) * len(seeds)
+
+
 def report_finished(work: Path, corpus=None) -> dict:
     """The report of the runs finished so far (a study still running or stopped early); `corpus` (a
     study_records.RecordedCorpus) stands in for the prepared data when the work folder came from records."""
@@ -268,7 +275,7 @@ def report_finished(work: Path, corpus=None) -> dict:
     if not runs:
         raise ValueError(f"--work {work}: no finished run yet")
     # A system is compared with the baseline on the seeds both have finished.
-    return report(work, config, corpus, runs, planned=len(config["systems"]) * len(config["seeds"]))
+    return report(work, config, corpus, runs, planned=planned_runs(config))
 
 
 def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], planned: int | None = None) -> dict:
@@ -307,12 +314,20 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], p
                 per_seed[s] = {("chrF" if m.startswith("chrF") else m): rows[1][4] for m, rows in table.items()}
             entry["per_seed_bootstrap_p"] = per_seed
             if seeds:
-                for name in ("BLEU", "chrF"):
+                score = {(r["system"], r["seed"]): r for r in runs}
+                # The verdict's test: per-seed corpus-level differences, paired t-test over seeds.
+                entry["seed_test"] = {name: seed_test([score[(spec, s)][key] - score[(base, s)][key] for s in seeds])
+                                      for name, key in (("BLEU", "bleu"), ("chrF", "chrf"))}
+                entry["length_ratio_delta"] = seed_test([score[(spec, s)]["length_ratio"] - score[(base, s)]["length_ratio"]
+                                                         for s in seeds])
+                for name in ("BLEU", "chrF"):  # secondary: the two-level bootstrap (study_stats)
                     result = seed_sentence_bootstrap([hyps[(spec, s)] for s in seeds], [hyps[(base, s)] for s in seeds],
                                                      references, name, lowercase, target_lang,
                                                      config["bootstrap_samples"])
-                    entry[f"test_{name}"] = {**asdict(result), "verdict": verdict(result)}
+                    entry[f"test_{name}"] = asdict(result)
         summary[spec] = entry
+    # Holm over this study's comparisons (a page recomputes it over all of its studies).
+    holm_verdicts([t for e in summary.values() for t in e.get("seed_test", {}).values()])
     first = runs[0]
     study = {"config": config, "corpus": {"root": str(corpus.root), "manifest": corpus.manifest,
                                           "test_sentences": len(references)},
@@ -333,11 +348,11 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], p
 
 def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
                  prepare_commands: list[str] = ()) -> str:
-    """One page from several finished studies; figures are copied to OUT's img/ folder."""
+    """One page from several studies (finished or in progress); figures are copied to OUT's img/ folder."""
     from .study_report import INTRO, markdown, page_conclusion
 
     out = Path(out)
-    sections, loaded = [], []
+    loaded = []
     for work in studies:
         study = read_json(Path(work) / "study.json")
         name = study["config"]["name"]
@@ -348,15 +363,15 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
             shutil.copyfile(Path(work) / rel, target)
             study["figures"][key] = str(target.relative_to(out.parent))
         loaded.append(study)
-        sections.append(markdown(study, image_prefix="", heading="##"))
-    commands = ["## Reproduce", "", "Prepare the data, then run each study (resumable: re-run the same "
-                "command after an interruption; `study report --work DIR` reports the runs finished so far), "
-                "then compose this page:", "", "```"]
-    commands += list(prepare_commands) + [s["config"]["command"] for s in loaded]
+    commands = ["## Reproduce", "", "Run each study (resumable: re-run the same command after an interruption; "
+                "it keeps every finished run; the grid prepares a missing catalog corpus itself), then compose "
+                "this page:", "", "```"]
+    commands += list(prepare_commands) + list(dict.fromkeys(s["config"]["command"] for s in loaded))
     commands += ["python -m stk_nmt.translation.study " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["page"]
                  else "python -m stk_nmt.translation.study page --studies ... --out " + str(out), "```", ""]
-    text = "\n".join([f"# {title}\n", (intro or INTRO).strip() + "\n", page_conclusion(loaded), *commands,
-                      *sections])
+    conclusion = page_conclusion(loaded)  # Holm over every comparison of the page, before the sections
+    sections = [markdown(study, image_prefix="", heading="##") for study in loaded]
+    text = "\n".join([f"# {title}\n", (intro or INTRO).strip() + "\n", conclusion, *commands, *sections])
     atomic_write_text(out, text)
     log(f"wrote {out}")
     return text
@@ -412,8 +427,11 @@ def main(argv: list[str] | None = None) -> dict | str:
         intro = args.intro.read_text(encoding="utf-8") if args.intro else ""
         if bool(args.studies) == bool(args.records):
             parser.error("page needs --studies or --records (one of them)")
-        studies = args.studies or studies_from_records(args.records, args.out.parent / ".study-records")
-        return compose_page(studies, args.out, args.title, intro, args.prepare_command)
+        if args.studies:
+            return compose_page(args.studies, args.out, args.title, intro, args.prepare_command)
+        with tempfile.TemporaryDirectory(prefix="study-records-") as scratch:
+            return compose_page(studies_from_records(args.records, Path(scratch)), args.out, args.title, intro,
+                                args.prepare_command)
     if args.command == "grid":
         return run_grid(PRESETS[args.preset], args.preset, args.data_root, args.work_root, args.records,
                         args.pairs, args.seeds, argv)
@@ -453,10 +471,32 @@ def studies_from_records(records: list[Path], scratch: Path) -> list[Path]:
         work = Path(scratch) / Path(folder).name
         if work.exists():
             shutil.rmtree(work)  # rebuilt from the records every time: nothing stale
-        _config, corpus = unpack_study(folder, work)
-        report_finished(work, corpus)
+        config, corpus = unpack_study(folder, work)
+        if (work / "runs").is_dir():
+            report_finished(work, corpus)
+        else:  # nothing finished yet: the page still shows the study's plan and status
+            write_json(work / "study.json", {
+                "config": config, "corpus": {"root": str(corpus.root), "manifest": corpus.manifest,
+                                             "test_sentences": len(corpus.references("test")),
+                                             **({"catalogs": read_json(work / "catalogs.json")}
+                                                if (work / "catalogs.json").is_file() else {})},
+                "systems": {}, "runs": [], "figures": {}, "planned_runs": planned_runs(config)})
         works.append(work)
     return works
+
+
+def grid_config(preset: Preset, preset_name: str, pair: str, data: Path, work: Path, seed: int,
+                planned_seeds: list[int], argv: list[str]) -> dict:
+    """One pair's study configuration as `run --preset` builds it, with the seed the grid runs now."""
+    return {
+        "name": pair, "data": str(data), "work": str(work), "systems": list(preset.systems),
+        "seeds": [seed], "planned_seeds": list(planned_seeds), "recipe": preset.recipe,
+        "max_update": preset.max_update, "label_smoothing": 0.1, "stk_args": [], "fairseq_args": [],
+        "generate_args": [], "beam": 5, "log_interval": 10, "bootstrap_samples": 1000, "analysis_sentences": 500,
+        "delete_checkpoints": True,
+        # The command that makes (and resumes) this study: the grid's own.
+        "command": "python -m stk_nmt.translation.study " + shlex.join(argv), "preset": preset_name,
+    }
 
 
 def run_grid(preset: Preset, preset_name: str, data_root: Path, work_root: Path, records: Path,
@@ -468,23 +508,19 @@ def run_grid(preset: Preset, preset_name: str, data_root: Path, work_root: Path,
     if "de" in pairs:
         raise ValueError("--pairs: German (de) is kept out of the study (it is the paper's tuning language)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    for pair in pairs:
-        data = Path(data_root) / f"catalogs.en-{pair}"
+    places = {pair: (Path(data_root) / f"catalogs.en-{pair}", Path(work_root) / f"study-{pair}") for pair in pairs}
+    for pair, (data, work) in places.items():
         if not (data / "data-bin").is_dir():
             log(f"preparing the en-{pair} catalog corpus in {data}")
             catalogs.main(["--target-lang", pair, "--out", str(data), *preset.catalog_args])
+        # Every pair's plan is on record from the start (the page shows what is planned and not finished).
+        config = grid_config(preset, preset_name, pair, data, work, seeds[0], seeds, argv)
+        claim(work, config)
+        write_corpus_record(Path(records) / pair, read_json(work / CONFIG), PreparedCorpus.load(data))
     for seed in seeds:
-        for pair in pairs:
-            data, work = Path(data_root) / f"catalogs.en-{pair}", Path(work_root) / f"study-{pair}"
+        for pair, (data, work) in places.items():
             log(f"grid: seed {seed} on en-{pair}")
-            config = {
-                "name": pair, "data": str(data), "work": str(work), "systems": list(preset.systems),
-                "seeds": [seed], "recipe": preset.recipe, "max_update": preset.max_update, "label_smoothing": 0.1,
-                "stk_args": [], "fairseq_args": [], "generate_args": [], "beam": 5, "log_interval": 10,
-                "bootstrap_samples": 1000, "analysis_sentences": 500, "delete_checkpoints": True,
-                # The command that makes (and resumes) this study: the grid's own.
-                "command": "python -m stk_nmt.translation.study " + shlex.join(argv), "preset": preset_name,
-            }
+            config = grid_config(preset, preset_name, pair, data, work, seed, seeds, argv)
             run_study(config, records=Path(records) / pair, write_report=False)
     log("grid finished")
 
