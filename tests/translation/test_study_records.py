@@ -1,0 +1,60 @@
+"""The study's committed records: a finished run packed once, unpacked byte for byte, nothing outside."""
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from stk_nmt.translation import study_records
+
+
+class Corpus:
+    root = None
+    config = {"lowercase": False, "target_lang": "fr"}
+    manifest = {"config": {"source_lang": "en", "target_lang": "fr"}}
+
+    def __init__(self, root):
+        self.root = root
+
+    def references(self, split):
+        return ["un", "deux"]
+
+
+def finished_run(run_dir):
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text(json.dumps({"hypotheses": "hyp.test.test.fr", "bleu": 21.5}))
+    (run_dir / "hyp.test.test.fr").write_text("un\ndeux\n")
+    (run_dir / "checkpoint_last.pt").write_bytes(b"not committed")
+
+
+def test_pack_once_and_rebuild_the_work_folder(tmp_path):
+    run_dir = tmp_path / "work" / "runs" / "stk-0.96" / "seed3"
+    finished_run(run_dir)
+    records = tmp_path / "records"
+    study_records.write_corpus_record(records, {"name": "fr", "systems": ["stk:0.96"], "seeds": [3]}, Corpus(tmp_path))
+    archive = study_records.pack_run(records, "stk-0.96", 3, run_dir)
+    assert archive == records / "runs" / "stk-0.96__seed3.tar.xz"
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["hyp.test.test.fr", "result.json"]  # no checkpoint
+    assert study_records.pack_run(records, "stk-0.96", 3, run_dir) is None  # never rewritten
+
+    config, corpus = study_records.unpack_study(records, tmp_path / "fresh")
+    rebuilt = tmp_path / "fresh" / "runs" / "stk-0.96" / "seed3"
+    for name in ("result.json", "hyp.test.test.fr"):
+        assert (rebuilt / name).read_bytes() == (run_dir / name).read_bytes()
+    assert config["work"] == str(tmp_path / "fresh") and config["seeds"] == [3]
+    assert corpus.references("test") == ["un", "deux"] and corpus.config["target_lang"] == "fr"
+
+
+def test_an_archive_member_outside_the_run_folder_is_refused(tmp_path):
+    records = tmp_path / "records"
+    study_records.write_corpus_record(records, {"name": "fr"}, Corpus(tmp_path))
+    (records / "runs").mkdir()
+    with tarfile.open(records / "runs" / "baseline__seed1.tar.xz", "w:xz") as tar:
+        info = tarfile.TarInfo("../escape.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(ValueError, match="escape"):
+        study_records.unpack_study(records, tmp_path / "fresh")
+    assert not (tmp_path / "fresh" / "runs" / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
