@@ -37,12 +37,18 @@ def figures(study: dict, img_dir: Path) -> dict[str, Path]:
     # Score vs k ratio, mean ± std over seeds; the baseline (the plain average) sits at k/n = 1.
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, key, title in ((axes[0], "bleu", "BLEU"), (axes[1], "chrf", "chrF")):
+        # One line per aggregate over its plain k/n systems; a system with extra flags (another delta,
+        # EOS always averaged) is its own point, nudged sideways so that points at one k/n stay apart.
+        variants = [e for e in systems.values() if e["aggregate"] is not None and " --" in e["label"]]
         for aggregate, marker in (("stk", "o"), ("atk", "s"), ("matk", "^")):
             points = sorted((e["k_ratio"], e[key]["mean"], e[key]["std"]) for e in systems.values()
-                            if e["aggregate"] == aggregate)
+                            if e["aggregate"] == aggregate and e not in variants)
             if points:
                 x, y, err = zip(*points)
                 ax.errorbar(x, y, yerr=err, marker=marker, capsize=3, label=aggregate)
+        for i, e in enumerate(variants, 1):
+            ax.errorbar([e["k_ratio"] + 0.004 * i], [e[key]["mean"]], yerr=[e[key]["std"]], marker="v", capsize=3,
+                        linestyle="none", label=e["label"])
         base = next((e for e in systems.values() if e["aggregate"] is None), None)
         if base:
             ax.errorbar([1.0], [base[key]["mean"]], yerr=[base[key]["std"]], marker="D", color="black",
@@ -172,9 +178,11 @@ def curve_table(study: dict) -> list[str]:
     """Validation nll (bits/token) at each validated update count, mean ± std over seeds, per system."""
     points = {}
     for run in study["runs"]:
-        for record in run["log"]["valid"]:
-            if "nll_loss" in record and "num_updates" in record:
-                points.setdefault(run["system"], {}).setdefault(int(record["num_updates"]), []).append(record["nll_loss"])
+        # One value per update count and run: a resumed run's log repeats the updates after its last
+        # checkpoint; the later attempt (later in the log) is the one the run continued from.
+        own = {int(r["num_updates"]): r["nll_loss"] for r in run["log"]["valid"] if "nll_loss" in r and "num_updates" in r}
+        for update, value in own.items():
+            points.setdefault(run["system"], {}).setdefault(update, []).append(value)
     updates = sorted({u for by_update in points.values() for u in by_update})
     if not updates:
         return []
