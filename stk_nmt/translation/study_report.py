@@ -142,8 +142,10 @@ def conclusion(study: dict, min_bleu: float = 20.0) -> str:
     base = study["systems"].get("baseline")
     if base:
         level = "at or above" if base["bleu"]["mean"] >= min_bleu else "below"
-        parts.append(f"The baseline reaches {base['bleu']['mean']:.2f} ± {base['bleu']['std']:.2f} BLEU over "
-                     f"{len(base['seeds'])} seed(s), {level} the {min_bleu:g} BLEU the study requires of a baseline.")
+        n = len(base["seeds"])
+        spread = (f"{base['bleu']['mean']:.2f} ± {base['bleu']['std']:.2f} BLEU over {n} seeds" if n > 1
+                  else f"{base['bleu']['mean']:.2f} BLEU on its one finished seed")
+        parts.append(f"The baseline reaches {spread}, {level} the {min_bleu:g} BLEU the study requires of a baseline.")
     tested = [e for e in study["systems"].values() if "seed_test" in e]
     if not tested:
         parts.append("No system has been compared with the baseline on a matched seed yet.")
