@@ -50,7 +50,7 @@ from ..files import read_json, write_json
 from .evaluate import PreparedCorpus, evaluate_checkpoint, metrics, paired_bootstrap
 from .fairseq_run import add_fairseq_train_args, attach_flag_values, fairseq_train_args, run_fairseq
 from .recipes import RECIPES, train_command
-from .study_records import pack_run, unpack_study, write_corpus_record
+from .study_records import check_same_corpus, pack_run, restore_runs, unpack_study, write_corpus_record
 from .study_stats import holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test
 from .study_tokens import parse_train_log, tokens_below_lam
 
@@ -516,7 +516,12 @@ def run_grid(preset: Preset, preset_name: str, data_root: Path, work_root: Path,
         # Every pair's plan is on record from the start (the page shows what is planned and not finished).
         config = grid_config(preset, preset_name, pair, data, work, seeds[0], seeds, argv)
         claim(work, config)
-        write_corpus_record(Path(records) / pair, read_json(work / CONFIG), PreparedCorpus.load(data))
+        corpus = PreparedCorpus.load(data)
+        check_same_corpus(Path(records) / pair, corpus)
+        # Runs finished elsewhere (a fresh clone's committed records) are not trained again.
+        for run_dir in restore_runs(Path(records) / pair, work):
+            log(f"restored the recorded run {run_dir} from {Path(records) / pair}")
+        write_corpus_record(Path(records) / pair, read_json(work / CONFIG), corpus)
     for seed in seeds:
         for pair, (data, work) in places.items():
             log(f"grid: seed {seed} on en-{pair}")

@@ -91,17 +91,51 @@ def unpack_study(records: Path, work: Path) -> tuple[dict, RecordedCorpus]:
     write_json(work / "study-config.json", config, indent=1)
     if "catalogs" in record:
         write_json(work / "catalogs.json", record["catalogs"], indent=1)
-    for archive in sorted((records / "runs").glob("*.tar.xz")):
-        match = RUN_ARCHIVE.match(archive.name)
-        if not match:
-            continue
-        run_dir = work / "runs" / match["system"] / f"seed{int(match['seed'])}"
-        with tarfile.open(archive, "r:xz") as tar:
-            for member in tar.getmembers():
-                if not (member.isfile() and MEMBER.match(member.name)):
-                    raise ValueError(f"archive {str(archive)!r} holds {member.name!r}, not a flat run file")
-                target = run_dir / member.name
-                run_dir.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(target, io.TextIOWrapper(tar.extractfile(member), encoding="utf-8").read())
-                os.utime(target, (member.mtime, member.mtime))
+    restore_runs(records, work)
     return config, RecordedCorpus(record, work)
+
+
+def _run_archives(records: Path):
+    for archive in sorted((Path(records) / "runs").glob("*.tar.xz")):
+        match = RUN_ARCHIVE.match(archive.name)
+        if match:
+            yield archive, match["system"], int(match["seed"])
+
+
+def _extract(archive: Path, run_dir: Path) -> None:
+    """The flat members of one run archive into run_dir, result.json last (it marks the run finished)."""
+    with tarfile.open(archive, "r:xz") as tar:
+        members = tar.getmembers()
+        for member in members:
+            if not (member.isfile() and MEMBER.match(member.name)):
+                raise ValueError(f"archive {str(archive)!r} holds {member.name!r}, not a flat run file")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for member in sorted(members, key=lambda m: m.name == "result.json"):
+            target = run_dir / member.name
+            atomic_write_text(target, io.TextIOWrapper(tar.extractfile(member), encoding="utf-8").read())
+            os.utime(target, (member.mtime, member.mtime))
+
+
+def restore_runs(records: Path, work: Path) -> list[Path]:
+    """Write back every recorded run whose folder in WORK has no result.json; returns those run folders.
+
+    A fresh clone (or another machine) then resumes a grid where its committed records stop, instead of
+    training the recorded runs again; runs already finished in WORK are left as they are."""
+    restored = []
+    for archive, system_id, seed in _run_archives(records):
+        run_dir = Path(work) / "runs" / system_id / f"seed{seed}"
+        if not (run_dir / "result.json").is_file():
+            _extract(archive, run_dir)
+            restored.append(run_dir)
+    return restored
+
+
+def check_same_corpus(records: Path, corpus) -> None:
+    """Refuse to add runs on another corpus (other catalogs installed) to a study's records."""
+    path = Path(records) / CORPUS_RECORD
+    if not path.is_file():
+        return
+    recorded = read_json(path)["manifest"]["config"]["corpus"]
+    if recorded != corpus.manifest["config"]["corpus"]:
+        raise ValueError(f"--records {records} holds runs on corpus {recorded!r}, the prepared data is "
+                         f"{corpus.manifest['config']['corpus']!r} (other catalogs): use other --records")

@@ -58,3 +58,31 @@ def test_an_archive_member_outside_the_run_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="escape"):
         study_records.unpack_study(records, tmp_path / "fresh")
     assert not (tmp_path / "fresh" / "runs" / "escape.txt").exists() and not (tmp_path / "escape.txt").exists()
+
+
+def test_a_fresh_work_folder_gets_the_recorded_runs_back_and_keeps_its_own(tmp_path):
+    records = tmp_path / "records"
+    for system, seed in (("baseline", 1), ("stk-0.96", 1)):
+        run_dir = tmp_path / "old" / "runs" / system / f"seed{seed}"
+        finished_run(run_dir)
+        study_records.pack_run(records, system, seed, run_dir)
+    own = tmp_path / "new" / "runs" / "baseline" / "seed1"
+    own.mkdir(parents=True)
+    (own / "result.json").write_text('{"mine": true}')
+    restored = study_records.restore_runs(records, tmp_path / "new")
+    assert restored == [tmp_path / "new" / "runs" / "stk-0.96" / "seed1"]
+    assert (restored[0] / "hyp.test.test.fr").read_text() == "un\ndeux\n"
+    assert json.loads((own / "result.json").read_text()) == {"mine": True}  # a finished run is not replaced
+    assert study_records.restore_runs(records, tmp_path / "new") == []
+
+
+def test_records_of_another_corpus_are_refused(tmp_path):
+    records = tmp_path / "records"
+    corpus = Corpus(tmp_path)
+    corpus.manifest = {"config": {"corpus": "catalogs-fr-aaaa"}}
+    study_records.write_corpus_record(records, {"name": "fr"}, corpus)
+    study_records.check_same_corpus(records, corpus)  # the same corpus: accepted
+    other = Corpus(tmp_path)
+    other.manifest = {"config": {"corpus": "catalogs-fr-bbbb"}}
+    with pytest.raises(ValueError, match="catalogs-fr-bbbb"):
+        study_records.check_same_corpus(records, other)
