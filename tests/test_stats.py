@@ -85,3 +85,15 @@ def test_power_where_scipys_noncentral_cdf_returns_nan():
     assert power == pytest.approx(stats.nct.sf(c, 4, 8.0), abs=1e-9)
     # five seeds, six comparisons: the Bonferroni step needs a far larger difference than alpha = 0.05
     assert detectable_difference(sd, n, alpha=0.05 / 6) > 1.5 * detectable_difference(sd, n)
+
+
+def test_detectable_difference_at_a_holm_alpha_for_five_seeds():
+    # Defect: scipy's nct.cdf(-c, df, nc) is NaN for some large nc, which stopped the root search at
+    # alpha = 0.05/6 (the strictest Holm step for 6 comparisons) with "function value is NaN".
+    sd, n, alpha = 0.4, 5, 0.05 / 6
+    D = detectable_difference(sd, n, alpha=alpha)
+    assert t_test_power(D, sd, n, alpha=alpha) == pytest.approx(0.8, abs=1e-9)
+    # Independent: the upper tail alone (the lower tail is below 1e-6 there) from scipy's nct.sf.
+    c = stats.t.ppf(1 - alpha / 2, n - 1)
+    assert stats.nct.sf(c, n - 1, D / (sd / math.sqrt(n))) == pytest.approx(0.8, abs=1e-6)
+    assert all(math.isfinite(t_test_power(x * sd, sd, n, alpha=alpha)) for x in (2.0, 4.0, 8.0, 16.0, 40.0))

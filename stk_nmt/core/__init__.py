@@ -51,6 +51,7 @@ from .aggregates import (
     masked_kth_largest,
     masked_sorted,
     masked_total,
+    masked_total_partly_averaged,
     mat_k,
     maximum,
     raise_if_nonfinite,
@@ -105,7 +106,7 @@ __all__ = [
     "batched_average", "batched_average_top_k", "batched_kth_largest", "batched_lambda_form", "batched_mat_k",
     "batched_maximum", "batched_st_k", "resolve_k_rows",
     # sync-free masked forms (n and k as tensors) for training loops such as the fairseq criteria
-    "masked_kth_largest", "masked_sorted", "masked_total", "resolve_k_tensor",
+    "masked_kth_largest", "masked_sorted", "masked_total", "masked_total_partly_averaged", "resolve_k_tensor",
     # top-K hinge losses (Garcin et al. 2022)
     "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
     "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",

@@ -30,6 +30,7 @@ from stk_nmt.core import (
     masked_kth_largest,
     masked_sorted,
     masked_total,
+    masked_total_partly_averaged,
     resolve_k_tensor,
 )
 from stk_nmt.core.aggregates import (
@@ -48,6 +49,7 @@ from .lam_update import LamGradientTap, mark_pending
 logger = logging.getLogger(__name__)
 
 LAM_OPTIMIZERS = ("sgd", "fairseq")
+ALWAYS_AVERAGE = ("none", "eos")  # which target tokens bypass the top-k aggregate (--stk-always-average)
 # lam outside the batch's loss range: checked every LAM_RANGE_CHECK_EVERY training batches (one
 # read-back then, none in between); warned about after LAM_RANGE_WARN_AFTER batches in a row, then
 # at most once every LAM_RANGE_WARN_EVERY batches.
@@ -96,6 +98,12 @@ class AggregateConfig(FairseqDataclass):
         metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant; lam moves by at "
                   "most lr * k/n down and lr * (1 - k/n) up per update)"},
     )
+    stk_always_average: ChoiceEnum(list(ALWAYS_AVERAGE)) = field(
+        default="none",
+        metadata={"help": "eos: end-of-sentence target tokens always enter as in the plain average "
+                  "(gradient weight 1/n) and are kept out of the aggregate, whose k counts the other "
+                  "tokens only (k = ceil(ratio * n_rest)); none: every token goes through the aggregate"},
+    )
     sentence_avg: bool = II("optimization.sentence_avg")
     # Read (not flags of their own): a count --stk-k above them can never fit in a batch.
     max_tokens: Optional[int] = II("dataset.max_tokens")
@@ -110,6 +118,8 @@ def _given(value) -> bool:
 def check_aggregate_flags(cfg: AggregateConfig) -> None:
     """Refuse invalid --stk-* flags, whatever the aggregate, naming the flag and value as typed."""
     check_settings(cfg, LAM_OPTIMIZERS)
+    if str(cfg.stk_always_average) not in ALWAYS_AVERAGE:
+        raise ValueError(f"--stk-always-average must be one of {ALWAYS_AVERAGE}, got --stk-always-average {cfg.stk_always_average}")
     k = cfg.stk_k
     if k is not None:
         # A batch holds at most --max-tokens tokens (padding included), so at most that many targets.
@@ -198,6 +208,7 @@ class AggregatedCriterion(FairseqCriterion):
         self.aggregate_name = str(cfg.stk_aggregate)
         self.lam_optimizer = str(cfg.stk_lam_optimizer)
         self.lam_lr = cfg.stk_lam_lr
+        self.always_average = str(cfg.stk_always_average)
         self.aggregate = build_aggregate(
             self.aggregate_name, k=self.k, k_ratio=self.k_ratio, delta=cfg.stk_delta,
             smoother=str(cfg.stk_smoother), lam_init=cfg.stk_lam_init, clip_k=True,
@@ -339,6 +350,20 @@ class AggregatedCriterion(FairseqCriterion):
                 f"Check {change} (unset --stk-lam-init starts at the first batch's k-th largest loss)."
             )
 
+    def always_averaged(self, sample, mask: torch.Tensor) -> Optional[torch.Tensor]:
+        """The valid tokens that bypass the aggregate (--stk-always-average), flat like mask; None for none."""
+        if self.always_average == "none":
+            return None
+        target = sample["target"]
+        prefix = getattr(self, "ignore_prefix_size", 0) or 0
+        if prefix > 0:  # token_losses sliced the same prefix off (fairseq's get_lprobs_and_target)
+            target = target[:, prefix:]
+        target = target.reshape(-1)
+        if target.numel() != mask.numel():
+            raise ValueError(f"--stk-always-average {self.always_average}: the criterion's {mask.numel()} token "
+                             f"losses do not line up with the {target.numel()} target tokens")
+        return mask & target.eq(self.task.target_dictionary.eos())
+
     # ---- forward -----------------------------------------------------------------------------
     def forward(self, model, sample, reduce=True):
         """Returns (loss, sample_size, logging_output) like every fairseq criterion."""
@@ -347,6 +372,9 @@ class AggregatedCriterion(FairseqCriterion):
         net_output = model(**sample["net_input"])
         losses, nll, mask = self.token_losses(model, net_output, sample)
         losses, mask = losses.reshape(-1), mask.reshape(-1)
+        # With --stk-always-average the aggregate (its k, sort, lam) sees only the other tokens.
+        averaged = self.always_averaged(sample, mask)
+        full_mask, mask = mask, mask if averaged is None else mask & ~averaged
         # lam is initialised and updated only by training batches: criterion and model in train
         # mode with gradients on (not validation, not a model left in eval mode).
         training = self.training and model.training and torch.is_grad_enabled()
@@ -371,8 +399,12 @@ class AggregatedCriterion(FairseqCriterion):
                 lam.data.copy_(self.lam_value)
             if not self._lam_ready:
                 lam = kth  # before the first training batch: this batch's k-th largest, not stored
-        loss = masked_total(name, losses, mask, n, k, lam, smoother=getattr(lam_module, "smoother", "srelu"),
-                            delta=getattr(lam_module, "delta", 0.01), sorted_desc=ranked_graph if name == "atk" else None)
+        total_kwargs = dict(smoother=getattr(lam_module, "smoother", "srelu"), delta=getattr(lam_module, "delta", 0.01),
+                            sorted_desc=ranked_graph if name == "atk" else None)
+        if averaged is None:
+            loss = masked_total(name, losses, mask, n, k, lam, **total_kwargs)
+        else:
+            loss = masked_total_partly_averaged(name, losses, full_mask, averaged, k, lam, **total_kwargs)
         if lam_module is not None and training and self._lam_ready:
             if self._lam_by_sgd():
                 lam_grad_sum = lam_gradient_sum(losses, mask, lam, k, lam_module.smoother, lam_module.delta)
@@ -392,7 +424,7 @@ class AggregatedCriterion(FairseqCriterion):
         if clipped is not None and self.k is not None:
             logging_output["k_clipped"] = clipped.long()
         if nll is not None:
-            logging_output["nll_loss"] = torch.where(mask, nll.detach().reshape(-1).float(), 0.0).sum()
+            logging_output["nll_loss"] = torch.where(full_mask, nll.detach().reshape(-1).float(), 0.0).sum()
         if lam is not None:
             logging_output["lam"] = lam.detach().float().reshape(()).clone()
         logging_output.update(self.extra_logging(model, net_output, sample))

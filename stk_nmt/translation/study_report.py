@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from tabulate import tabulate
 
 from ..files import atomic_write
 from .recipes import RECIPES
-from .study_stats import TestResult, verdict
+from .study_stats import TestResult, holm_verdicts
 
 
 def _pm(entry: dict, key: str, digits: int = 2) -> str:
@@ -36,12 +37,18 @@ def figures(study: dict, img_dir: Path) -> dict[str, Path]:
     # Score vs k ratio, mean ± std over seeds; the baseline (the plain average) sits at k/n = 1.
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, key, title in ((axes[0], "bleu", "BLEU"), (axes[1], "chrf", "chrF")):
+        # One line per aggregate over its plain k/n systems; a system with extra flags (another delta,
+        # EOS always averaged) is its own point, nudged sideways so that points at one k/n stay apart.
+        variants = [e for e in systems.values() if e["aggregate"] is not None and " --" in e["label"]]
         for aggregate, marker in (("stk", "o"), ("atk", "s"), ("matk", "^")):
             points = sorted((e["k_ratio"], e[key]["mean"], e[key]["std"]) for e in systems.values()
-                            if e["aggregate"] == aggregate)
+                            if e["aggregate"] == aggregate and e not in variants)
             if points:
                 x, y, err = zip(*points)
                 ax.errorbar(x, y, yerr=err, marker=marker, capsize=3, label=aggregate)
+        for i, e in enumerate(variants, 1):
+            ax.errorbar([e["k_ratio"] + 0.004 * i], [e[key]["mean"]], yerr=[e[key]["std"]], marker="v", capsize=3,
+                        linestyle="none", label=e["label"])
         base = next((e for e in systems.values() if e["aggregate"] is None), None)
         if base:
             ax.errorbar([1.0], [base[key]["mean"]], yerr=[base[key]["std"]], marker="D", color="black",
@@ -90,63 +97,127 @@ def figures(study: dict, img_dir: Path) -> dict[str, Path]:
     return out
 
 
+def _family(studies: list[dict]) -> list[dict]:
+    """Every seed-level test on a page (pair x system x metric): Holm's family."""
+    return [t for study in studies for e in study["systems"].values() for t in e.get("seed_test", {}).values()]
+
+
+def apply_holm(studies: list[dict]) -> int:
+    """Holm's adjustment and the verdicts over every comparison of the given studies; returns m."""
+    return holm_verdicts(_family(studies))
+
+
+def describe_test(test: dict, unit: str) -> str:
+    """One comparison in words: mean difference, seeds, p, Holm p, verdict (+ what was detectable)."""
+    if test["p"] is None:
+        return f"{test['mean']:+.2f} {unit} on {test['n']} matched seed(s): untested (fewer than 2 matched seeds)"
+    text = (f"{test['mean']:+.2f} {unit} (sd {test['sd']:.2f} over {test['n']} seeds; t-test p = {test['p']:.3f}, "
+            f"Holm p = {test['holm_p']:.3f}): {test['verdict']}")
+    if test["verdict"] == "no significant difference":
+        d = test["detectable"]
+        text += (f"; the smallest true difference this test detects with {d['power']:.0%} power is "
+                 f"{d['at_alpha']:.2f} {unit} at alpha = {d['alpha']:g} and {d['at_alpha_over_m']:.2f} {unit} at "
+                 f"alpha = {d['alpha']:g}/{test['family_size']}")
+    return text
+
+
 def system_verdicts(study: dict) -> list[str]:
     lines = []
-    for spec, e in study["systems"].items():
-        if "test_BLEU" not in e:
+    for e in study["systems"].values():
+        if "seed_test" not in e:
             continue
-        b, c = e["test_BLEU"], e["test_chrF"]
-        spread = study["systems"].get("baseline", {}).get("bleu", {}).get("std")
-        lines.append(
-            f"{e['label']}: BLEU {b['delta']:+.2f} (95% CI {b['ci_low']:+.2f} .. {b['ci_high']:+.2f}, p = {b['p_value']:.3f}: "
-            f"{b['verdict']}), chrF {c['delta']:+.2f} (p = {c['p_value']:.3f}: {c['verdict']})"
-            + (f"; baseline BLEU seed std {spread:.2f}" if spread is not None else ""))
+        length = e["length_ratio_delta"]
+        lines.append(f"{e['label']}: BLEU {describe_test(e['seed_test']['BLEU'], 'BLEU')}; chrF "
+                     f"{describe_test(e['seed_test']['chrF'], 'chrF')}; hyp/ref length ratio {length['mean']:+.3f} "
+                     f"(per seed: {' '.join(f'{d:+.3f}' for d in length['differences'])})")
     return lines
 
 
-def conclusion(study: dict) -> str:
-    tested = {spec: e for spec, e in study["systems"].items() if "test_BLEU" in e}
+def conclusion(study: dict, min_bleu: float = 20.0) -> str:
+    """Where one study stands: its finished runs, the baseline's level, and the tested comparisons."""
+    runs, planned = len(study["runs"]), study.get("planned_runs", len(study["runs"]))
+    if not runs:
+        return f"No run has finished yet (0 of {planned} planned)."
+    parts = [f"{runs} of {planned} planned runs finished."]
+    base = study["systems"].get("baseline")
+    if base:
+        level = "at or above" if base["bleu"]["mean"] >= min_bleu else "below"
+        n = len(base["seeds"])
+        spread = (f"{base['bleu']['mean']:.2f} ± {base['bleu']['std']:.2f} BLEU over {n} seeds" if n > 1
+                  else f"{base['bleu']['mean']:.2f} BLEU on its one finished seed")
+        parts.append(f"The baseline reaches {spread}, {level} the {min_bleu:g} BLEU the study requires of a baseline.")
+    tested = [e for e in study["systems"].values() if "seed_test" in e]
     if not tested:
-        return "No system was compared with a baseline."
-    gains = [e["label"] for e in tested.values() if e["test_BLEU"]["verdict"] == "gain"]
-    losses = [e["label"] for e in tested.values() if e["test_BLEU"]["verdict"] == "loss"]
-    chrf_gains = [e["label"] for e in tested.values() if e["test_chrF"]["verdict"] == "gain"]
-    parts = []
-    if gains:
-        best = max(tested.values(), key=lambda e: e["test_BLEU"]["delta"] if e["label"] in gains else -1e9)
-        parts.append(f"Significant BLEU gain over the baseline (seeds and sentences resampled, p < 0.05): "
-                     f"{', '.join(gains)}; the largest is {best['label']} ({best['test_BLEU']['delta']:+.2f} BLEU).")
-    else:
-        untested = [e["label"] for e in tested.values() if e["test_BLEU"]["verdict"].startswith("untested")]
-        parts.append("No ST_k/AT_k system has a significant BLEU gain over the baseline at this scale "
-                     "(seeds and sentences resampled, p < 0.05)."
-                     + (f" Not tested for want of a second matched seed: {', '.join(untested)}." if untested else ""))
-    if losses:
-        parts.append(f"Significantly worse BLEU: {', '.join(losses)}.")
-    if chrf_gains:
-        parts.append(f"Significant chrF gain: {', '.join(chrf_gains)}.")
+        parts.append("No system has been compared with the baseline on a matched seed yet.")
+        return " ".join(parts)
+    for name in ("BLEU", "chrF"):
+        verdicts = {}
+        for e in tested:
+            verdicts.setdefault(e["seed_test"][name]["verdict"], []).append(e["label"])
+        parts.append(f"{name}: " + "; ".join(f"{v}: {', '.join(labels)}" for v, labels in verdicts.items()) + ".")
     return " ".join(parts)
+
+
+def _wall_clock(runs: list[dict]) -> str:
+    """Wall-clock time and machine, from the run records themselves."""
+    total = sum(r["seconds"] for r in runs)
+    text = f"{total / 3600:.1f} h of run time in all ({total / 60 / len(runs):.0f} min per run on average)"
+    timed = [r for r in runs if r.get("started_at") and r.get("finished_at")]
+    if timed:
+        text += (f"; runs started from {min(r['started_at'] for r in timed)} and finished by "
+                 f"{max(r['finished_at'] for r in timed)} (UTC)")
+    machines = [r["machine"] for r in runs if r.get("machine")]
+    if machines:
+        names = sorted({f"{m['cpu']} ({m['cores']} logical cores), {m['system']}" for m in machines})
+        loads = [m["load_average"][0] for m in machines] + [r["load_average_end"][0] for r in runs
+                                                            if r.get("load_average_end")]
+        text += (f", on {'; '.join(names)}; 1-minute load average at the starts and ends of the runs "
+                 f"{min(loads):.1f} to {max(loads):.1f}")
+    return text
+
+
+def curve_table(study: dict) -> list[str]:
+    """Validation nll (bits/token) at each validated update count, mean ± std over seeds, per system."""
+    points = {}
+    for run in study["runs"]:
+        # One value per update count and run: a resumed run's log repeats the updates after its last
+        # checkpoint; the later attempt (later in the log) is the one the run continued from.
+        own = {int(r["num_updates"]): r["nll_loss"] for r in run["log"]["valid"] if "nll_loss" in r and "num_updates" in r}
+        for update, value in own.items():
+            points.setdefault(run["system"], {}).setdefault(update, []).append(value)
+    updates = sorted({u for by_update in points.values() for u in by_update})
+    if not updates:
+        return []
+    rows = []
+    for spec, e in study["systems"].items():
+        by_update = points.get(spec, {})
+        rows.append([e["label"], *(f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0:.3f}"
+                                   if (v := by_update.get(u)) else "" for u in updates)])
+    return [tabulate(rows, headers=["system", *(f"update {u}" for u in updates)], tablefmt="github"), "",
+            "Validation nll in bits per token (comparable across criteria, unlike each criterion's own loss), "
+            "teacher-forced on the validation set at each validation, mean ± std over the finished seeds.", ""]
 
 
 def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
     config, systems = study["config"], study["systems"]
     corpus = study["corpus"]
     manifest = corpus["manifest"]
+    runs = study["runs"]
     lines = [f"{heading} Study `{config['name']}`: {manifest['config']['source_lang']}->"
              f"{manifest['config']['target_lang']}, corpus `{manifest['config']['corpus']}`", ""]
     recipe = RECIPES[config["recipe"]].description
-    total = sum(r["seconds"] for r in study["runs"])
-    if study.get("planned_runs", len(study["runs"])) > len(study["runs"]):
-        lines += [f"**PARTIAL: {len(study['runs'])} of {study['planned_runs']} planned runs finished** "
-                  f"(the study was stopped by the time limit; every statistic below uses the finished runs "
-                  f"only).", ""]
+    planned = study.get("planned_runs", len(runs))
+    if planned > len(runs):
+        lines += [f"**In progress: {len(runs)} of {planned} planned runs finished.** Every statistic below uses "
+                  f"the finished runs only.", ""]
+    preset = f"preset `{config['preset']}`, " if config.get("preset") else ""
+    seeds = sorted(set(config["seeds"]) | set(config.get("planned_seeds", [])))
     lines += [
-        f"**Budget.** {len(config['seeds'])} seeds ({', '.join(map(str, config['seeds']))}) x "
-        f"{len(systems)} systems; recipe `{config['recipe']}` ({recipe}; the extra fairseq flags below override it), "
-        f"{config['max_update']} updates "
-        f"per run, label smoothing {config['label_smoothing']}, extra fairseq flags "
-        f"`{' '.join(config['fairseq_args']) or 'none'}`; checkpoint_last evaluated, beam {config['beam']}; "
-        f"{total / 60:.0f} min of wall time in all on a shared 2-core CPU.", "",
+        f"**Budget.** {len(seeds)} seeds ({', '.join(map(str, seeds))}) x "
+        f"{len(config['systems'])} systems; {preset}recipe `{config['recipe']}` ({recipe}), "
+        f"{config['max_update']} updates per run, label smoothing {config['label_smoothing']}, extra fairseq flags "
+        f"`{' '.join(config['fairseq_args']) or 'none'}`; checkpoint_last evaluated, beam {config['beam']}"
+        + (f"; {_wall_clock(runs)}." if runs else "."), "",
         f"**Data.** train/valid/test {', '.join(f'{v:,}' for v in manifest['sizes_binarized'].values())} "
         f"pairs (binarised); test {corpus['test_sentences']} sentences."]
     catalogs = corpus.get("catalogs")
@@ -156,40 +227,57 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
                       f"`{catalogs['catalog_digest'][:16]}`), counts {catalogs['counts']}; split hashes (sha256 of "
                       f"the source side): " + ", ".join(f"{k} `{v['sha256_source'][:12]}`"
                                                          for k, v in catalogs["splits"].items()) + ".")
-    lines += ["", f"**Command.** `{config['command']}`", "", f"{heading}# Scores (test set)", ""]
+    lines += ["", f"**Command.** `{config['command']}`", ""]
+    if not runs:
+        lines += ["No run of this study has finished yet.", ""]
+        return "\n".join(lines)
+    lines += [f"{heading}# Scores (test set)", ""]
     rows = []
-    for spec, e in systems.items():
-        b, c = e.get("test_BLEU"), e.get("test_chrF")
+    for e in systems.values():
+        t = e.get("seed_test", {})
+        b, c, bs = t.get("BLEU"), t.get("chrF"), e.get("test_BLEU")
         per_seed = e.get("per_seed_bootstrap_p", {})
         rows.append([e["label"], len(e["seeds"]), _pm(e, "bleu"), _pm(e, "chrf"), _pm(e, "length_ratio", 3),
-                     f"{b['delta']:+.2f}" if b else "", f"{b['p_value']:.3f}" if b else "",
-                     f"{b['ci_low']:+.2f} .. {b['ci_high']:+.2f}" if b else "",
-                     f"{c['delta']:+.2f}" if c else "", f"{c['p_value']:.3f}" if c else "",
+                     f"{b['mean']:+.2f}" if b else "", f"{b['p']:.3f}" if b and b["p"] is not None else "",
+                     f"{b['holm_p']:.3f}" if b and b.get("holm_p") is not None else "",
+                     f"{b['sign_flip_p']:.3f}" if b else "",
+                     f"{c['mean']:+.2f}" if c else "", f"{c['holm_p']:.3f}" if c and c.get("holm_p") is not None else "",
+                     f"{bs['p_value']:.3f}" if bs else "",
                      " ".join(f"{p['BLEU']:.3f}" for p in per_seed.values()) if per_seed else ""])
-    lines.append(tabulate(rows, headers=["system", "seeds", "BLEU", "chrF", "hyp/ref length", "ΔBLEU",
-                                         "p (seeds×sents)", "95% CI ΔBLEU", "ΔchrF", "p chrF", "per-seed p BLEU"],
-                          tablefmt="github"))
-    lines += ["", "Mean ± sample std over seeds. Δ: mean over matched seeds of system − baseline. "
-              "p (seeds×sents): the two-level paired bootstrap resampling seeds and sentences "
-              f"({config['bootstrap_samples']} samples, see below); per-seed p: sacrebleu's paired bootstrap "
-              "of each seed against the baseline of the same seed (does not account for seed spread).", ""]
-    lines += [f"{heading}# Conclusion", "", conclusion(study), ""]
+    lines.append(tabulate(rows, headers=["system", "seeds", "BLEU", "chrF", "hyp/ref length", "ΔBLEU", "t-test p",
+                                         "Holm p", "sign-flip p", "ΔchrF", "Holm p chrF", "2-level bootstrap p",
+                                         "per-seed bootstrap p BLEU"], tablefmt="github", disable_numparse=True))
+    lines += ["", "Mean ± sample std over seeds. Δ: mean over matched seeds of the per-seed corpus-level difference "
+              "system − baseline. **t-test p**: the paired t-test over seeds of those differences, the verdict's test; "
+              "**Holm p**: adjusted over every comparison on the page. Secondary, not used for verdicts: the exact "
+              "sign-flip p (over all 2^S sign assignments; its smallest value is 2/2^S, 0.0625 at 5 seeds); the "
+              f"two-level bootstrap p ({config['bootstrap_samples']} samples resampling seeds and sentences, centred "
+              "on the bootstrap mean: #{|d_b − mean d_b| ≥ |d|}; anti-conservative with few seeds); per seed, "
+              "sacrebleu's paired bootstrap p of each seed against the baseline of the same seed (centred as "
+              "sacrebleu does: |d_b| − mean |d_b| ≥ |d|; blind to the seed spread).", ""]
+    lines += [f"{heading}# Verdicts so far", "", conclusion(study), ""]
     lines += [f"- {line}" for line in system_verdicts(study)] + [""]
-    below_rows = [[e["label"], f"{t['lam']:.3f}", f"{100 * t['below_lam_fraction']:.1f}%",
-                   f"{100 * t['zero_gradient_fraction']:.1f}%",
+    below_rows = [[e["label"], f"{t['lam']:.3f}", f"{100 * t['below_lam_fraction']:.1f}%", f"{t['mean_weight']:.3f}",
+                   *(f"{100 * t['weight_below_fraction'][w]:.1f}%" for w in ("0.1", "0.01")),
                    *(f"{100 * t['share_of_below'][k]:.1f}% ({100 * t['share_of_all'][k]:.1f}%)"
                      for k in ("eos", "punct", "frequent"))]
-                  for e in systems.values() if (t := e.get("tokens_below_lam"))]
+                  for e in systems.values() if (t := e.get("tokens_below_lam")) and "mean_weight" in t]
     if below_rows:
-        lines += [f"{heading}# Which target tokens fall below lam (no gradient)", "",
-                  tabulate(below_rows, headers=["system", "final lam (nats)", "tokens below lam",
-                                                "below lam − delta (zero gradient)", "EOS", "punctuation",
+        lines += [f"{heading}# Which target tokens fall below lam, and the weight ST_k gives them", "",
+                  tabulate(below_rows, headers=["system", "final lam (nats)", "tokens below lam", "mean weight",
+                                                "weight < 0.1", "weight < 0.01", "EOS", "punctuation",
                                                 "50 most frequent subwords"], tablefmt="github"), "",
                   f"Each trained model's label-smoothed token losses on the first {config['analysis_sentences']} "
                   "validation sentences (teacher forcing, no dropout) against its final lam; mean over seeds. "
-                  "The last three columns: share of the below-lam tokens that are end-of-sentence, "
-                  "punctuation-only subwords and the 50 most frequent subwords, in brackets their share among "
-                  "all tokens: a share above the bracket means ST_k stops training those tokens first.", ""]
+                  "A token's weight is ST_k's gradient weight relative to the plain average's: SReLU's derivative "
+                  "0.5 (1 + x / sqrt(x² + delta²)), x = loss − lam, which is 0.5 at lam and falls towards 0 below "
+                  "it but is never 0 (0.146 at lam − delta); an always-averaged EOS token weighs 1. 'tokens below "
+                  "lam' are those with weight < 0.5. The last three columns: share of the below-lam tokens that are "
+                  "end-of-sentence, punctuation-only subwords and the 50 most frequent subwords, in brackets their "
+                  "share among all tokens: a share above the bracket means ST_k trains those tokens least.", ""]
+    curve = curve_table(study)
+    if curve:
+        lines += [f"{heading}# Validation curve", "", *curve]
     figs = study.get("figures", {})
     if figs:
         lines += [f"{heading}# Figures", ""]
@@ -200,7 +288,7 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
             lines += [f"![{captions.get(key, key)}]({image_prefix}{path})", "", f"*{captions.get(key, key)}.*", ""]
     lines += [f"{heading}# Every run", ""]
     lines.append(tabulate([[r["label"], r["seed"], f"{r['bleu']:.2f}", f"{r['chrf']:.2f}", f"{r['length_ratio']:.3f}",
-                            r["final_updates"], f"{r['seconds']:.0f}"] for r in study["runs"]],
+                            r["final_updates"], f"{r['seconds']:.0f}"] for r in runs],
                           headers=["system", "seed", "BLEU", "chrF", "hyp/ref length", "updates", "seconds"],
                           tablefmt="github"))
     lines += ["", f"BLEU signature: `{study['signatures']['BLEU']}`  ", f"chrF signature: `{study['signatures']['chrF']}`", ""]
@@ -208,79 +296,63 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
 
 
 INTRO = """\
-This page is written by `python -m stk_nmt.translation.study page` from the studies' own records
-(`study.json`); every number, table and figure below comes from the runs it lists. It asks whether
-ST_k (`--criterion stk`, label-smoothed token losses aggregated with the smoothed top-k average at
-k/n = R, trainable threshold lam) translates better than the plain average
+This page is written by `python -m stk_nmt.translation.study page` from the studies' committed run
+records (`docs/study-runs/<pair>/`); every number, table and figure below comes from the runs it
+lists. It asks whether ST_k (`--criterion stk`, label-smoothed token losses aggregated with the
+smoothed top-k average at k/n = R, trainable threshold lam) translates better than the plain average
 (`label_smoothed_cross_entropy`), with the same model, recipe and update budget, over several seeds.
+The systems: the baseline; ST_k at k/n = 0.96 (the project's default); AT_k at 0.96 (the paper's
+Table 5 middle column); ST_k at 0.96 with delta = 0.1 (the paper's Table 8); and ST_k at 0.96 with
+end-of-sentence tokens always averaged (`--stk-always-average eos`, see docs/criteria.md), a test of
+whether EOS tokens falling below lam matter.
 
 **How a difference is tested.** Each system is trained with the same seeds as the baseline and
-translates the same test sentences. Per seed, sacrebleu's paired bootstrap compares the two
-(that test ignores the seed spread). The verdict uses one test across seeds and sentences
-together, a two-level paired bootstrap: each of B samples draws the seeds with replacement and the
-test sentences with replacement (the same sentences for all seeds and both systems) and takes the
-mean over the drawn seeds of the corpus-level difference (system − baseline, BLEU or chrF from
-sacrebleu's sufficient statistics). p = (1 + #{|delta_b − mean delta| ≥ |observed delta|}) / (B + 1),
-as in sacrebleu's bootstrap; the 95% interval is the 2.5..97.5 percentile of delta_b. "gain" means
-p < 0.05 and an interval above 0; otherwise "no significant difference" (or "loss"). Because the seeds
-are resampled, a difference that the seed spread explains is not called a gain. With 3 seeds the
-seed level is coarse (the interval tends to be too narrow), so a p just under 0.05 is weak evidence.
+translates the same test sentences. For each matched seed s the corpus-level difference d_s =
+score(system, s) − score(baseline, s) (BLEU or chrF) is one observation; the verdict comes from the
+paired t-test over seeds of mean(d) = 0. Holm's adjustment runs over every comparison on this page
+(pair x system x metric); a comparison is a gain or a loss when its Holm-adjusted p is below 0.05. An
+exact sign-flip permutation test over seeds is shown beside it but cannot decide at this size: with
+S seeds its smallest p is 2/2^S, 0.0625 at 5 seeds. Beside every "no significant difference" stands
+the smallest true difference the t-test detects with 80% power given the observed seed spread of d,
+at alpha = 0.05 and at alpha = 0.05/m (Holm's strictest step for m comparisons): "no significant
+difference" is not "no difference", and a reader can see whether, e.g., the paper's +0.5 BLEU was
+within reach. Sentence-level bootstraps are secondary evidence only (see the note under each table).
 
 **What explains a difference.** The hypothesis/reference length ratio (sacreBLEU's sys_len/ref_len)
-per system, and, for each ST_k model, which validation target tokens have a label-smoothed loss
-below its final lam (ST_k gives them weight smoother'(loss − lam): zero below lam − delta, i.e. no
-gradient): their share of end-of-sentence, punctuation-only subwords and the 50 most frequent
-subwords, beside those tokens' share of all tokens.
+per system; for each ST_k model, which validation target tokens have a label-smoothed loss below its
+final lam and the weight ST_k gives them (SReLU'(loss − lam): 0.5 at lam, smaller below it but never
+zero): their share of end-of-sentence, punctuation-only subwords and the 50 most frequent subwords,
+beside those tokens' share of all tokens; and the validation curve every 200 updates.
 
 **The data.** The catalog corpora are real human translations found on this machine: the gettext
 catalogs (`/usr/share/locale/<lang>/LC_MESSAGES/*.mo`) of the installed programs, read with polib
 (`python -m stk_nmt.data.catalogs`). They depend on what is installed; each study below names the
-catalogs' digest and the hash of each split. The embedded corpus is the synthetic default corpus
-of the demo.
+catalogs' digest and the hash of each split.
 """
 
 
-def page_conclusion(studies: list[dict], weak_bleu: float = 5.0) -> str:
-    lines = ["## Answer", ""]
-    gains, losses, chrf_gains, weak = [], [], [], []
+def status_line(studies: list[dict]) -> str:
+    """How far the grid is, from the records: never a settled answer while runs are missing."""
+    finished = sum(len(s["runs"]) for s in studies)
+    planned = sum(s.get("planned_runs", len(s["runs"])) for s in studies)
+    per = ", ".join(f"{s['config']['name']} {len(s['runs'])} of {s.get('planned_runs', len(s['runs']))}"
+                    for s in studies)
+    if finished < planned:
+        return (f"**Status: in progress.** {finished} of {planned} planned runs are finished ({per}); the others "
+                "are not (the grid command under Reproduce resumes them). The question is open: every verdict "
+                "below covers the finished runs only and may change as runs finish.")
+    return f"**Status: all {planned} planned runs finished** ({per})."
+
+
+def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
+    m = apply_holm(studies)
+    lines = ["## Where the study stands", "", status_line(studies), ""]
     for study in studies:
-        name = study["config"]["name"]
-        note = ""
-        base = study["systems"].get("baseline")
-        if base and base["bleu"]["mean"] < weak_bleu:
-            weak.append(name)
-            note = (f" The baseline itself reaches only {base['bleu']['mean']:.2f} BLEU / {base['chrf']['mean']:.2f} "
-                    "chrF here: the models have barely begun to translate, so this comparison says little "
-                    "about trained models.")
-        lines.append(f"- **{name}**: {conclusion(study)}{note}")
-        for e in study["systems"].values():
-            verdict_bleu = e.get("test_BLEU", {}).get("verdict")
-            if verdict_bleu == "gain":
-                gains.append(f"{e['label']} on {name}")
-            elif verdict_bleu == "loss":
-                losses.append(f"{e['label']} on {name}")
-            if e.get("test_chrF", {}).get("verdict") == "gain":
-                chrf_gains.append(f"{e['label']} on {name}")
-    best = []
-    for study in studies:
-        stk = [e for e in study["systems"].values() if e["aggregate"] == "stk"]
-        if stk:
-            top = max(stk, key=lambda e: e["bleu"]["mean"])
-            best.append(f"{top['k_ratio']:g} on {study['config']['name']}")
-    summary = ("ST_k gave a significant BLEU gain: " + ", ".join(gains) + "." if gains else
-               "no significant BLEU gain from ST_k at any k/n tried, at this scale.")
-    if losses:
-        summary += " Significantly worse BLEU: " + ", ".join(losses) + "."
-    if chrf_gains:
-        summary += " Significant chrF gain: " + ", ".join(chrf_gains) + "."
-    if best:
-        summary += " The k/n with the highest mean BLEU among the ST_k systems: " + ", ".join(best) + "."
-    if weak:
-        summary += (" On " + ", ".join(weak) + " the baselines stay below " f"{weak_bleu:g} BLEU, too weak for "
-                    "a verdict on ST_k itself.")
-    lines += ["", "In short: " + summary + " These are small models with a small update budget on a shared "
-              "CPU: the answer is about this scale only, not about the paper's setting.", ""]
+        lines.append(f"- **{study['config']['name']}**: {conclusion(study, min_bleu)}")
+        lines += [f"  - {line}" for line in system_verdicts(study)]
+    lines += ["", f"Holm's adjustment runs over the {m} comparison(s) with at least two matched seeds on this page."
+              if m else "No comparison has two matched seeds yet: nothing is tested.", ""]
     return "\n".join(lines)
 
 
-__all__ = ["figures", "markdown", "page_conclusion", "conclusion", "TestResult", "verdict"]
+__all__ = ["apply_holm", "figures", "markdown", "page_conclusion", "conclusion", "status_line", "TestResult"]

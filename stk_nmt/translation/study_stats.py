@@ -1,6 +1,15 @@
-"""Statistics of the study: seed spread, per-seed paired bootstrap, and one test over seeds and sentences.
+"""Statistics of the study: the seed-level test that gives the verdicts, and secondary bootstraps.
 
-The test across seeds and sentences (`seed_sentence_bootstrap`) is a two-level paired bootstrap.
+**The verdict** (`seed_test`, `holm_verdicts`): each seed's corpus-level difference d_s = M(system,
+seed s) − M(baseline, seed s), then the paired t-test of mean(d) = 0 over the S seeds (stk_nmt.stats).
+The exact sign-flip test over the 2^S sign assignments is reported beside it, but cannot decide: its
+smallest p is 2 / 2^S (0.0625 at S = 5). Holm's adjustment runs over every comparison on a page
+(every pair x system x metric); a comparison is a gain or a loss when its Holm-adjusted p is below
+0.05, else "no significant difference", stated with the smallest true difference the t-test detects
+with 80% power given the seed spread of d (stk_nmt.stats.detectable_difference) at alpha = 0.05 and
+at 0.05 / m, Holm's strictest step for m comparisons.
+
+**Secondary: the two-level bootstrap** (`seed_sentence_bootstrap`), a paired bootstrap over seeds and sentences.
 A system and the baseline were each trained with the same seeds s = 1..S and translate the same N
 test sentences. One bootstrap sample b draws
     - S seeds with replacement (s_1 .. s_S), and
@@ -8,16 +17,16 @@ test sentences. One bootstrap sample b draws
 and computes
     delta_b = (1/S) sum_j [ M(system, seed s_j, sentences_b) - M(baseline, seed s_j, sentences_b) ]
 where M is the corpus metric (BLEU or chrF, from sacrebleu's sufficient statistics summed over the
-drawn sentences). The observed delta is the same mean over all seeds and all sentences. As in
-sacrebleu's paired bootstrap, the p-value tests delta = 0 against the bootstrap distribution shifted
-to mean zero:
+drawn sentences). The observed delta is the same mean over all seeds and all sentences. The p-value
+compares |delta_observed| with the bootstrap distribution of delta_b centred on its own mean:
     p = (1 + #{b : |delta_b - mean(delta)| >= |delta_observed|}) / (B + 1),
-and the 95% interval is the 2.5th..97.5th percentile of delta_b. Resampling the seeds puts the
+and the 95% interval is the 2.5th..97.5th percentile of delta_b. (sacrebleu's own paired bootstrap,
+used per seed in the study, centres the absolute differences instead: its statistic is
+|d_b| - mean_b |d_b|, compared with |d_observed|.) Resampling the seeds puts the
 seed-to-seed spread of the difference into the null distribution, so a difference that one
 lucky seed explains is not significant; resampling sentences adds the test-set sampling error.
-With one matched seed there is no seed spread to resample: no verdict is given then. With few
-seeds (3) the seed level is coarse: the interval is, if anything, too narrow, so a
-"no significant difference" verdict is the safe reading, a "gain" needs p well below 0.05.
+With few seeds the seed level of this bootstrap is coarse and its p is anti-conservative (too small),
+which is why it is not used for verdicts.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..stats import ALPHA, POWER, detectable_difference, holm, paired_ttest, sign_flip_test
 from .evaluate import metrics
 
 
@@ -93,12 +103,36 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
-def verdict(result: TestResult, alpha: float = 0.05) -> str:
-    # One matched seed says nothing about the seed spread: no verdict rather than a false "gain".
-    if result.n_seeds < 2:
-        return "untested (one seed)"
-    if result.p_value < alpha and result.ci_low > 0:
-        return "gain"
-    if result.p_value < alpha and result.ci_high < 0:
-        return "loss"
-    return "no significant difference"
+def seed_test(differences: Sequence[float]) -> dict:
+    """The seed-level test of one comparison: per-seed differences, paired t-test, sign-flip test.
+
+    Below two seeds there is no seed spread: p is None and the comparison stays untested."""
+    d = [float(x) for x in differences]
+    t = paired_ttest(d) if len(d) >= 2 else None
+    flip = sign_flip_test(d) if d else None
+    return {"differences": d, "n": len(d), "mean": float(np.mean(d)) if d else None,
+            "sd": t["sd"] if t else None, "t": t["t"] if t else None, "df": t["df"] if t else None,
+            "p": t["p"] if t else None, "sign_flip_p": flip["p"] if flip else None,
+            "sign_flip_min_p": flip["min_p"] if flip else None}
+
+
+def holm_verdicts(tests: Sequence[dict], alpha: float = ALPHA, power: float = POWER) -> int:
+    """Holm over every test with a p (the page's family); writes into each test dict: holm_p, verdict
+    (gain / loss / no significant difference / untested) and the detectable difference at alpha and
+    at alpha / m. Returns m, the family size."""
+    tested = [t for t in tests if t.get("p") is not None]
+    m = len(tested)
+    for test, adjusted in zip(tested, holm([t["p"] for t in tested])):
+        test["holm_p"] = adjusted
+        test["family_size"] = m
+        if adjusted < alpha:
+            test["verdict"] = "gain" if test["mean"] > 0 else "loss"
+        else:
+            test["verdict"] = "no significant difference"
+        test["detectable"] = {"alpha": alpha, "power": power,
+                              "at_alpha": detectable_difference(test["sd"], test["n"], alpha, power),
+                              "at_alpha_over_m": detectable_difference(test["sd"], test["n"], alpha / m, power)}
+    for test in tests:
+        if test.get("p") is None:
+            test.update(holm_p=None, family_size=m, verdict="untested (fewer than 2 matched seeds)", detectable=None)
+    return m

@@ -1,7 +1,10 @@
-"""Which target tokens get no gradient: a trained model's per-token losses against its final lam.
+"""Which target tokens ST_k trains least: a trained model's per-token losses against its final lam.
 
-ST_k weights a token loss l by smoother'(l - lam): tokens with l < lam - delta get weight 0, i.e.
-no gradient. `tokens_below_lam` loads a checkpoint in this process (CPU, eval mode: no dropout),
+ST_k weights a token loss l by the smoother's derivative, for SReLU w(l) = 0.5 (1 + x / sqrt(x^2 +
+delta^2)) with x = l - lam: 0.5 at lam, falling towards 0 below it but never 0 (at lam - delta it is
+still 0.146; with --stk-always-average eos an end-of-sentence token has weight 1 whatever its loss).
+`weight_summary` gives the real weights: the mean weight and the share of tokens whose weight is below
+each of WEIGHT_THRESHOLDS. `tokens_below_lam` loads a checkpoint in this process (CPU, eval mode: no dropout),
 teacher-forces it over the first sentences of a subset, computes the same label-smoothed token
 loss the criterion used (nats), and counts the tokens whose loss is below the saved lam, split into
 end-of-sentence, punctuation-only subwords and the most frequent subwords of the dictionary, each
@@ -16,6 +19,8 @@ import unicodedata
 from pathlib import Path
 
 FREQUENT_TOP = 50  # "frequent words": the 50 most frequent subwords of the target dictionary
+# Weight thresholds reported: below 0.5 is below lam (SReLU); 0.1 and 0.01 are nearly untrained tokens.
+WEIGHT_THRESHOLDS = (0.5, 0.1, 0.01)
 
 _INNER = re.compile(r"\| train_inner \| (.*)$")
 _EPOCH = re.compile(r"\| (train|valid) \| (.*)$")
@@ -44,6 +49,29 @@ def is_punctuation(symbol: str) -> bool:
     return bool(text) and all(unicodedata.category(c).startswith("P") for c in text)
 
 
+def weight_summary(losses, lam: float, delta: float, always_one=None,
+                   thresholds: tuple[float, ...] = WEIGHT_THRESHOLDS) -> dict:
+    """ST_k's gradient weight of each token (SReLU'(l - lam), 1 for the tokens in `always_one`, e.g.
+    EOS under --stk-always-average eos): sums for the mean weight and counts below each threshold.
+
+    losses: 1-D tensor of valid token losses (nats); always_one: bool tensor like losses, or None.
+    Returns {"tokens", "weight_sum", "below": {threshold: count}} (sums, so batches add up)."""
+    from stk_nmt.core import srelu_grad
+
+    weights = srelu_grad(losses.double() - lam, delta)
+    if always_one is not None:
+        weights = weights.masked_fill(always_one, 1.0)
+    return {"tokens": int(weights.numel()), "weight_sum": float(weights.sum()),
+            "below": {str(t): int((weights < t).sum()) for t in thresholds}}
+
+
+def _add_weight_counts(total: dict | None, part: dict) -> dict:
+    if total is None:
+        return part
+    return {"tokens": total["tokens"] + part["tokens"], "weight_sum": total["weight_sum"] + part["weight_sum"],
+            "below": {t: total["below"][t] + part["below"][t] for t in total["below"]}}
+
+
 def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", max_sentences: int = 500,
                      max_tokens: int = 4096) -> dict | None:
     """Token-loss analysis of one checkpoint; None when its criterion has no lam (the baseline)."""
@@ -64,6 +92,7 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
     cfg = state["cfg"]
     eps = float(getattr(cfg.criterion, "label_smoothing", 0.0) or 0.0)
     delta = float(getattr(cfg.criterion, "stk_delta", 0.0) or 0.0)
+    always_eos = str(getattr(cfg.criterion, "stk_always_average", "none")) == "eos"
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
         [str(checkpoint)], arg_overrides={"data": str(data_bin)}, state=state)
     model = models[0].float().eval()
@@ -79,6 +108,7 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
     counts = {"all": 0, "below": 0, "below_zero_grad": 0,
               "all_eos": 0, "all_punct": 0, "all_frequent": 0,
               "below_eos": 0, "below_punct": 0, "below_frequent": 0}
+    weights = None  # weight_summary sums over all tokens
     with torch.no_grad():
         for batch in batches:
             sample = dataset.collater([dataset[int(i)] for i in batch])
@@ -97,11 +127,18 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
                 counts[f"{name}_punct"] += int((mask & torch.isin(target, punctuation)).sum())
                 counts[f"{name}_frequent"] += int((mask & torch.isin(target, frequent)).sum())
             counts["below_zero_grad"] += int((loss < lam - delta).sum())
+            weights = _add_weight_counts(weights, weight_summary(loss, lam, delta,
+                                                                 target.eq(eos) if always_eos else None))
     share = lambda part, whole: part / whole if whole else 0.0  # noqa: E731
+    weights = weights or {"tokens": 0, "weight_sum": 0.0, "below": {str(t): 0 for t in WEIGHT_THRESHOLDS}}
     return {
         "lam": lam, "delta": delta, "label_smoothing": eps, "subset": subset, "sentences": len(indices),
+        "always_average_eos": always_eos,
         "tokens": counts["all"], "below_lam_fraction": share(counts["below"], counts["all"]),
-        "zero_gradient_fraction": share(counts["below_zero_grad"], counts["all"]),
+        # Below lam - delta: the weight there is 0.146 or less (never 0); kept for older records.
+        "below_lam_minus_delta_fraction": share(counts["below_zero_grad"], counts["all"]),
+        "mean_weight": share(weights["weight_sum"], weights["tokens"]),
+        "weight_below_fraction": {t: share(c, weights["tokens"]) for t, c in weights["below"].items()},
         "share_of_below": {k: share(counts[f"below_{k}"], counts["below"]) for k in ("eos", "punct", "frequent")},
         "share_of_all": {k: share(counts[f"all_{k}"], counts["all"]) for k in ("eos", "punct", "frequent")},
         "frequent_top": FREQUENT_TOP, "counts": counts,

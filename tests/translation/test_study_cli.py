@@ -11,7 +11,7 @@ BASE = ["run", "--data", "prepared", "--work", "work", "--max-update", "5", "--f
 def configs(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # main sets a default; restored afterwards
     seen = []
-    monkeypatch.setattr(study, "run_study", lambda config: seen.append(config) or config)
+    monkeypatch.setattr(study, "run_study", lambda config, **kw: seen.append(config) or config)
     return seen
 
 
@@ -44,3 +44,30 @@ def test_a_single_flag_as_the_value_of_an_args_option(configs):
     assert config["stk_args"] == ["--stk-delta=0.1"] and config["generate_args"] == ["--fp16"]
     assert study.main([*base, "--fairseq-args=--cpu"])["fairseq_args"] == ["--cpu"]
     assert study.main([*base, "--seeds", "4", "--", "--fairseq-args", "--cpu"])["fairseq_args"] == ["--fairseq-args", "--cpu"]
+
+
+def test_a_preset_sets_recipe_budget_systems_and_seeds(configs):
+    base = ["run", "--data", "prepared", "--work", "work"]
+    config = study.main([*base, "--preset", "catalogs"])
+    assert (config["recipe"], config["max_update"], config["preset"]) == ("study", 800, "catalogs")
+    assert config["seeds"] == [1, 2, 3, 4, 5]
+    assert config["systems"] == ["baseline", "stk:0.96", "atk:0.96", "stk:0.96,--stk-delta=0.1",
+                                 "stk:0.96,--stk-always-average=eos"]
+    # Every system parses to the flags it names; the EOS system passes the criterion's flag.
+    eos = study.parse_system(config["systems"][-1])
+    assert eos.criterion_args(0.1, [])[-2:] == ["--stk-always-average", "eos"]
+    # Given values win over the preset's.
+    config = study.main([*base, "--preset", "catalogs", "--seeds", "7", "--max-update", "10", "--systems", "baseline"])
+    assert (config["seeds"], config["max_update"], config["systems"]) == ([7], 10, ["baseline"])
+
+
+def test_run_needs_a_budget_without_a_preset(configs, capsys):
+    with pytest.raises(SystemExit):
+        study.main(["run", "--data", "prepared", "--work", "work"])
+    assert "--max-update" in capsys.readouterr().err and configs == []
+
+
+def test_the_grid_keeps_german_out(tmp_path):
+    with pytest.raises(ValueError, match="German"):
+        study.main(["grid", "--preset", "catalogs", "--data-root", str(tmp_path), "--work-root", str(tmp_path),
+                    "--records", str(tmp_path), "--pairs", "fr", "de"])

@@ -54,7 +54,6 @@ def test_seed_sentence_bootstrap_matches_brute_force(metric):
     assert result.p_value == pytest.approx(p)
     assert (result.ci_low, result.ci_high) == pytest.approx(tuple(np.percentile(deltas, [2.5, 97.5])))
     assert result.delta > 0 and result.p_value < 0.05
-    assert study_stats.verdict(result) == "gain"
 
 
 def test_seed_spread_is_not_a_gain():
@@ -62,11 +61,38 @@ def test_seed_spread_is_not_a_gain():
     # One seed much better, the other much worse: the mean difference is small against the spread.
     result = study_stats.seed_sentence_bootstrap([good[0], bad[1]], [bad[0], good[1]], refs, "BLEU",
                                                  n_samples=200, seed=1)
-    assert result.p_value > 0.05 and study_stats.verdict(result) == "no significant difference"
+    assert result.p_value > 0.05
     assert result.ci_low < 0 < result.ci_high
-    # One seed: however small p is, the seed spread is unknown and no gain is claimed.
-    one = study_stats.seed_sentence_bootstrap([good[0]], [bad[0]], refs, "BLEU", n_samples=50, seed=1)
-    assert one.p_value < 0.05 and study_stats.verdict(one) == "untested (one seed)"
+
+
+def test_seed_test_is_scipys_paired_t_test_over_seeds():
+    from scipy import stats as scipy_stats
+
+    system, baseline = [24.1, 25.3, 23.8, 24.9, 25.0], [23.5, 25.0, 23.9, 24.1, 24.2]
+    test = study_stats.seed_test([a - b for a, b in zip(system, baseline)])
+    reference = scipy_stats.ttest_rel(system, baseline)
+    assert test["p"] == pytest.approx(reference.pvalue) and test["t"] == pytest.approx(reference.statistic)
+    assert test["n"] == 5 and test["df"] == 4 and test["sign_flip_min_p"] == pytest.approx(0.0625)
+    # One seed: no spread, no p, untested.
+    assert study_stats.seed_test([0.4])["p"] is None
+
+
+def test_holm_verdicts_over_the_whole_family():
+    from scipy import stats as scipy_stats
+
+    tests = [{"p": 0.01, "mean": 0.5, "sd": 0.2, "n": 5}, {"p": 0.04, "mean": -0.3, "sd": 0.2, "n": 5},
+             {"p": 0.03, "mean": 0.1, "sd": 0.4, "n": 5}, {"p": None, "mean": 0.2, "sd": None, "n": 1}]
+    assert study_stats.holm_verdicts(tests) == 3
+    # Holm by hand: sorted 0.01, 0.03, 0.04 -> 3 * 0.01, max(0.03, 2 * 0.03), max(0.06, 1 * 0.04).
+    assert [t["holm_p"] for t in tests[:3]] == pytest.approx([0.03, 0.06, 0.06])
+    assert [t["verdict"] for t in tests] == ["gain", "no significant difference", "no significant difference",
+                                             "untested (fewer than 2 matched seeds)"]
+    # The detectable difference has 80% power in the two-sided t-test (noncentral t, by hand).
+    for key, alpha in (("at_alpha", 0.05), ("at_alpha_over_m", 0.05 / 3)):
+        d = tests[2]["detectable"][key]
+        nc, c = d / (0.4 / 5 ** 0.5), scipy_stats.t.ppf(1 - alpha / 2, 4)
+        assert scipy_stats.nct.sf(c, 4, nc) + scipy_stats.nct.cdf(-c, 4, nc) == pytest.approx(0.8, abs=1e-6)
+    assert tests[2]["detectable"]["at_alpha_over_m"] > tests[2]["detectable"]["at_alpha"]
 
 
 def test_mean_std_and_errors():

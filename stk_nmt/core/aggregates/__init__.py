@@ -27,7 +27,7 @@ from .lam_init import LAM_UNSET, first_lam, lam_is_set
 from .lam_params import lam_group, lam_param_groups, lam_parameters
 from .lam_update import lam_gradient_sum, lam_sgd_step
 from .lambda_forms import LambdaForm, MATk, STk
-from .masked import masked_kth_largest, masked_sorted, masked_total, resolve_k_tensor
+from .masked import masked_kth_largest, masked_sorted, masked_total, masked_total_partly_averaged, resolve_k_tensor
 from .modules import Aggregate, Average, AverageTopK, Maximum
 from .settings import DEFAULT_K_RATIO, check_settings, resolve_k_settings
 from .smoothers import SMOOTHERS, get_smoother, srelu, srelu_grad
@@ -37,7 +37,7 @@ __all__ = [
     "AGGREGATE_LABELS", "AGGREGATES", "SMOOTHERS", "Aggregate", "compute_dtype", "upcast", "Average", "AverageTopK", "LambdaForm", "MATk", "Maximum", "STk",
     "average", "average_top_k", "build_aggregate", "check_delta", "check_k_args", "fused_st_k", "get_smoother",
     "kth_largest", "lam_gradient_sum", "lam_sgd_step", "lam_group", "lam_param_groups", "lam_parameters", "lambda_form",
-    "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "maximum", "raise_if_nonfinite",
+    "mat_k", "masked_kth_largest", "masked_sorted", "masked_total", "masked_total_partly_averaged", "maximum", "raise_if_nonfinite",
     "resolve_k", "resolve_k_tensor", "select_valid", "srelu", "srelu_grad", "st_k",
     # the stk_* settings of the training-loop adapters
     "DEFAULT_K_RATIO", "check_settings", "resolve_k_settings",

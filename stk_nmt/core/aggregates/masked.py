@@ -86,3 +86,30 @@ def masked_total(
         # k = 0 only for n = 0: no lam term then (lam may be -inf before its initialisation).
         return torch.where(mask, smooth(x - lam_c), zero).sum() + torch.where(k > 0, k * lam_c, zero)
     raise ValueError(f"aggregate must be one of average, maximum, atk, matk, stk, got aggregate={name!r}")
+
+
+def masked_total_partly_averaged(
+    name: str,
+    losses: torch.Tensor,
+    mask: torch.Tensor,
+    averaged: torch.Tensor,
+    k: torch.Tensor,
+    lam: Optional[torch.Tensor] = None,
+    **kwargs,
+) -> torch.Tensor:
+    """n * A when the valid positions in `averaged` (set E) always enter as in the plain average and
+    the other valid ones (set R, n_R of them) go through the aggregate `name`, k counted over R:
+
+        n A = sum_{i in E} l_i + n_R Agg_k(l_R)
+
+    (n = |E| + n_R). For ST_k, n_R Agg_k(l_R) = sum_{i in R} s(l_i - lam) + k lam, so after the
+    division by n (fairseq divides by the n target tokens) a token of E has gradient weight 1/n, that
+    of the plain average, and a token of R has ST_k's weight s'(l_i - lam)/n; k must be resolved from
+    n_R (k = ceil(ratio * n_R)), and lam tracks the k-th largest loss of R. `kwargs` as masked_total.
+    """
+    mask = mask.reshape(-1)
+    averaged = averaged.reshape(-1) & mask
+    rest = mask & ~averaged
+    x = upcast(losses).reshape(-1)
+    always = torch.where(averaged, x, x.new_zeros(())).sum()
+    return masked_total(name, losses, rest, rest.sum(), k, lam, **kwargs) + always
