@@ -227,15 +227,20 @@ def bayes_accuracy(dim: int = DIM, n_signal: int = N_SIGNAL) -> float:
 
 
 def summarize(cells: Sequence[dict]) -> list:
-    """Mean and std per (method, neg_ratio) of accuracy, ParaF1 and seconds."""
+    """Mean and std (ddof STD_DDOF, as the tables) per (method, neg_ratio) of accuracy, ParaF1, seconds,
+    steps and best step; `by_repeat` keeps each repeat's accuracy and ParaF1 for paired comparisons."""
+    from .table_runs import STD_DDOF
+
     groups: Dict[tuple, list] = {}
     for c in cells:
         groups.setdefault((c["method"], c["neg_ratio"]), []).append(c)
     rows = []
     for (m, r), cs in groups.items():
-        row = {"method": m, "label": TABLE2_METHODS[m][0], "neg_ratio": r, "n_repeats": len(cs)}
-        for f in ("accuracy", "para_f1", "seconds", "steps", "support_size"):
+        row = {"method": m, "label": TABLE2_METHODS[m][0], "neg_ratio": r, "n_repeats": len(cs),
+               "stopped_early": sum(bool(c["stopped_early"]) for c in cs),
+               "by_repeat": {str(c["repeat"]): [c["accuracy"], c["para_f1"]] for c in cs}}
+        for f in ("accuracy", "para_f1", "seconds", "steps", "best_step", "support_size"):
             v = np.array([c[f] for c in cs], float)
-            row[f"{f}_mean"], row[f"{f}_std"] = float(v.mean()), float(v.std())
+            row[f"{f}_mean"], row[f"{f}_std"] = float(v.mean()), float(v.std(ddof=STD_DDOF))
         rows.append(row)
     return rows

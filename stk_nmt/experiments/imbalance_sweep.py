@@ -43,6 +43,7 @@ from .files import read_json, write_json
 from .paper import FIGURE4_READ
 
 TABLE2_RATIO = 0.2  # train positives:negatives 8:2
+SENSITIVITY_PATIENCE = 1000  # the results page's longer window (optimizer steps), 5x the paper's 200
 # (repeats, (n_train, n_val, n_test), max Adam steps, patience in steps, validation check every N steps)
 MODES = {"full": (50, (10_000, 2_500, 2_500), 20_000, 200, 1), "quick": (2, (10_000, 2_500, 2_500), 5_000, 200, 10),
          "smoke": (1, (400, 100, 100), 20, 10, 1)}
