@@ -109,7 +109,14 @@ def t_test_power(difference: float, sd: float, n: int, alpha: float = ALPHA, tes
     se = sd * math.sqrt(1.0 / n + test_train_ratio)
     nc = abs(difference) / se
     c = stats.t.ppf(1.0 - alpha / 2.0, df)
-    return float(stats.nct.sf(c, df, nc) + stats.nct.cdf(-c, df, nc))
+    lower = float(stats.nct.cdf(-c, df, nc))
+    if not math.isfinite(lower):
+        # scipy's noncentral t cdf returns nan in parts of its far lower tail. That tail is at most
+        # P(T' < 0) = Phi(-nc); below 1e-9 it cannot move a power, so it counts as 0.
+        if stats.norm.cdf(-nc) > 1e-9:
+            raise ValueError(f"noncentral t tail not computable at df={df}, nc={nc!r}, c={c!r}")
+        lower = 0.0
+    return float(stats.nct.sf(c, df, nc)) + lower
 
 
 def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float = POWER,

@@ -450,7 +450,7 @@ def departures(cfg: dict) -> List[str]:
     for d, note in cfg["data_differences"].items():
         out.append(f"Data, {d}: {note}.")
     for d, why in cfg["missing"].items():
-        out.append(f"Data, {d}: not run ({why}).")
+        out.append(f"Data, {d}: not run; {why}.")
     if cfg["std_ddof"] == 0:
         out.append("Standard deviations (ours, every table) are population stds over the repeats (ddof = 0); "
                    "the paper does not say which it prints. The sample std (ddof = 1) is sqrt(J / (J - 1)) "

@@ -133,7 +133,7 @@ def test_departures_are_computed_from_the_configuration():
            "reading in optimizer steps would stop after 50." in lines[0]
     assert lines[1] == ("Epoch cap: at most 200 epochs, a cap the paper does not state; 40 of the selected "
                         "configurations' runs hit it.")
-    assert "Data, german: another version." in lines and "Data, appendicitis: not run (not shipped)." in lines
+    assert "Data, german: another version." in lines and "Data, appendicitis: not run; not shipped." in lines
     assert any("population stds" in l and "ddof = 0" in l and "1.010x at J = 50" in l for l in lines)
     assert lines[-1].startswith("Table 2 and Figure 4: at most 20,000 Adam steps, a cap the paper does not state "
                                 "(3 of 26 runs hit it)")
