@@ -220,7 +220,8 @@ def closeness(summary: dict, loss: str, datasets: Sequence[str], methods: Sequen
         ref = by_cell.get((d, reference))
         if ref is None or abs(ref["diff"]) > 2 * ref["se"]:
             continue
-        better = [(METHOD_LABELS[o], -by_cell[(d, o)]["diff"]) for o in methods
+        better = [(METHOD_LABELS[o], -by_cell[(d, o)]["diff"], published[d][o][0] - published[d][reference][0])
+                  for o in methods
                   if o not in (reference, "maximum") and (d, o) in by_cell
                   and -by_cell[(d, o)]["diff"] > 2 * by_cell[(d, o)]["se"]]
         if better:
