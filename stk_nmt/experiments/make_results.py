@@ -11,6 +11,14 @@ in the background and keeps each finished repeat in a committed archive, from wh
     python examples/binary_classification.py --mode full --losses logistic --out results/full-logistic \
         --cell-archive docs/results-cells/full-logistic/full-seed0 --workers 2
 
+Table 2 and Figure 4 come from the full-mode Gaussian runs in --gaussian-full (default
+results/gaussian-full, and results/gaussian-full-p1000 for the patience-sensitivity rows), also partial,
+also archived per repeat (docs/results-cells/gaussian/); the commands are in imbalance_sweep.py.
+
+A run keeps a copy of its examples' JSON, run times and machine in docs/results-record/<mode>/
+(committed), so that `--no-run` on a fresh clone, where results/ is empty, re-renders the same page
+from that record and the archives.
+
 Examples run in this process, one after the other, with the same --seed; a rerun resumes the
 tabular tables from their finished cells.
 """

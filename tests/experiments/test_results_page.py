@@ -141,3 +141,21 @@ def test_departures_are_computed_from_the_configuration():
     lines = report.departures(cfg)
     assert "50 epochs: 2,500 optimizer steps on phoneme" in lines[0]  # 800 rows, 50 steps an epoch
     assert not any("population" in l or "Table 2" in l for l in lines) and "ddof = 1" in lines[-1]
+
+
+def test_gaussian_run_archives_whole_repeats_and_resumes_elsewhere(tmp_path):
+    from stk_nmt.experiments import imbalance_sweep
+
+    archive = tmp_path / "archive"
+    first = imbalance_sweep.main(["--mode", "smoke", "--out", str(tmp_path / "a"), "--repeats", "2", "--no-figure4",
+                                  "--cell-archive", str(archive)])
+    assert sorted(p.name for p in archive.iterdir()) == ["repeat-000.tar.xz", "repeat-001.tar.xz"]
+    # another machine: nothing but the archives; summarising trains nothing and finds the same table
+    again = imbalance_sweep.main(["--mode", "smoke", "--out", str(tmp_path / "b"), "--repeats", "3", "--no-figure4",
+                                  "--cell-archive", str(archive), "--summarize-only"])
+    assert (again["repeats_done"], again["repeats"], again["cells"]) == (2, 3, 16)
+    key = lambda rows: {r["method"]: (r["accuracy_mean"], r["para_f1_mean"], r["by_repeat"]) for r in rows}
+    assert key(again["table2"]) == key(first["table2"])
+    # the longer window keeps its cells apart
+    assert imbalance_sweep.cells_folder(tmp_path, "full", 0, 1000).name == "gaussian-full-p1000-seed0"
+    assert imbalance_sweep.cells_folder(tmp_path, "full", 0, 200).name == "gaussian-full-seed0"
