@@ -228,7 +228,7 @@ def bayes_accuracy(dim: int = DIM, n_signal: int = N_SIGNAL) -> float:
 
 def summarize(cells: Sequence[dict]) -> list:
     """Mean and std (ddof STD_DDOF, as the tables) per (method, neg_ratio) of accuracy, ParaF1, seconds,
-    steps and best step; `by_repeat` keeps each repeat's accuracy and ParaF1 for paired comparisons."""
+    steps and best step; `by_repeat` keeps each repeat's [accuracy, ParaF1, steps] for paired comparisons."""
     from .table_runs import STD_DDOF
 
     groups: Dict[tuple, list] = {}
@@ -238,7 +238,7 @@ def summarize(cells: Sequence[dict]) -> list:
     for (m, r), cs in groups.items():
         row = {"method": m, "label": TABLE2_METHODS[m][0], "neg_ratio": r, "n_repeats": len(cs),
                "stopped_early": sum(bool(c["stopped_early"]) for c in cs),
-               "by_repeat": {str(c["repeat"]): [c["accuracy"], c["para_f1"]] for c in cs}}
+               "by_repeat": {str(c["repeat"]): [c["accuracy"], c["para_f1"], c["steps"]] for c in cs}}
         for f in ("accuracy", "para_f1", "seconds", "steps", "best_step", "support_size"):
             v = np.array([c[f] for c in cs], float)
             row[f"{f}_mean"], row[f"{f}_std"] = float(v.mean()), float(v.std(ddof=STD_DDOF))

@@ -306,11 +306,11 @@ def gaussian_tables(res: dict, sensitivity: Optional[dict] = None) -> dict:
             reps = sorted(set(a["by_repeat"]) & set(b["by_repeat"]), key=int)
             mean = lambda row, f: float(np.mean([row["by_repeat"][r][f] for r in reps])) if reps else float("nan")
             srows.append([label, str(len(reps)), f"{mean(a, 0):.2f}", f"{mean(b, 0):.2f}", f"{mean(a, 1):.3f}",
-                          f"{mean(b, 1):.3f}", f"{a['steps_mean']:.0f}", f"{b['steps_mean']:.0f}"])
+                          f"{mean(b, 1):.3f}", f"{mean(a, 2):.0f}", f"{mean(b, 2):.0f}"])
         p0, p1 = res["patience_steps"], sensitivity["patience_steps"]
         sens = {"table": md_table(["method", "repeats in both", f"accuracy %, window {p0}",
                                    f"accuracy %, window {p1}", f"ParaF1, window {p0}", f"ParaF1, window {p1}",
-                                   f"steps, window {p0} (all its repeats)", f"steps, window {p1}"], srows),
+                                   f"steps, window {p0}", f"steps, window {p1}"], srows),
                 "patience": p1, "order_base": order["base"], "order_long": order["long"],
                 "same_top": order["base"][:1] == order["long"][:1], "same_order": order["base"] == order["long"],
                 "repeats": sensitivity.get("repeats_done", sensitivity["repeats"])}
