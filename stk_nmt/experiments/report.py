@@ -295,24 +295,27 @@ def gaussian_tables(res: dict, sensitivity: Optional[dict] = None) -> dict:
     sens = None
     if sensitivity and sensitivity.get("table2"):
         s2 = {r["method"]: r for r in sensitivity["table2"]}
-        srows, order = [], {}
-        for key, rr in (("base", t2), ("long", s2)):
-            common = [m for m in TABLE2_METHODS if m in t2 and m in s2]
-            order[key] = [TABLE2_METHODS[m][0] for m in sorted(common, key=lambda m: -rr[m]["accuracy_mean"])]
-        for m, (label, _, _) in TABLE2_METHODS.items():
-            if m not in t2 or m not in s2:
-                continue
-            a, b = t2[m], s2[m]
-            reps = sorted(set(a["by_repeat"]) & set(b["by_repeat"]), key=int)
-            mean = lambda row, f: float(np.mean([row["by_repeat"][r][f] for r in reps])) if reps else float("nan")
-            srows.append([label, str(len(reps)), f"{mean(a, 0):.2f}", f"{mean(b, 0):.2f}", f"{mean(a, 1):.3f}",
-                          f"{mean(b, 1):.3f}", f"{mean(a, 2):.0f}", f"{mean(b, 2):.0f}"])
+        common = [m for m in TABLE2_METHODS if m in t2 and m in s2]
+        # the repeats every method of both runs has: the two rankings are over the same data
+        reps = sorted(set.intersection(*(set(t2[m]["by_repeat"]) & set(s2[m]["by_repeat"]) for m in common)),
+                      key=int) if common else []
+
+        def mean(row, field):
+            return float(np.mean([row["by_repeat"][r][field] for r in reps])) if reps else float("nan")
+
+        order = {key: [(TABLE2_METHODS[m][0], mean(rr[m], 0)) for m in sorted(common, key=lambda m: -mean(rr[m], 0))]
+                 for key, rr in (("base", t2), ("long", s2))}
+        tops = {key: {label for label, v in o if v == o[0][1]} for key, o in order.items()}  # ties: all of them
+        srows = [[TABLE2_METHODS[m][0], str(len(reps)), f"{mean(t2[m], 0):.2f}", f"{mean(s2[m], 0):.2f}",
+                  f"{mean(t2[m], 1):.3f}", f"{mean(s2[m], 1):.3f}", f"{mean(t2[m], 2):.0f}", f"{mean(s2[m], 2):.0f}"]
+                 for m in common]
         p0, p1 = res["patience_steps"], sensitivity["patience_steps"]
         sens = {"table": md_table(["method", "repeats in both", f"accuracy %, window {p0}",
                                    f"accuracy %, window {p1}", f"ParaF1, window {p0}", f"ParaF1, window {p1}",
                                    f"steps, window {p0}", f"steps, window {p1}"], srows),
                 "patience": p1, "order_base": order["base"], "order_long": order["long"],
-                "same_top": order["base"][:1] == order["long"][:1], "same_order": order["base"] == order["long"],
+                "same_top": tops["base"] == tops["long"],
+                "same_order": [l for l, _ in order["base"]] == [l for l, _ in order["long"]],
                 "repeats": sensitivity.get("repeats_done", sensitivity["repeats"])}
     f4 = {(r["method"], r["neg_ratio"]): r for r in res["figure4"]}
     ratios = sorted({r["neg_ratio"] for r in res["figure4"]}, reverse=True)
