@@ -151,7 +151,8 @@ def main(argv=None) -> dict:
               "capped": sum(not c["stopped_early"] for c in cells), "cells": len(cells),
               "cell_seconds": sum(c["seconds"] for c in cells), "elapsed_s": time.perf_counter() - t0}
     write_results(out, "imbalance_sweep", result, rows)
-    plot(figure4, out / "imbalance_sweep.png")
+    if figure4:  # a Table 2 only run (the sensitivity run) has no figure
+        plot(figure4, out / "imbalance_sweep.png")
     return result
 
 
