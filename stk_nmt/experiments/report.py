@@ -450,7 +450,7 @@ def departures(cfg: dict) -> List[str]:
                    f"optimizer steps would stop after {cfg['paper_patience_steps']}.")
     capped = "" if cfg.get("selected_capped") is None else (
         f"; {cfg['selected_capped']} of the selected configurations' runs hit it")
-    out.append(f"Epoch cap: at most {cfg['max_epochs']} epochs, a cap the paper does not state{capped}.")
+    out.append(f"Epoch cap: at most {cfg['max_epochs']} epochs, a cap not in the paper's protocol{capped}.")
     for d, note in cfg["data_differences"].items():
         out.append(f"Data, {d}: {note}.")
     for d, why in cfg["missing"].items():

@@ -131,11 +131,11 @@ def test_departures_are_computed_from_the_configuration():
     # wisconsin: 342 rows, 22 steps an epoch, 1,100
     assert "window is 50 epochs: 1,100 optimizer steps on wisconsin to 8,450 on phoneme (batch 16), where a " \
            "reading in optimizer steps would stop after 50." in lines[0]
-    assert lines[1] == ("Epoch cap: at most 200 epochs, a cap the paper does not state; 40 of the selected "
+    assert lines[1] == ("Epoch cap: at most 200 epochs, a cap not in the paper's protocol; 40 of the selected "
                         "configurations' runs hit it.")
     assert "Data, german: another version." in lines and "Data, appendicitis: not run; not shipped." in lines
     assert any("population stds" in l and "ddof = 0" in l and "1.010x at J = 50" in l for l in lines)
-    assert lines[-1].startswith("Table 2 and Figure 4: at most 20,000 Adam steps, a cap the paper does not state "
+    assert lines[-1].startswith("Table 2 and Figure 4: at most 20,000 Adam steps, a cap not in the paper's protocol "
                                 "(3 of 26 runs hit it)")
     cfg.update(std_ddof=1, gaussian=None, n_examples={"phoneme": 2 * 800})
     lines = report.departures(cfg)
