@@ -465,8 +465,8 @@ def departures(cfg: dict) -> List[str]:
     gauss = cfg.get("gaussian")
     if gauss:
         every = "every step" if gauss["eval_every"] == 1 else f"every {gauss['eval_every']} steps"
-        out.append(f"Table 2 and Figure 4: at most {gauss['max_steps']:,} Adam steps, a cap the paper does not "
-                   f"state ({gauss['capped']} of {gauss['cells']} runs hit it); the paper's window of "
+        out.append(f"Table 2 and Figure 4: at most {gauss['max_steps']:,} Adam steps, a cap not in the paper's "
+                   f"protocol ({gauss['capped']} of {gauss['cells']} runs hit it); the paper's window of "
                    f"{gauss['patience_steps']} steps is counted in optimizer steps, with validation checked {every}.")
     return out
 
