@@ -9,7 +9,8 @@ early stop when validation accuracy gains less than 1e-4 within 200 steps; SReLU
 
 Choices the paper leaves open, made here: the mu_2 class is +1; the l1 weight (L1_WEIGHT), k/n
 (K_RATIO) and the support threshold (SUPPORT_TOL: |w_j| > tol counts as selected) are ours;
-validation is checked after every Adam step; the test numbers are those of the best check.
+validation is checked every eval_every Adam steps (every step in full mode) and the 200-step window is
+counted in optimizer steps (StepStopping); the test numbers are those of the best check.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import torch
 from torch import nn
 
 from stk_nmt.core import build_aggregate, lam_param_groups
-
-from .stopping import EarlyStopping
 
 DIM, N_SIGNAL, RHO = 200, 10, 0.25
 L1_WEIGHT = 1e-3
@@ -88,6 +87,53 @@ def para_f1(w: np.ndarray, support: np.ndarray, tol: float = SUPPORT_TOL) -> flo
     return 2.0 * tp / denom if denom else 1.0  # both empty: perfect agreement
 
 
+class StepStopping:
+    """The paper's Table 2 rule, counted in optimizer steps: stop once validation accuracy has not
+    gained at least `min_gain` over its best for `patience` optimizer steps, and roll back to the best.
+
+    Validation is checked every `eval_every` steps; a check at step s stops the run when
+    s - best_step >= patience. Counting steps (not checks) keeps the rule's 200-step window whatever
+    eval_every is, also when eval_every does not divide it."""
+
+    def __init__(self, patience: int, min_gain: float, eval_every: int = 1):
+        if eval_every < 1 or patience < eval_every:
+            raise ValueError(f"need 1 <= eval_every <= patience, got eval_every={eval_every}, patience={patience}")
+        if min_gain < 0:
+            raise ValueError(f"min_gain must be >= 0, got min_gain={min_gain}")
+        self.patience, self.min_gain, self.eval_every = patience, min_gain, eval_every
+        self.best, self.best_step, self.stopped = -float("inf"), 0, False
+
+    def update(self, step: int, accuracy: float) -> bool:
+        """The check after optimizer step `step` (1-based): True when `accuracy` is a new best."""
+        if self.stopped:
+            raise RuntimeError("update() after the rule stopped the run")
+        improved = accuracy - self.best >= self.min_gain
+        if improved:
+            self.best, self.best_step = accuracy, step
+        self.stopped = step - self.best_step >= self.patience
+        return improved
+
+
+def fit_with_stopping(step_fn, validate, snapshot, patience: int, min_gain: float, max_steps: int,
+                      eval_every: int = 1) -> dict:
+    """Call step_fn() (one optimizer step) until StepStopping or max_steps ends the run; validate()
+    (the validation accuracy) after every eval_every-th step and after the last; snapshot() at each
+    new best (the rollback point). Returns steps run, best_step (optimizer steps), best accuracy and
+    whether the rule (not the cap) stopped the run."""
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got max_steps={max_steps}")
+    rule = StepStopping(patience, min_gain, eval_every)
+    step = 0
+    while step < max_steps and not rule.stopped:
+        step_fn()
+        step += 1
+        if step % eval_every and step < max_steps:
+            continue
+        if rule.update(step, validate()):
+            snapshot()
+    return {"steps": step, "best_step": rule.best_step, "best_accuracy": rule.best, "stopped_early": rule.stopped}
+
+
 def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, method: str,
           k_ratio: float = K_RATIO, delta: float = 0.01, l1: float = L1_WEIGHT, batch_size: int = 512,
           patience: int = 200, min_gain: float = 1e-4, max_steps: int = 20_000, eval_every: int = 1,
@@ -95,8 +141,8 @@ def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, me
     """Adam on aggregate(BCE) + l1 ||w||_1 with the paper's early stopping and rollback.
 
     Validation accuracy is checked every `eval_every` Adam steps; training stops once it has gained
-    less than min_gain within `patience` steps (patience / eval_every checks). Returns the
-    best-check weights w, b, the number of steps run and the training seconds.
+    less than min_gain within `patience` optimizer steps (StepStopping). Returns the best-check
+    weights w, b, the number of steps run, the best step and the training seconds.
     """
     if eval_every < 1 or patience < eval_every:
         raise ValueError(f"need 1 <= eval_every <= patience, got eval_every={eval_every}, patience={patience}")
@@ -111,27 +157,32 @@ def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, me
     optimizer = torch.optim.Adam(lam_param_groups([model, aggregate]))  # Adam defaults (lr 1e-3)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     Xv, yv = torch.from_numpy(X_val), torch.from_numpy(y_val)
-    stopping = EarlyStopping(1, patience=patience // eval_every, min_gain=min_gain)
-    best_w, best_b = model.weight.detach().clone(), model.bias.detach().clone()
-    step, t0 = 0, time.perf_counter()
-    while step < max_steps and not stopping.all_stopped:
-        for idx in torch.randperm(len(yt), generator=gen).split(batch_size):
-            losses = nn.functional.softplus(-yt[idx] * model(Xt[idx]).squeeze(1))  # BCE with +-1 labels
-            objective = aggregate(losses) + l1 * model.weight.abs().sum()
-            optimizer.zero_grad()
-            objective.backward()
-            optimizer.step()
-            step += 1
-            if step % eval_every and step < max_steps:
-                continue
-            with torch.no_grad():
-                err = ((model(Xv).squeeze(1) > 0).float() * 2 - 1 != yv).float().mean().view(1)
-            if bool(stopping.update(err)[0]):
-                best_w, best_b = model.weight.detach().clone(), model.bias.detach().clone()
-            if stopping.all_stopped or step >= max_steps:
-                break
-    return {"w": best_w.numpy()[0].astype(float), "b": float(best_b[0]), "steps": step,
-            "best_step": (int(stopping.best_step[0]) + 1) * eval_every, "stopped_early": bool(stopping.stopped[0]),
+    best = {"w": model.weight.detach().clone(), "b": model.bias.detach().clone()}
+    batches = iter(())
+
+    def step_fn() -> None:
+        nonlocal batches
+        idx = next(batches, None)
+        if idx is None:  # a new epoch: a fresh permutation of the training set
+            batches = iter(torch.randperm(len(yt), generator=gen).split(batch_size))
+            idx = next(batches)
+        losses = nn.functional.softplus(-yt[idx] * model(Xt[idx]).squeeze(1))  # BCE with +-1 labels
+        objective = aggregate(losses) + l1 * model.weight.abs().sum()
+        optimizer.zero_grad()
+        objective.backward()
+        optimizer.step()
+
+    def validate() -> float:
+        with torch.no_grad():
+            return float(((model(Xv).squeeze(1) > 0).float() * 2 - 1 == yv).double().mean())
+
+    def snapshot() -> None:
+        best["w"], best["b"] = model.weight.detach().clone(), model.bias.detach().clone()
+
+    t0 = time.perf_counter()
+    run = fit_with_stopping(step_fn, validate, snapshot, patience, min_gain, max_steps, eval_every)
+    return {"w": best["w"].numpy()[0].astype(float), "b": float(best["b"][0]), "steps": run["steps"],
+            "best_step": run["best_step"], "stopped_early": run["stopped_early"],
             "seconds": time.perf_counter() - t0}
 
 
@@ -153,6 +204,7 @@ def run_cell(method: str, neg_ratio: float, repeat: int, seed: int, sizes: Seque
     return {"method": method, "neg_ratio": neg_ratio, "repeat": repeat,
             "accuracy": 100.0 * accuracy(X_test, y_test, fit["w"], fit["b"]),
             "para_f1": para_f1(fit["w"], true_support(), tol), "support_size": int((np.abs(fit["w"]) > tol).sum()),
+            "val_accuracy": 100.0 * accuracy(X_val, y_val, fit["w"], fit["b"]),
             "steps": fit["steps"], "best_step": fit["best_step"], "stopped_early": fit["stopped_early"],
             "seconds": fit["seconds"]}
 
@@ -163,16 +215,32 @@ def bayes_direction(dim: int = DIM, n_signal: int = N_SIGNAL) -> np.ndarray:
     return np.linalg.solve(covariance(dim), mean_pos(dim, n_signal))
 
 
+def bayes_accuracy(dim: int = DIM, n_signal: int = N_SIGNAL) -> float:
+    """Accuracy of the Bayes rule on a balanced test set: Phi(Delta / 2), Delta the Mahalanobis
+    distance between the class means (two Gaussians with one covariance: the Bayes rule is linear,
+    so no model in Table 2 can score higher in expectation)."""
+    from scipy.stats import norm
+
+    mu = mean_pos(dim, n_signal)
+    delta = float(np.sqrt(mu @ np.linalg.solve(covariance(dim), mu)))
+    return float(norm.cdf(delta / 2))
+
+
 def summarize(cells: Sequence[dict]) -> list:
-    """Mean and std per (method, neg_ratio) of accuracy, ParaF1 and seconds."""
+    """Mean and std (ddof STD_DDOF, as the tables) per (method, neg_ratio) of accuracy, ParaF1, seconds,
+    steps and best step; `by_repeat` keeps each repeat's [accuracy, ParaF1, steps] for paired comparisons."""
+    from .table_runs import STD_DDOF
+
     groups: Dict[tuple, list] = {}
     for c in cells:
         groups.setdefault((c["method"], c["neg_ratio"]), []).append(c)
     rows = []
     for (m, r), cs in groups.items():
-        row = {"method": m, "label": TABLE2_METHODS[m][0], "neg_ratio": r, "n_repeats": len(cs)}
-        for f in ("accuracy", "para_f1", "seconds", "steps", "support_size"):
+        row = {"method": m, "label": TABLE2_METHODS[m][0], "neg_ratio": r, "n_repeats": len(cs),
+               "stopped_early": sum(bool(c["stopped_early"]) for c in cs),
+               "by_repeat": {str(c["repeat"]): [c["accuracy"], c["para_f1"], c["steps"]] for c in cs}}
+        for f in ("accuracy", "para_f1", "seconds", "steps", "best_step", "support_size"):
             v = np.array([c[f] for c in cs], float)
-            row[f"{f}_mean"], row[f"{f}_std"] = float(v.mean()), float(v.std())
+            row[f"{f}_mean"], row[f"{f}_std"] = float(v.mean()), float(v.std(ddof=STD_DDOF))
         rows.append(row)
     return rows

@@ -8,6 +8,7 @@ and in units of the paper's standard deviation, z = (ours - paper) / paper std.
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -18,7 +19,8 @@ from tabulate import tabulate
 from . import paper
 from .datasets import (CLASSIFICATION_MISSING, DATA_DIFFERENCES, PAPER_TABLE9, REGRESSION_MISSING, SINC_NOISE,
                        SPLIT_FRACTIONS, sinc_oracle_rmse)
-from .significance import ALPHA, paired_comparisons
+from ..stats import POWER, detectable_difference, paired_ttest
+from .significance import ALPHA, holm, paired_comparisons
 from .tabular import METHOD_LABELS
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -110,7 +112,7 @@ def comparison(summary: Optional[dict], loss: str, datasets: Sequence[str], meth
             name = ""
     counts["ours_best"] = dict(sorted(counts["ours_best"].items(), key=lambda kv: -kv[1]))
     z = counts.pop("z")
-    counts["median_abs_z"] = sorted(z)[len(z) // 2] if z else None
+    counts["median_abs_z"] = statistics.median(z) if z else None
     counts["within_1"] = sum(v <= 1 for v in z)
     counts["n_z"] = len(z)
     header = ["dataset", "method", "ours", "repeats", f"paper ({paper.TABLE_NAMES[loss]})", "ours - paper",
@@ -120,38 +122,119 @@ def comparison(summary: Optional[dict], loss: str, datasets: Sequence[str], meth
 
 def significance(summary: dict, loss: str, datasets: Sequence[str], methods: Sequence[str],
                  reference: str = "stk", digits: int = 2) -> dict:
-    """reference against every other method, paired by split (significance.paired_comparisons):
-    a table dataset x other method of "mean difference (p, Holm-adjusted p)", and the datasets and
-    methods where the reference is significantly lower or higher."""
+    """reference against every other method, paired by split (significance.paired_comparisons): a long
+    table of the mean difference, p, Holm-adjusted p, the smallest difference the test detects at 80%
+    power (at alpha and at alpha / m, Holm's strictest step) and the verdict; and, per other method
+    the reference is never significantly lower than, the range of those detectable differences beside
+    the paper's own gap (so that "not significant" is read as what it is, not as "no gain")."""
     ratio = SPLIT_FRACTIONS[2] / SPLIT_FRACTIONS[0]
     rows = [r for r in summary.get("rows", []) if r["loss"] == loss]
     found = {(c["dataset"], c["other"]): c for c in paired_comparisons(rows, reference, ratio)}
-    others = [m for m in methods if m != reference]
+    m = len(found)
+    strict = ALPHA / m if m else ALPHA
+    published = paper.PAPER_TABLES[("classification" if loss in ("logistic", "hinge") else "regression", loss)]
+    others = [o for o in methods if o != reference]
+    for c in found.values():
+        c["detectable"] = detectable_difference(c["sd"], c["n"], alpha=ALPHA, test_train_ratio=ratio)
+        c["detectable_strict"] = detectable_difference(c["sd"], c["n"], alpha=strict, test_train_ratio=ratio)
     table, lower, higher = [], [], []
     for d in datasets:
-        if not any((d, m) in found for m in others):
-            continue
-        cells = []
-        for m in others:
-            c = found.get((d, m))
+        for o in others:
+            c = found.get((d, o))
             if c is None:
-                cells.append("-")
                 continue
-            mark = "**" if c["verdict"] != "no difference" else ""
-            cells.append(f"{mark}{c['mean']:+.{digits}f}{mark} (p {c['p']:.3f}, {c['p_holm']:.3f})")
-            if c["verdict"] == "lower":
-                lower.append(f"{d} vs {METHOD_LABELS[m]}")
-            elif c["verdict"] == "higher":
-                higher.append(f"{d} vs {METHOD_LABELS[m]}")
-        n = max(found[(d, m)]["n"] for m in others if (d, m) in found)
-        table.append([d, str(n), *cells])
-    header = ["dataset", "splits", *(f"{METHOD_LABELS[reference]} - {METHOD_LABELS[m]}" for m in others)]
-    # The aggregates the reference is never significantly lower than, on any dataset: no gain over them.
-    compared = {o for _, o in found}
-    gains = {o for (_, o), c in found.items() if c["verdict"] == "lower"}
-    no_gain_over = [METHOD_LABELS[m] for m in others if m in compared and m not in gains]
-    return {"table": md_table(header, table), "lower": lower, "higher": higher, "n_tests": len(found),
-            "alpha": ALPHA, "ratio": ratio, "no_gain_over": no_gain_over}
+            if c["verdict"] == "no difference":
+                verdict = f"no significant difference (detectable: {c['detectable_strict']:.{digits}f} points)"
+            else:
+                verdict = f"**{METHOD_LABELS[reference]} {c['verdict']}**"
+                (lower if c["verdict"] == "lower" else higher).append(f"{d} vs {METHOD_LABELS[o]}")
+            table.append([d, METHOD_LABELS[o], str(c["n"]), f"{c['mean']:+.{digits}f}", f"{c['p']:.3f}",
+                          f"{c['p_holm']:.3f}", f"{c['detectable']:.{digits}f}", verdict])
+    header = ["dataset", f"{METHOD_LABELS[reference]} against", "splits",
+              f"{METHOD_LABELS[reference]} - other (points)", "p", "Holm p",
+              f"detectable at {ALPHA:g}", "verdict (Holm; detectable at alpha/m)"]
+    never_lower = []
+    for o in others:
+        cs = [c for (d, other), c in found.items() if other == o]
+        if not cs or any(c["verdict"] == "lower" for c in cs):
+            continue
+        # the paper's own gap (other - reference) on each compared dataset, beside what the test could detect
+        pairs = [(published[d][o][0] - published[d][reference][0], c["detectable_strict"])
+                 for (d, other), c in found.items() if other == o and d in published]
+        gaps = [gap for gap, _ in pairs]
+        detectable = [c["detectable_strict"] for c in cs]
+        smaller = sum(gap < detect for gap, detect in pairs)
+        never_lower.append({"label": METHOD_LABELS[o], "n": len(cs), "detectable_min": min(detectable),
+                            "detectable_max": max(detectable), "paper_gap_min": min(gaps) if gaps else None,
+                            "paper_gap_max": max(gaps) if gaps else None, "paper_gaps_below": smaller,
+                            "n_paper": len(gaps)})
+    return {"table": md_table(header, table), "lower": lower, "higher": higher, "n_tests": m,
+            "alpha": ALPHA, "alpha_strict": strict, "ratio": ratio, "never_lower": never_lower,
+            "power": POWER}
+
+
+def closeness(summary: dict, loss: str, datasets: Sequence[str], methods: Sequence[str],
+              reference: str = "stk", paper_repeats: int = 50) -> dict:
+    """How close is close: per dataset, the binomial floor of the test split (the std of a test error
+    from test-set sampling alone, at our reference error rate) beside the paper's and our stds and the
+    standard error of our mean; per cell, the difference ours - paper against its standard error
+    sqrt(our sd^2 / J + paper sd^2 / 50) (sds with ddof 1 on our side; the paper's as printed)."""
+    published = paper.PAPER_TABLES[("classification" if loss in ("logistic", "hinge") else "regression", loss)]
+    by_key = {(r["dataset"], r["method"]): r for r in summary.get("rows", [])
+              if r["loss"] == loss and r.get("tests")}
+    shapes = summary.get("shapes", {})
+    per_dataset, cells = [], []
+    for d in datasets:
+        ref = by_key.get((d, reference))
+        if ref is None or d not in shapes or d not in published:
+            continue
+        n = shapes[d][0]
+        n_test = n - int(round(SPLIT_FRACTIONS[0] * n)) - int(round(SPLIT_FRACTIONS[1] * n))
+        rate = ref["mean"] / 100.0
+        floor = 100.0 * math.sqrt(rate * (1.0 - rate) / n_test)
+        J = len(ref["tests"])
+        sd = float(np.std(ref["tests"], ddof=1))
+        pstd = [published[d][o][1] for o in methods if o != "maximum" and o in published[d]]
+        per_dataset.append([d, str(n_test), f"{floor:.2f}", f"{published[d][reference][1]:.2f}",
+                            f"{min(pstd):.2f}-{max(pstd):.2f}", f"{sd:.2f}", f"{sd / math.sqrt(J):.2f}"])
+        for o in methods:
+            r = by_key.get((d, o))
+            if r is None or o not in published[d]:
+                continue
+            pm_, ps = published[d][o]
+            J = len(r["tests"])
+            se = math.sqrt(float(np.var(r["tests"], ddof=1)) / J + ps ** 2 / paper_repeats)
+            diff = r["mean"] - pm_
+            cells.append({"dataset": d, "method": o, "diff": diff, "se": se, "z": diff / ps, "paper_std": ps,
+                          "below_floor": ps < floor})
+    n_cells = len(cells)
+    within = {k: sum(abs(c["diff"]) <= k * c["se"] for c in cells) for k in (1, 2)}
+    z_within_1 = sum(abs(c["z"]) <= 1 for c in cells)
+    below_floor = sorted({c["dataset"] for c in cells if c["below_floor"] and c["method"] == reference})
+    se_in_paper_std = [c["se"] / c["paper_std"] for c in cells if c["method"] != "maximum"]
+    # Where our reference matches the paper's (within 2 SE) while our baselines beat the paper's by more
+    # than 2 SE: the paper's edge there comes from its baselines, not from the reference.
+    weak = []
+    by_cell = {(c["dataset"], c["method"]): c for c in cells}
+    for d in datasets:
+        ref = by_cell.get((d, reference))
+        if ref is None or abs(ref["diff"]) > 2 * ref["se"]:
+            continue
+        better = [(METHOD_LABELS[o], -by_cell[(d, o)]["diff"], published[d][o][0] - published[d][reference][0])
+                  for o in methods
+                  if o not in (reference, "maximum") and (d, o) in by_cell
+                  and -by_cell[(d, o)]["diff"] > 2 * by_cell[(d, o)]["se"]]
+        if better:
+            weak.append({"dataset": d, "ours": by_key[(d, reference)]["mean"], "paper": published[d][reference][0],
+                         "better": better})
+    header = ["dataset", "test split", f"binomial floor at our {METHOD_LABELS[reference]} error",
+              f"paper std, {METHOD_LABELS[reference]}", "paper std, other aggregates",
+              f"our std, {METHOD_LABELS[reference]} (ddof 1)", f"SE of our {METHOD_LABELS[reference]} mean"]
+    return {"table": md_table(header, per_dataset), "n_cells": n_cells, "within_1se": within[1],
+            "within_2se": within[2], "z_within_1": z_within_1, "below_floor": below_floor,
+            "se_in_paper_std_min": min(se_in_paper_std) if se_in_paper_std else None,
+            "se_in_paper_std_max": max(se_in_paper_std) if se_in_paper_std else None,
+            "paper_repeats": paper_repeats, "weak_baselines": weak}
 
 
 def table9_rows(shapes: Dict[str, list]) -> str:
@@ -168,7 +251,21 @@ def table9_rows(shapes: Dict[str, list]) -> str:
     return md_table(["dataset", "paper Table 9 (n x d)", "ours (n x attributes)", "same", "note"], rows)
 
 
-def gaussian_tables(res: dict) -> dict:
+def _paired(a: Dict[str, float], b: Dict[str, float]) -> Optional[dict]:
+    """Paired t-test of a - b over the repeats both have (the repeats are independent draws of the data)."""
+    common = sorted(set(a) & set(b), key=int)
+    return paired_ttest([a[r] - b[r] for r in common])
+
+
+def _by_repeat(row: dict, field: int) -> Dict[str, float]:
+    return {r: v[field] for r, v in row.get("by_repeat", {}).items()}
+
+
+def gaussian_tables(res: dict, sensitivity: Optional[dict] = None) -> dict:
+    """Table 2 and Figure 4 beside the paper, the Bayes ceilings, whether the top of Table 2 is
+    separated (paired over repeats), the patience-sensitivity rows, and the paper's claim that ST_k is
+    less sensitive to the imbalance ratio, tested on the accuracy and ParaF1 drop from the most
+    balanced to the most imbalanced ratio (paired over repeats, Holm-adjusted)."""
     from .gaussian import FIGURE4_METHODS, TABLE2_METHODS
 
     t2 = {r["method"]: r for r in res["table2"]}
@@ -176,17 +273,50 @@ def gaussian_tables(res: dict) -> dict:
     for m, (label, _, _) in TABLE2_METHODS.items():
         r, p = t2.get(m), paper.TABLE2[m]
         if r is None:
-            rows.append([label, "not run", "-", f"{p['accuracy']:.3f}", "-", "-", f"{p['para_f1']:.4f}", "-",
+            rows.append([label, "not run", f"{p['accuracy']:.3f}", "-", "-", f"{p['para_f1']:.4f}", "-", "-", "-", "-",
                          f"{p['seconds']:.3f}"])
             continue
         rows.append([label, pm(r["accuracy_mean"], r["accuracy_std"], 2), f"{p['accuracy']:.3f}",
                      f"{r['accuracy_mean'] - p['accuracy']:+.2f}", pm(r["para_f1_mean"], r["para_f1_std"], 3),
                      f"{p['para_f1']:.4f}", f"{r['para_f1_mean'] - p['para_f1']:+.3f}",
-                     f"{r['seconds_mean']:.2f} ({r['steps_mean']:.0f} steps)", f"{p['seconds']:.3f}"])
+                     f"{r['steps_mean']:.0f} / {r.get('best_step_mean', float('nan')):.0f}",
+                     f"{r.get('stopped_early', r['n_repeats'])} of {r['n_repeats']}",
+                     f"{r['seconds_mean']:.2f}", f"{p['seconds']:.3f}"])
     table2 = md_table(["method", "accuracy % (ours)", "paper", "ours - paper", "ParaF1 (ours)", "paper",
-                       "ours - paper", "seconds (ours)", "paper s"], rows)
-    best_acc_ours = max(t2.values(), key=lambda r: r["accuracy_mean"])["label"] if t2 else "-"
-    best_f1_ours = max(t2.values(), key=lambda r: r["para_f1_mean"])["label"] if t2 else "-"
+                       "ours - paper", "steps / best step (mean)", "stopped by the rule", "seconds (ours)",
+                       "paper s"], rows)
+    ranked = sorted(t2.values(), key=lambda r: -r["accuracy_mean"])
+    top = None
+    if len(ranked) >= 2:
+        test = _paired(_by_repeat(ranked[0], 0), _by_repeat(ranked[1], 0))
+        top = {"first": ranked[0]["label"], "second": ranked[1]["label"],
+               "gap": ranked[0]["accuracy_mean"] - ranked[1]["accuracy_mean"], "test": test}
+    best_f1 = max(t2.values(), key=lambda r: r["para_f1_mean"])["label"] if t2 else "-"
+    sens = None
+    if sensitivity and sensitivity.get("table2"):
+        s2 = {r["method"]: r for r in sensitivity["table2"]}
+        common = [m for m in TABLE2_METHODS if m in t2 and m in s2]
+        # the repeats every method of both runs has: the two rankings are over the same data
+        reps = sorted(set.intersection(*(set(t2[m]["by_repeat"]) & set(s2[m]["by_repeat"]) for m in common)),
+                      key=int) if common else []
+
+        def mean(row, field):
+            return float(np.mean([row["by_repeat"][r][field] for r in reps])) if reps else float("nan")
+
+        order = {key: [(TABLE2_METHODS[m][0], mean(rr[m], 0)) for m in sorted(common, key=lambda m: -mean(rr[m], 0))]
+                 for key, rr in (("base", t2), ("long", s2))}
+        tops = {key: {label for label, v in o if v == o[0][1]} for key, o in order.items()}  # ties: all of them
+        srows = [[TABLE2_METHODS[m][0], str(len(reps)), f"{mean(t2[m], 0):.2f}", f"{mean(s2[m], 0):.2f}",
+                  f"{mean(t2[m], 1):.3f}", f"{mean(s2[m], 1):.3f}", f"{mean(t2[m], 2):.0f}", f"{mean(s2[m], 2):.0f}"]
+                 for m in common]
+        p0, p1 = res["patience_steps"], sensitivity["patience_steps"]
+        sens = {"table": md_table(["method", "repeats in both", f"accuracy %, window {p0}",
+                                   f"accuracy %, window {p1}", f"ParaF1, window {p0}", f"ParaF1, window {p1}",
+                                   f"steps, window {p0}", f"steps, window {p1}"], srows),
+                "patience": p1, "order_base": order["base"], "order_long": order["long"],
+                "same_top": tops["base"] == tops["long"],
+                "same_order": [l for l, _ in order["base"]] == [l for l, _ in order["long"]],
+                "repeats": sensitivity.get("repeats_done", sensitivity["repeats"])}
     f4 = {(r["method"], r["neg_ratio"]): r for r in res["figure4"]}
     ratios = sorted({r["neg_ratio"] for r in res["figure4"]}, reverse=True)
     rows = []
@@ -197,15 +327,60 @@ def gaussian_tables(res: dict) -> dict:
             r = f4.get((m, ratio))
             pa = paper.FIGURE4_READ["accuracy"].get(m)
             pf = paper.FIGURE4_READ["para_f1"].get(m)
-            row.append("-" if r is None else f"{r['accuracy_mean']:.1f} / {r['para_f1_mean']:.3f}")
+            row.append("-" if r is None else f"{pm(r['accuracy_mean'], r['accuracy_std'], 1)} / {r['para_f1_mean']:.3f}")
             row.append(f"{pa[i]:.1f} / {pf[i]:.2f}" if i is not None and pa else
                        (f"- / {pf[i]:.2f}" if i is not None and pf else "-"))
         rows.append(row)
     header = ["negative ratio"]
     for m in FIGURE4_METHODS:
         header += [f"{TABLE2_METHODS[m][0]} ours (acc / ParaF1)", "paper, read off"]
-    return {"table2": table2, "figure4": md_table(header, rows), "best_acc_ours": best_acc_ours,
-            "best_f1_ours": best_f1_ours}
+    return {"table2": table2, "figure4": md_table(header, rows), "top": top, "best_f1_ours": best_f1,
+            "sensitivity": sens, "imbalance": imbalance_sensitivity(res)}
+
+
+def imbalance_sensitivity(res: dict, reference: str = "stk_srelu") -> Optional[dict]:
+    """The paper's "ST_k is less sensitive to the imbalance ratio": per repeat, each Figure 4 method's
+    drop in accuracy and ParaF1 from the most balanced to the most imbalanced ratio; the reference's
+    drop minus each other method's, paired t-test over repeats, Holm over the comparisons, and the
+    difference each test detects at 80% power at alpha / m. None without two ratios and two repeats."""
+    from .gaussian import FIGURE4_METHODS, TABLE2_METHODS
+
+    f4 = {(r["method"], r["neg_ratio"]): r for r in res["figure4"]}
+    ratios = sorted({r["neg_ratio"] for r in res["figure4"]})
+    if len(ratios) < 2 or reference not in FIGURE4_METHODS:
+        return None
+    lo, hi = ratios[0], ratios[-1]
+    drops = {}
+    for m in FIGURE4_METHODS:
+        if (m, lo) not in f4 or (m, hi) not in f4:
+            return None
+        a, b = f4[(m, hi)]["by_repeat"], f4[(m, lo)]["by_repeat"]
+        drops[m] = {r: [a[r][f] - b[r][f] for f in (0, 1)] for r in set(a) & set(b)}
+    comparisons = []
+    for o in FIGURE4_METHODS:
+        if o == reference:
+            continue
+        reps = sorted(set(drops[reference]) & set(drops[o]), key=int)
+        for f, name, unit in ((0, "accuracy", "points"), (1, "ParaF1", "")):
+            test = paired_ttest([drops[reference][r][f] - drops[o][r][f] for r in reps])
+            if test is None:
+                return None
+            comparisons.append({"other": TABLE2_METHODS[o][0], "metric": name, "unit": unit, "n": len(reps),
+                                "ref_drop": float(np.mean([drops[reference][r][f] for r in reps])),
+                                "other_drop": float(np.mean([drops[o][r][f] for r in reps])), **test})
+    m = len(comparisons)
+    for c, adjusted in zip(comparisons, holm([c["p"] for c in comparisons])):
+        c["p_holm"] = adjusted
+        c["detectable"] = detectable_difference(c["sd"], c["n"], alpha=ALPHA / m)
+        c["verdict"] = ("smaller" if adjusted < ALPHA and c["mean"] < 0 else
+                        "larger" if adjusted < ALPHA else "no significant difference")
+    claims = {}
+    for metric in ("accuracy", "ParaF1"):
+        cs = [c for c in comparisons if c["metric"] == metric]
+        claims[metric] = ("holds" if all(c["verdict"] == "smaller" for c in cs) else
+                          "does not hold" if any(c["verdict"] == "larger" for c in cs) else "is not shown")
+    return {"reference": TABLE2_METHODS[reference][0], "balanced": hi, "imbalanced": lo, "comparisons": comparisons,
+            "m": m, "claim": claims["accuracy"], "claims": claims, "n": min(c["n"] for c in comparisons)}
 
 
 def timing_tables(res: dict) -> dict:
@@ -236,12 +411,62 @@ def timing_tables(res: dict) -> dict:
         a, st = ours["atk"], ours["stk"]
         to_tol = {"atk_over_stk": a["seconds_mean"] / st["seconds_mean"],
                   "paper_atk_over_stk": paper.TABLE1_SECONDS["AT_k"][0] / paper.TABLE1_SECONDS["ST_k"][0],
-                  "atk_iterations": a["iterations_mean"], "stk_iterations": st["iterations_mean"]}
+                  "atk_iterations": a["iterations_mean"], "stk_iterations": st["iterations_mean"],
+                  # seconds per iteration, AT_k over ST_k: what one pass of each costs when iterating
+                  "atk_over_stk_per_iteration": (a["seconds_mean"] / a["iterations_mean"])
+                  / (st["seconds_mean"] / st["iterations_mean"])
+                  if a["iterations_mean"] and st["iterations_mean"] else None}
         table1 = md_table(["method", "seconds (ours)", "iterations", "/ ST_k (ours)", "paper seconds",
                            "/ ST_k (paper)", "z"], rows)
     ratios = [{"n": r["n"], "topk": r["seconds"]["atk_topk"] / r["seconds"]["stk_fused"],
                "sort": r["seconds"]["atk_sort"] / r["seconds"]["stk_fused"]} for r in res["rows"]]
     return {"per_pass": per_pass, "table1": table1, "ratios": ratios, "to_tol": to_tol}
+
+
+def load_note(load: float, cpu_count: int) -> str:
+    """What a run's recorded load average says about the machine it shared (the page's wording)."""
+    if load > cpu_count:
+        return "above the core count: other jobs shared the CPU, so these times are upper bounds"
+    return "at or below the core count"
+
+
+def departures(cfg: dict) -> List[str]:
+    """The page's "Departures from the paper", each computed from the configuration `cfg`:
+    max_epochs, patience (validation checks, one per epoch), paper_patience_steps, min_gain, batch_size,
+    n_examples ({dataset: rows}), selected_capped (or None), data_differences, missing, std_ddof, and
+    gaussian (or None: max_steps, patience_steps, eval_every, capped, cells)."""
+    out = []
+    per_epoch = {d: math.ceil(int(round(SPLIT_FRACTIONS[0] * n)) / cfg["batch_size"])
+                 for d, n in cfg["n_examples"].items()}
+    if per_epoch:
+        lo, hi = min(per_epoch, key=per_epoch.get), max(per_epoch, key=per_epoch.get)
+        out.append(f"Early stopping (Tables 3, 4, 6): the paper stops when the validation gain stays below "
+                   f"{cfg['min_gain']:g} for {cfg['paper_patience_steps']} \"steps\". We read a step as one "
+                   f"validation check, made after every epoch, so the window is {cfg['patience']} epochs: "
+                   f"{cfg['patience'] * per_epoch[lo]:,} optimizer steps on {lo} to "
+                   f"{cfg['patience'] * per_epoch[hi]:,} on {hi} (batch {cfg['batch_size']}), where a reading in "
+                   f"optimizer steps would stop after {cfg['paper_patience_steps']}.")
+    capped = "" if cfg.get("selected_capped") is None else (
+        f"; {cfg['selected_capped']} of the selected configurations' runs hit it")
+    out.append(f"Epoch cap: at most {cfg['max_epochs']} epochs, a cap not in the paper's protocol{capped}.")
+    for d, note in cfg["data_differences"].items():
+        out.append(f"Data, {d}: {note}.")
+    for d, why in cfg["missing"].items():
+        out.append(f"Data, {d}: not run; {why}.")
+    if cfg["std_ddof"] == 0:
+        out.append("Standard deviations (ours, every table) are population stds over the repeats (ddof = 0); "
+                   "the paper does not say which it prints. The sample std (ddof = 1) is sqrt(J / (J - 1)) "
+                   f"times larger: {math.sqrt(50 / 49):.3f}x at J = 50.")
+    else:
+        out.append(f"Standard deviations (ours, every table) are over the repeats with ddof = {cfg['std_ddof']}; "
+                   "the paper does not say which it prints.")
+    gauss = cfg.get("gaussian")
+    if gauss:
+        every = "every step" if gauss["eval_every"] == 1 else f"every {gauss['eval_every']} steps"
+        out.append(f"Table 2 and Figure 4: at most {gauss['max_steps']:,} Adam steps, a cap not in the paper's "
+                   f"protocol ({gauss['capped']} of {gauss['cells']} runs hit it); the paper's window of "
+                   f"{gauss['patience_steps']} steps is counted in optimizer steps, with validation checked {every}.")
+    return out
 
 
 def protocol_rows(classification: Optional[dict], full: Optional[dict]) -> str:
@@ -282,16 +507,41 @@ def sinc_floor(seed: int, repeats: int) -> dict:
             "paper_max": max(published), "clean_range_floor": SINC_NOISE / clean_range}
 
 
+def departures_config(results: dict, full_logistic: Optional[dict], gaussian: Optional[dict]) -> dict:
+    """departures()'s configuration, read from the code's settings and the runs' records."""
+    import inspect
+
+    from .table_runs import MIN_GAIN, MODES, STD_DDOF
+    from .tabular import train_grid
+
+    bc = results.get("binary_classification") or {}
+    shapes = (full_logistic or {}).get("shapes") or bc.get("shapes") or {}
+    return {"max_epochs": MODES["full"][0], "patience": MODES["full"][1],
+            "paper_patience_steps": paper.CLASSIFICATION_PROTOCOL["early_stop_steps"], "min_gain": MIN_GAIN,
+            "batch_size": inspect.signature(train_grid).parameters["batch_size"].default,
+            "n_examples": {d: v[0] for d, v in shapes.items()},
+            "selected_capped": (full_logistic or {}).get("selected_capped"),
+            "data_differences": DATA_DIFFERENCES, "missing": {**CLASSIFICATION_MISSING, **REGRESSION_MISSING},
+            "std_ddof": STD_DDOF,
+            "gaussian": None if not gaussian else {k: gaussian[k] for k in ("max_steps", "patience_steps",
+                                                                            "eval_every", "capped", "cells")}}
+
+
 def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
                 full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None,
-                machine: Optional[dict] = None) -> str:
+                machine: Optional[dict] = None, gaussian_full: Optional[dict] = None,
+                gaussian_sensitivity: Optional[dict] = None) -> str:
     """The whole page. full_logistic: the (possibly partial) summary of the background full-mode
     logistic grid, with `run_command` and `started_at`/`summarized_at` wall times when known.
-    machine: cpu_count, nice and load_average_1min recorded by the run (None: not recorded)."""
+    machine: cpu_count, nice and load_average_1min recorded by the run (None: not recorded).
+    gaussian_full, gaussian_sensitivity: imbalance_sweep's full-mode results (the paper's window, and
+    the longer window of the sensitivity rows), partial is fine; they replace the quick Table 2."""
     ctx = {"mode": mode, "seed": seed, "r": results, "paper": paper, "labels": METHOD_LABELS,
            "fmt_seconds": _fmt_seconds, "total_seconds": total_seconds, "runtimes": runtimes,
            "full": full_logistic, "machine": machine, "missing_classification": CLASSIFICATION_MISSING,
-           "missing_regression": REGRESSION_MISSING, "differences": DATA_DIFFERENCES}
+           "missing_regression": REGRESSION_MISSING, "differences": DATA_DIFFERENCES, "load_note": load_note}
+    gauss_res = gaussian_full or results.get("imbalance_sweep")
+    ctx["departures"] = departures(departures_config(results, full_logistic, gaussian_full))
     bc = results.get("binary_classification")
     if bc:
         ctx["table9"] = table9_rows(bc["shapes"])
@@ -303,6 +553,8 @@ def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
                                        ("average", "maximum", "atk", "matk", "stk"), 2)
         ctx["full_significance"] = significance(full_logistic, "logistic", ALL_CLASSIFICATION,
                                                 ("average", "maximum", "atk", "matk", "stk"))
+        ctx["full_close"] = closeness(full_logistic, "logistic", ALL_CLASSIFICATION,
+                                      ("average", "maximum", "atk", "matk", "stk"))
     reg = results.get("regression")
     if reg:
         ctx["square"] = comparison(reg, "square", ALL_REGRESSION, ("average", "matk", "stk"), 4)
@@ -310,8 +562,9 @@ def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
         ctx["sinc"] = sinc_floor(reg["seed"], reg["repeats"])
         ours = [row["mean"] for row in reg["rows"] if row["dataset"] == "sinc" and row["n_repeats"]]
         ctx["sinc"]["ours_max_gap"] = max(ours) - ctx["sinc"]["mean"] if ours else float("nan")
-    if "imbalance_sweep" in results:
-        ctx["gauss"] = gaussian_tables(results["imbalance_sweep"])
+    if gauss_res:
+        ctx["g"] = gauss_res
+        ctx["gauss"] = gaussian_tables(gauss_res, gaussian_sensitivity)
     if "timing" in results:
         ctx["timing"] = timing_tables(results["timing"])
     if "synthetic_2d" in results:

@@ -60,6 +60,54 @@ def test_early_stopping_treats_nan_as_no_gain_and_checks_arguments():
         stop.update(torch.zeros(3))
 
 
+def _scripted_fit(curve, patience, eval_every, max_steps=2_000):
+    """fit_with_stopping on a scripted validation-accuracy curve: curve(step) after optimizer step `step`."""
+    state = {"step": 0, "snapshots": []}
+
+    def step_fn():
+        state["step"] += 1
+
+    run = g.fit_with_stopping(step_fn, lambda: curve(state["step"]),
+                              lambda: state["snapshots"].append(state["step"]),
+                              patience=patience, min_gain=1e-4, max_steps=max_steps, eval_every=eval_every)
+    return run, state["snapshots"]
+
+
+def _plateau(step):
+    # rises to 0.704 at step 60, then wobbles by 5e-5 (a gain below 1e-4) until it jumps to 0.935 at 400
+    if step <= 60:
+        return 0.5 + 0.204 * step / 60
+    if step < 400:
+        return 0.704 + (5e-5 if step % 2 else 0.0)
+    return 0.935
+
+
+@pytest.mark.parametrize("eval_every, stop_step", [(1, 260), (10, 260), (30, 270)])
+def test_table2_stopping_rule_counts_optimizer_steps(eval_every, stop_step):
+    # 200 optimizer steps without a 1e-4 gain end the run, whatever the validation interval: checked every
+    # 30 steps the window is still >= 200 steps (the first check at or past best + 200 = 260 is step 270),
+    # not 200 // 30 = 6 checks (180 steps).
+    run, snapshots = _scripted_fit(_plateau, patience=200, eval_every=eval_every)
+    assert run == {"steps": stop_step, "best_step": 60, "best_accuracy": pytest.approx(0.704),
+                   "stopped_early": True}
+    assert snapshots[-1] == 60  # rollback: the weights kept are those of the best check
+    # a longer window sees the jump at step 400 and stops 400 steps after it
+    run, snapshots = _scripted_fit(_plateau, patience=400, eval_every=1)
+    assert (run["steps"], run["best_step"], run["best_accuracy"], snapshots[-1]) == (800, 400, 0.935, 400)
+
+
+def test_table2_stopping_rule_accumulates_small_gains_and_stops_at_the_cap():
+    # +5e-5 per step: each step gains less than 1e-4, but every second step is 1e-4 above the best, so the
+    # rule never fires and the cap ends the run
+    run, _ = _scripted_fit(lambda step: 0.5 + 5e-5 * step, patience=200, eval_every=1, max_steps=1_000)
+    assert (run["steps"], run["stopped_early"]) == (1_000, False)
+    assert run["best_step"] >= 997
+    with pytest.raises(ValueError, match="eval_every"):
+        g.StepStopping(patience=200, min_gain=1e-4, eval_every=300)
+    with pytest.raises(ValueError, match="max_steps"):
+        _scripted_fit(_plateau, patience=200, eval_every=1, max_steps=0)
+
+
 def test_gaussian_covariance_as_printed():
     cov = g.covariance()
     assert cov.shape == (200, 200)

@@ -74,7 +74,7 @@ def test_comparisons_pair_by_repeat_and_say_plainly_where_there_is_no_difference
     assert paired_comparisons(misaligned, "stk", 0.5)[0]["verdict"] == "no difference"
 
 
-def test_the_page_table_marks_significant_entries_and_names_the_aggregates_without_a_gain():
+def test_the_page_table_marks_significant_entries_and_names_the_aggregates_never_beaten():
     from stk_nmt.experiments import report
 
     rng = np.random.default_rng(2)
@@ -86,7 +86,11 @@ def test_the_page_table_marks_significant_entries_and_names_the_aggregates_witho
     out = report.significance({"rows": rows}, "logistic", ("australian", "wisconsin"),
                               ("average", "maximum", "atk", "matk", "stk"))
     assert out["n_tests"] == 4 and out["lower"] == ["wisconsin vs Average"] and out["higher"] == ["wisconsin vs MAT_k"]
-    assert out["no_gain_over"] == ["Maximum", "AT_k", "MAT_k"]
-    (line,) = [l for l in out["table"].splitlines() if l.startswith("| wisconsin")]
-    assert "**-3." in line and "**+3." in line and "| 30 " in line
+    # never significantly lower than these: the page states what the tests could detect, not "no gain"
+    assert [o["label"] for o in out["never_lower"]] == ["Maximum", "AT_k", "MAT_k"]
+    lines = {l.split("|")[2].strip(): l for l in out["table"].splitlines() if l.startswith("| wisconsin")}
+    assert set(lines) == {"Average", "Maximum", "AT_k", "MAT_k"} and all("| 30 " in l for l in lines.values())
+    assert "| -3." in lines["Average"] and "**ST_k lower**" in lines["Average"]
+    assert "| +3." in lines["MAT_k"] and "**ST_k higher**" in lines["MAT_k"]
+    assert "no significant difference (detectable: " in lines["Maximum"]
     assert "australian" not in out["table"]  # no finished repeats there: no row
