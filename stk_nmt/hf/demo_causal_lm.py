@@ -15,7 +15,6 @@ same --out.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import torch
@@ -24,7 +23,8 @@ from transformers import DataCollatorForLanguageModeling, LlamaConfig, LlamaForC
 from stk_nmt.data import synthetic
 
 from .arguments import STkTrainingArguments
-from .demo_common import cached_run, corpus_pairs, last_checkpoint, log, print_table, token_statistics, train_tokenizer
+from .demo_common import (cached_run, corpus_pairs, example_parser, last_checkpoint, log, print_table, token_statistics,
+                          train_tokenizer)
 from .trainer import STkTrainer
 
 PRESETS = {
@@ -105,16 +105,8 @@ def run_one(name, stk: bool, lora: bool, base: Path, data, collator, preset, opt
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", choices=["catalogs", "synthetic"], default="catalogs",
-                        help="the fine-tuning text: the catalogs' target side, or held-out synthetic sentences")
-    parser.add_argument("--target-lang", default="fr", help="with --corpus catalogs: a locale directory name")
-    parser.add_argument("--size", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--out", type=Path, default=Path("results/hf_causal_lm"))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--stk-k-ratio", type=float, default=0.96)
-    parser.add_argument("--stk-lam-lr", type=float, default=1.0)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    parser = example_parser(__doc__.split("\n")[0], PRESETS, Path("results/hf_causal_lm"),
+                            "the fine-tuning text: the catalogs' target side, or held-out synthetic sentences")
     options = parser.parse_args(argv)
     preset = PRESETS[options.size]
     options.out = options.out / f"{options.corpus}-{options.target_lang}-{options.size}-seed{options.seed}"

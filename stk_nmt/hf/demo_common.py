@@ -3,6 +3,7 @@ pair), a tokenizer trained here, the held-out token statistics, the side-by-side
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -14,6 +15,7 @@ from tabulate import tabulate
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
+from stk_nmt.core import DEFAULT_K_RATIO
 from stk_nmt.data import catalogs, synthetic
 
 from .loss import label_smoothed_token_losses
@@ -101,3 +103,17 @@ def last_checkpoint(directory: Path) -> Optional[str]:
     from transformers.trainer_utils import get_last_checkpoint
 
     return get_last_checkpoint(str(directory)) if directory.is_dir() else None
+
+
+def example_parser(description: str, sizes, out: Path, corpus_help: Optional[str] = None) -> argparse.ArgumentParser:
+    """The options both examples take; each adds its own."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--corpus", choices=["catalogs", "synthetic"], default="catalogs", help=corpus_help)
+    parser.add_argument("--target-lang", default="fr", help="with --corpus catalogs: a locale directory name")
+    parser.add_argument("--size", choices=sorted(sizes), default="small")
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--stk-k-ratio", type=float, default=DEFAULT_K_RATIO)
+    parser.add_argument("--stk-lam-lr", type=float, default=1.0)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    return parser

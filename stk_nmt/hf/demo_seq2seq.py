@@ -13,14 +13,14 @@ is reused and a killed one resumes from its last checkpoint when re-run with the
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import sacrebleu
 import torch
 from transformers import DataCollatorForSeq2Seq, MarianConfig, MarianMTModel, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
-from .demo_common import cached_run, corpus_pairs, last_checkpoint, log, print_table, token_statistics, train_tokenizer
+from .demo_common import (cached_run, corpus_pairs, example_parser, last_checkpoint, log, print_table, token_statistics,
+                          train_tokenizer)
 from .trainer import STkSeq2SeqTrainer
 
 PRESETS = {
@@ -102,16 +102,8 @@ def run_one(name, stk: bool, data, tokenizer, preset, options) -> dict:
 
 
 def main(argv=None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--corpus", choices=["catalogs", "synthetic"], default="catalogs")
-    parser.add_argument("--target-lang", default="fr", help="with --corpus catalogs: a locale directory name")
-    parser.add_argument("--size", choices=sorted(PRESETS), default="small")
-    parser.add_argument("--out", type=Path, default=Path("results/hf_seq2seq"))
-    parser.add_argument("--seed", type=int, default=1)
+    parser = example_parser(__doc__.split("\n")[0], PRESETS, Path("results/hf_seq2seq"))
     parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--stk-k-ratio", type=float, default=0.96)
-    parser.add_argument("--stk-lam-lr", type=float, default=1.0)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     options = parser.parse_args(argv)
     preset = PRESETS[options.size]
     options.out = options.out / f"{options.corpus}-{options.target_lang}-{options.size}-seed{options.seed}"
