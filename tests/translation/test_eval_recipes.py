@@ -1,6 +1,5 @@
 """Training recipes (command lines), checkpoint averaging, the training log, evaluation checks."""
 
-import json
 import shlex
 import sys
 
@@ -10,6 +9,8 @@ import torch
 from stk_nmt.translation import evaluate, fairseq_run, recipes
 from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.fairseq_run import USER_DIR
+
+from prepared_fakes import fake_prepared as prepared
 
 
 @pytest.fixture
@@ -121,18 +122,6 @@ def test_hypothesis_count_hint_does_not_blame_the_batch_multiple():
         evaluate.ordered_hypotheses({0: "a", 2: "c"}, 3)
     assert "--required-batch-size-multiple" not in str(error.value)
     assert "--max-source-positions" in str(error.value)
-
-
-def prepared(root, dictionary):
-    (root / "data-bin").mkdir(parents=True)
-    for lang in ("de", "en"):
-        (root / "data-bin" / f"dict.{lang}.txt").write_text(dictionary)
-    (root / "ref").mkdir()
-    (root / "ref" / "test.en").write_text("Hello world\n")
-    (root / "prepared.json").write_text(json.dumps({
-        "config": {"target_lang": "en", "lowercase": False, "tokenizer": "none"},
-        "data_bin": "data-bin", "test_sets": {"test": "t"}, "references": "ref"}))
-    return root
 
 
 def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path):

@@ -16,6 +16,8 @@ from stk_nmt.translation import evaluate, fairseq_run, recipes
 from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.training_record import TRAINING_DATA_RECORD
 
+from prepared_fakes import fake_prepared
+
 # Saves SAVE_DIR/checkpoint_last.pt (a zip, as torch.save writes) and appends its arguments to
 # SAVE_DIR/calls.jsonl.
 FAKE_TRAIN = """
@@ -36,18 +38,8 @@ def fake_train(monkeypatch):
 
 
 def prepared(root, dictionary, train_text="a b\n"):
-    """A prepared corpus as evaluate reads it: data-bin (dictionaries, one binarised split), refs."""
-    (root / "data-bin").mkdir(parents=True)
-    for lang in ("de", "en"):
-        (root / "data-bin" / f"dict.{lang}.txt").write_text(dictionary)
-        (root / "data-bin" / f"train.de-en.{lang}.bin").write_text(train_text)
-        (root / "data-bin" / f"train.de-en.{lang}.idx").write_text("index")
-    (root / "ref").mkdir()
-    (root / "ref" / "test.en").write_text("Hello world\n")
-    (root / "prepared.json").write_text(json.dumps({
-        "config": {"target_lang": "en", "lowercase": False, "tokenizer": "none"},
-        "data_bin": "data-bin", "test_sets": {"test": "t"}, "references": "ref"}))
-    return root
+    """A prepared corpus with one binarised training split (its bytes are what the record hashes)."""
+    return fake_prepared(root, dictionary, train_text)
 
 
 def calls(save_dir):
