@@ -40,6 +40,16 @@ ADAM = ["--optimizer", "adam", "--adam-betas", "(0.9, 0.98)", "--clip-norm", "0.
         "--lr-scheduler", "inverse_sqrt"]
 
 
+def small_transformer(dim: int, ffn: int) -> tuple:
+    """A 2+2-layer, 4-head transformer with shared embeddings and the CPU recipes' Adam schedule
+    (the demo's and the study's models differ in width only)."""
+    return ("--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
+            "--encoder-embed-dim", str(dim), "--decoder-embed-dim", str(dim), "--encoder-ffn-embed-dim", str(ffn),
+            "--decoder-ffn-embed-dim", str(ffn), "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
+            "--share-all-embeddings", *ADAM, "--lr", "2e-3", "--warmup-updates", "200", "--dropout", "0.1",
+            "--weight-decay", "0.0")
+
+
 @dataclass(frozen=True)
 class Recipe:
     description: str
@@ -66,20 +76,12 @@ RECIPES = {
     # A small transformer that learns the embedded default corpus in minutes on 2 CPU cores.
     "demo": Recipe(
         "small transformer (2+2 layers, 128/256, 4 heads) for the default corpus on a CPU",
-        ("--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
-         "--encoder-embed-dim", "128", "--decoder-embed-dim", "128", "--encoder-ffn-embed-dim", "256",
-         "--decoder-ffn-embed-dim", "256", "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
-         "--share-all-embeddings", *ADAM, "--lr", "2e-3", "--warmup-updates", "200", "--dropout", "0.1",
-         "--weight-decay", "0.0", "--max-tokens", "2048", "--max-epoch", "12", "--no-epoch-checkpoints")),
+        (*small_transformer(128, 256), "--max-tokens", "2048", "--max-epoch", "12", "--no-epoch-checkpoints")),
     # The study's model for the ~40k-pair catalog corpora on a CPU (stk_nmt.translation.study --preset):
     # validation (the curve) and a resumable checkpoint every 200 updates, none at epoch ends.
     "study": Recipe(
         "small transformer (2+2 layers, 256/1024, 4 heads), 4,096-token batches, validated every 200 updates",
-        ("--arch", "transformer", "--encoder-layers", "2", "--decoder-layers", "2",
-         "--encoder-embed-dim", "256", "--decoder-embed-dim", "256", "--encoder-ffn-embed-dim", "1024",
-         "--decoder-ffn-embed-dim", "1024", "--encoder-attention-heads", "4", "--decoder-attention-heads", "4",
-         "--share-all-embeddings", *ADAM, "--lr", "2e-3", "--warmup-updates", "200", "--dropout", "0.1",
-         "--weight-decay", "0.0", "--max-tokens", "4096", "--max-epoch", "100", "--no-epoch-checkpoints",
+        (*small_transformer(256, 1024), "--max-tokens", "4096", "--max-epoch", "100", "--no-epoch-checkpoints",
          "--validate-interval", "1000", "--save-interval", "1000", "--validate-interval-updates", "200",
          "--save-interval-updates", "200", "--keep-interval-updates", "1", "--num-workers", "0")),
 }
