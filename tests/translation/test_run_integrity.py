@@ -115,7 +115,7 @@ def test_a_count_k_after_the_separator_replaces_the_recipes_ratio(tmp_path, caps
     assert command[command.index("--stk-k") + 1] == "50"
     assert command[command.index("--stk-delta") + 1] == "0.01"  # the recipe's other defaults stay
     # The criterion's own flag check (what fairseq-train runs) accepts the command.
-    from stk_nmt.translation.study_integrity import check_system
+    from stk_nmt.translation.study.integrity import check_system
 
     check_system("recipe", command[command.index("--criterion"):command.index("--save-dir")], command)
     # A ratio after the separator replaces the recipe's ratio instead of following it.
