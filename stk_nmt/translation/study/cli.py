@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict | str:
     rep.add_argument("--work", type=Path, required=True)
     page = sub.add_parser("page", help="compose finished studies into a documentation page")
     page.add_argument("--studies", type=Path, nargs="+", help="study work folders (with study.json)")
-    page.add_argument("--records", type=Path, nargs="+", help="committed records folders (stk_nmt.translation.study.records)")
+    page.add_argument("--records", type=Path, nargs="+", help="committed records folders (records.py)")
     page.add_argument("--out", type=Path, required=True)
     page.add_argument("--title", default="Does ST_k help translation? A seeded study")
     page.add_argument("--intro", type=Path, help="a markdown file replacing the standard introduction")
