@@ -12,6 +12,7 @@ import zipfile
 import pytest
 import torch
 
+from stk_nmt.data.prepared import PreparedCorpus
 from stk_nmt.translation import evaluate, fairseq_run, recipes
 from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.training_record import TRAINING_DATA_RECORD
@@ -68,7 +69,7 @@ def test_a_resume_with_other_dictionaries_is_refused_and_keeps_the_record(tmp_pa
     assert len(calls(save_dir)) == 1  # fairseq-train did not run again
     # So evaluate still refuses the checkpoint on B, as before the attempt.
     with pytest.raises(ValueError, match="differ from those of --data"):
-        evaluate.check_dictionaries(evaluate.PreparedCorpus.load(b), save_dir / "checkpoint_last.pt")
+        evaluate.check_dictionaries(PreparedCorpus.load(b), save_dir / "checkpoint_last.pt")
 
 
 def test_a_resume_with_other_data_or_flags_needs_resume_with_changes(tmp_path, fake_train):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from ...files import locked_folder, read_json
-from ..evaluate import PreparedCorpus
+from ...data.prepared import PreparedCorpus
 from .config import CONFIG, claim
 from .integrity import corpus_hashes, run_key
 from .presets import Preset, grid_config

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ...data.io import atomic_write_text, read_lines
 from ...files import read_json, write_json
-from ..evaluate import PreparedCorpus, paired_bootstrap
+from ...data.prepared import PreparedCorpus
+from ..evaluate import paired_bootstrap
 from .config import CONFIG, planned_runs
 from .progress import log
 from .stats import holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test

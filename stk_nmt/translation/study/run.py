@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ...data.io import atomic_write_text
 from ...files import write_json
-from ..evaluate import PreparedCorpus, evaluate_checkpoint, metrics
+from ...data.prepared import PreparedCorpus
+from ..evaluate import evaluate_checkpoint, metrics
 from ..fairseq_run import run_fairseq
 from ..recipes import train_command
 from ..resume import remove_checkpoint_temporaries
