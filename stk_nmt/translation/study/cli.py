@@ -56,7 +56,8 @@ from .systems import parse_system
 def main(argv: list[str] | None = None) -> dict | str:
     argv = list(sys.argv[1:] if argv is None else argv)
     # A package's `python -m` runs __main__.py: argparse would name that file, not the command.
-    parser = argparse.ArgumentParser(prog=prog_name("stk_nmt.translation.study"), description=__doc__.split("\n")[0],
+    parser = argparse.ArgumentParser(prog=prog_name("stk_nmt.translation.study"),
+                                     description=__doc__.split("\n")[0],
                                      epilog="Arguments after -- go to fairseq-train unchanged (run).")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="train, evaluate and test the grid (resumable)")

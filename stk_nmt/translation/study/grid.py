@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ...files import locked_folder, read_json
 from ...data.prepared import PreparedCorpus
+from ...files import locked_folder, read_json
 from .config import CONFIG, claim
 from .integrity import corpus_hashes, run_key
 from .presets import Preset, grid_config

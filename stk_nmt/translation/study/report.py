@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ...data.io import atomic_write_text, read_lines
-from ...files import read_json, write_json
 from ...data.prepared import PreparedCorpus
+from ...files import read_json, write_json
 from ..evaluate import paired_bootstrap
 from .config import CONFIG, planned_runs
 from .progress import log

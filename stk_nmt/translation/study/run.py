@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from ...data.io import atomic_write_text
-from ...files import write_json
 from ...data.prepared import PreparedCorpus
+from ...files import write_json
 from ..evaluate import evaluate_checkpoint, metrics
 from ..fairseq_run import run_fairseq
 from ..recipes import train_command
