@@ -1,6 +1,6 @@
 """Does ST_k help translation? A seeded study: systems x seeds, trained alike, evaluated, and tested.
 
-    python -m stk_nmt.translation.study run|grid|report|page ...     (cli.py says what each does)
+    python -m stk_nmt.translation.study run|grid|report|page ...     (__main__.py; cli.py says what each does)
 
 One module per concept:
     cli.py        the command line
@@ -16,6 +16,7 @@ One module per concept:
     render.py     figures and markdown of a study and of a page
     page.py       a documentation page from several studies or their committed records
     records.py    the committed records (RECORDS/corpus.json, runs/*.tar.xz) a fresh clone re-renders from
+    progress.py   the progress lines every step prints
 """
 
 from .cli import main
