@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stk_nmt.translation.study_records import run_archive_path
+from stk_nmt.translation.study.records import run_archive_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

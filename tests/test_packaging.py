@@ -103,7 +103,7 @@ def test_sdist_carries_what_the_test_suite_needs(dists):
     with tarfile.open(sdist) as tar:
         tar.extractall(root, filter="data")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/core/test_core_smoothers.py", "tests/test_packaging.py::test_extras_match_pyproject"],
+                           "tests/core/aggregates/test_core_smoothers.py", "tests/test_packaging.py::test_extras_match_pyproject"],
                           cwd=root / prefix, capture_output=True, text=True)
     assert proc.returncode == 0 and re.search(r"\d+ passed", proc.stdout), proc.stdout[-3000:]
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from ..data.default_corpus import DEFAULTS, prepare_default
 from ..data.io import atomic_write_text
-from .evaluate import PreparedCorpus, compare, evaluate_checkpoint
+from ..data.prepared import PreparedCorpus
+from .evaluate import compare, evaluate_checkpoint
 from .recipes import train
 
 CRITERIA = ("label_smoothed_cross_entropy", "stk")

@@ -24,9 +24,8 @@ from sacrebleu.metrics import BLEU, CHRF
 from sacrebleu.significance import PairedTest
 from tabulate import tabulate
 
-from ..data.io import atomic_write_lines, atomic_write_text, read_lines
-from ..data.pipeline import load_manifest
-from ..data.text import moses_detokenize
+from ..data.io import atomic_write_lines, atomic_write_text
+from ..data.prepared import PreparedCorpus
 from ..files import write_json
 from .resume import unreadable_reason
 from .training_record import dictionary_hashes, training_dictionaries
@@ -103,38 +102,6 @@ def paired_bootstrap(systems: dict[str, Sequence[str]], references: Sequence[str
     table = {metric: [(name, r.score, r.mean, r.ci, r.p_value) for name, r in zip(results["System"], rows)]
              for metric, rows in results.items() if metric != "System"}
     return {metric: str(sig) for metric, sig in signatures.items()}, table
-
-
-@dataclass
-class PreparedCorpus:
-    """What evaluation needs to know about a directory made by a prepare script."""
-
-    root: Path
-    manifest: dict
-
-    @classmethod
-    def load(cls, root: Path) -> "PreparedCorpus":
-        return cls(Path(root), load_manifest(root))
-
-    @property
-    def config(self) -> dict:
-        return self.manifest["config"]
-
-    @property
-    def data_bin(self) -> Path:
-        return self.root / self.manifest["data_bin"]
-
-    def references(self, subset: str) -> list[str]:
-        known = ["valid", *self.manifest["test_sets"]]
-        if subset not in known:
-            raise ValueError(f"subset must be one of {known}, got {subset!r}")
-        return read_lines(self.root / self.manifest["references"] / f"{subset}.{self.config['target_lang']}")
-
-    def postprocess(self, hypotheses: list[str]) -> list[str]:
-        """Undo the tokenisation the corpus went through (sentencepiece is removed by generate)."""
-        if self.config["tokenizer"] == "moses":
-            return moses_detokenize(hypotheses, self.config["target_lang"])
-        return hypotheses
 
 
 def check_dictionaries(corpus: PreparedCorpus, checkpoint: Path) -> None:

@@ -68,6 +68,20 @@ def non_negative(kind):
     return parse
 
 
+class RenamedFlag(argparse.Action):
+    """`store` for a flag whose first option string is its name and the others old spellings: an old
+    spelling sets the same value and prints a warning naming the new flag.
+
+    Hand-written because argparse has no deprecated alias: Python 3.13's `deprecated=True` marks a
+    whole option, every spelling of it, and the project supports 3.11 and 3.12."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string is not None and option_string != self.option_strings[0]:
+            print(f"{parser.prog}: warning: {option_string} is deprecated, use {self.option_strings[0]} "
+                  f"(the fairseq criteria's name)", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog_name("stk_nmt.vision.train"), description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -93,11 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--scale", type=positive(float),
                    help=f"logit scale: LDAM (default {defaults.LDAM_SCALE:g}), imbalanced top-K hinge "
                    f"(default {defaults.IMBALANCED_SCALE:g}, for the cosine classifier)")
-    m.add_argument("--topk", type=positive(int), default=defaults.TOPK_K, help="top-K hinge losses: the K of the top-K metric")
-    m.add_argument("--epsilon", type=positive(float), help=f"top-K hinge noise level (default "
-                   f"{defaults.TOPK_EPSILON} balanced, {defaults.IMBALANCED_EPSILON} imbalanced: pytopk's operator "
-                   f"default and the paper's imbalanced setting; its CIFAR-100 balanced runs used 0.2)")
-    m.add_argument("--n-samples", type=positive(int), default=defaults.TOPK_SAMPLES, help="top-K hinge: noise draws S")
+    # The fairseq criteria's spellings; the old ones (--topk, --epsilon, --n-samples) still work and warn.
+    m.add_argument("--topk-k", "--topk", dest="topk", action=RenamedFlag, type=positive(int), default=defaults.TOPK_K,
+                   help="top-K hinge losses: the K of the top-K metric")
+    m.add_argument("--topk-eps", "--epsilon", dest="epsilon", action=RenamedFlag, type=positive(float),
+                   help=f"top-K hinge noise level (default {defaults.TOPK_EPSILON} balanced, "
+                   f"{defaults.IMBALANCED_EPSILON} imbalanced: pytopk's operator default and the paper's imbalanced "
+                   f"setting; its CIFAR-100 balanced runs used 0.2)")
+    m.add_argument("--topk-samples", "--n-samples", dest="n_samples", action=RenamedFlag, type=positive(int),
+                   default=defaults.TOPK_SAMPLES, help="top-K hinge: noise draws S")
     m.add_argument("--aggregate", choices=AGGREGATES, default="stk", help="how the batch's per-sample losses combine")
     m.add_argument("--k-ratio", type=float, default=defaults.K_RATIO["vision"], help="k as a fraction of the batch (atk, matk, stk)")
     m.add_argument("--k", type=positive(int), help="k as a count (replaces --k-ratio)")

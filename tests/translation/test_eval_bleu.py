@@ -6,8 +6,8 @@ import math
 import pytest
 import sacrebleu
 
+from stk_nmt.data.prepared import PreparedCorpus
 from stk_nmt.translation.evaluate import (
-    PreparedCorpus,
     compare,
     extract_hypotheses,
     ordered_hypotheses,

@@ -6,6 +6,7 @@ import sys
 import pytest
 import torch
 
+from stk_nmt.data.prepared import PreparedCorpus
 from stk_nmt.translation import evaluate, fairseq_run, recipes
 from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.fairseq_run import USER_DIR
@@ -142,7 +143,7 @@ def test_evaluate_refuses_a_checkpoint_trained_with_other_dictionaries(tmp_path)
     torch.save({"cfg": {"task": {"data": str(trained_on / "data-bin")}}, "model": {}}, checkpoint)
     with pytest.raises(ValueError, match=f"task.data of {checkpoint}"):
         evaluate.main(["--data", str(other), "--checkpoint", str(checkpoint)])
-    evaluate.check_dictionaries(evaluate.PreparedCorpus.load(trained_on), checkpoint)  # its own data passes
+    evaluate.check_dictionaries(PreparedCorpus.load(trained_on), checkpoint)  # its own data passes
 
 
 def test_the_language_pair_comes_from_the_data_bin_not_from_fairseqs_guess(data_bin):

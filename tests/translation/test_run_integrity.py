@@ -12,6 +12,7 @@ import zipfile
 import pytest
 import torch
 
+from stk_nmt.data.prepared import PreparedCorpus
 from stk_nmt.translation import evaluate, fairseq_run, recipes
 from stk_nmt.translation.averaging import average_checkpoints, last_checkpoints
 from stk_nmt.translation.training_record import TRAINING_DATA_RECORD
@@ -68,7 +69,7 @@ def test_a_resume_with_other_dictionaries_is_refused_and_keeps_the_record(tmp_pa
     assert len(calls(save_dir)) == 1  # fairseq-train did not run again
     # So evaluate still refuses the checkpoint on B, as before the attempt.
     with pytest.raises(ValueError, match="differ from those of --data"):
-        evaluate.check_dictionaries(evaluate.PreparedCorpus.load(b), save_dir / "checkpoint_last.pt")
+        evaluate.check_dictionaries(PreparedCorpus.load(b), save_dir / "checkpoint_last.pt")
 
 
 def test_a_resume_with_other_data_or_flags_needs_resume_with_changes(tmp_path, fake_train):
@@ -115,7 +116,7 @@ def test_a_count_k_after_the_separator_replaces_the_recipes_ratio(tmp_path, caps
     assert command[command.index("--stk-k") + 1] == "50"
     assert command[command.index("--stk-delta") + 1] == "0.01"  # the recipe's other defaults stay
     # The criterion's own flag check (what fairseq-train runs) accepts the command.
-    from stk_nmt.translation.study_integrity import check_system
+    from stk_nmt.translation.study.integrity import check_system
 
     check_system("recipe", command[command.index("--criterion"):command.index("--save-dir")], command)
     # A ratio after the separator replaces the recipe's ratio instead of following it.

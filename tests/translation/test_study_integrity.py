@@ -21,6 +21,7 @@ from stk_nmt.data import own  # noqa: E402
 from stk_nmt.data.io import read_lines  # noqa: E402
 from stk_nmt.files import FolderInUse, lock_folder  # noqa: E402
 from stk_nmt.translation import study  # noqa: E402
+from stk_nmt.translation.study.config import claim  # noqa: E402
 from stk_nmt.translation.evaluate import score  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -171,7 +172,7 @@ def key(data="d1", generate=(), sentences=20):
 
 
 def finished_run(run_dir, checkpoint):
-    from stk_nmt.translation.study_integrity import record_training_key
+    from stk_nmt.translation.study.integrity import record_training_key
 
     run_dir.mkdir(parents=True)
     record_training_key(run_dir, key())
@@ -183,7 +184,7 @@ def finished_run(run_dir, checkpoint):
 
 @pytest.mark.parametrize("checkpoint", [True, False])
 def test_a_changed_key_redoes_only_the_parts_it_reaches(tmp_path, checkpoint):
-    from stk_nmt.translation.study_integrity import align_run
+    from stk_nmt.translation.study.integrity import align_run
 
     said = []
     cases = [(key(), set()), (key(sentences=10), {"analysis"}), (key(generate=["--fp16"]), {"decode"}),
@@ -211,13 +212,13 @@ def test_a_study_that_failed_before_any_run_finished_takes_corrected_settings(tm
     work = tmp_path / "work"
     config = {"data": "data", "recipe": "demo", "max_update": 4, "fairseq_args": ["--max-tokens", "200"],
               "stk_args": [], "beam": 1, "label_smoothing": 0.1, "systems": ["stk:0.9"], "seeds": [1]}
-    study.claim(work, dict(config, fairseq_args=["--max-tokens", "-5"]))  # what the failed attempt recorded
+    claim(work, dict(config, fairseq_args=["--max-tokens", "-5"]))  # what the failed attempt recorded
     partial = work / "runs" / "stk-0.9" / "seed1"
     partial.mkdir(parents=True)
     (partial / "train.1.log").write_text("error: --max-tokens -5\n")
-    study.claim(work, dict(config))  # the corrected command
+    claim(work, dict(config))  # the corrected command
     assert json.loads((work / "study-config.json").read_text())["fairseq_args"] == ["--max-tokens", "200"]
     # Once a run has finished, its settings are what the other runs must be comparable with.
     (partial / "result.json").write_text("{}")
     with pytest.raises(ValueError, match=r"fairseq_args=\['--max-tokens', '200'\], this one has .*use another --work"):
-        study.claim(work, dict(config, fairseq_args=["--max-tokens", "300"]))
+        claim(work, dict(config, fairseq_args=["--max-tokens", "300"]))

@@ -6,7 +6,7 @@ import tarfile
 
 import pytest
 
-from stk_nmt.translation import study_records
+from stk_nmt.translation.study import records as study_records
 
 
 class Corpus:

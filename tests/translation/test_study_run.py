@@ -17,7 +17,7 @@ fairseq = pytest.importorskip("fairseq")
 from fairseq_tiny import TINY_ARCH, env, make_corpus  # noqa: E402
 from stk_nmt.data import own  # noqa: E402
 from stk_nmt.data.io import read_lines  # noqa: E402
-from stk_nmt.translation import study_stats  # noqa: E402
+from stk_nmt.translation.study import stats as study_stats  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

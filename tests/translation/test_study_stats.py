@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from stk_nmt.translation import study, study_stats
-from stk_nmt.translation.study_tokens import is_punctuation, parse_train_log
+from stk_nmt.translation.study import stats as study_stats
+from stk_nmt.translation.study.systems import parse_system
+from stk_nmt.translation.study.tokens import is_punctuation, parse_train_log
 
 WORDS = "the cat sat on a mat with one dog and two birds near our house today".split()
 
@@ -106,18 +107,18 @@ def test_mean_std_and_errors():
 
 
 def test_system_specs():
-    base = study.parse_system("baseline")
+    base = parse_system("baseline")
     assert base.criterion_args(0.1, ["--stk-delta", "0.05"]) == [
         "--criterion", "label_smoothed_cross_entropy", "--label-smoothing", "0.1"]
-    stk = study.parse_system("stk:0.9,--stk-lam-lr=0.5")
+    stk = parse_system("stk:0.9,--stk-lam-lr=0.5")
     assert stk.criterion_args(0.1, ["--stk-delta", "0.05"]) == [
         "--criterion", "stk", "--label-smoothing", "0.1", "--stk-aggregate", "stk", "--stk-k-ratio", "0.9",
         "--stk-delta", "0.05", "--stk-lam-lr", "0.5"]
-    assert stk.id == "stk-0.9_--stk-lam-lr=0.5" and study.parse_system("atk:0.8").label == "atk k/n=0.8"
+    assert stk.id == "stk-0.9_--stk-lam-lr=0.5" and parse_system("atk:0.8").label == "atk k/n=0.8"
     for bad, message in (("stk", "must be 'baseline'"), ("stk:x", "not a number"), ("stk:1.5", r"in \(0, 1\]"),
                          ("stk:0.9,delta=1", "must look like --stk-flag=value"), ("lsce:0.9", "must be 'baseline'")):
         with pytest.raises(ValueError, match=message):
-            study.parse_system(bad)
+            parse_system(bad)
 
 
 def test_parse_simple_train_log():

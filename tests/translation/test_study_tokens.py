@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from stk_nmt.translation.study_tokens import weight_summary  # noqa: E402
+from stk_nmt.translation.study.tokens import weight_summary  # noqa: E402
 
 
 def hand_weight(loss, lam, delta):

@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from ..files import file_sha256, read_json, write_json
+from ...files import file_sha256, read_json, write_json
 
 RUN_KEY = "run-key.json"
 PARTS = ("train", "decode", "analysis")
@@ -136,7 +136,7 @@ def check_system(spec: str, criterion_args: list[str], train_args: list[str]) ->
     (the criterion's own checks), naming the system. criterion_args: ["--criterion", NAME, ...];
     train_args: the recipe's and the user's fairseq-train flags (for --max-tokens)."""
     # Importing the package's criteria registers them with fairseq before the lookup.
-    from ..criterions.aggregated import AggregateConfig, check_aggregate_flags
+    from ...criterions.aggregated import AggregateConfig, check_aggregate_flags
     from fairseq.criterions import CRITERION_DATACLASS_REGISTRY
     from fairseq.dataclass.utils import gen_parser_from_dataclass
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from ..files import atomic_write
-from .recipes import RECIPES
-from .study_stats import TestResult, holm_verdicts
+from ...files import atomic_write
+from ..recipes import RECIPES
+from .stats import TestResult, holm_verdicts
 
 
 def _pm(entry: dict, key: str, digits: int = 2) -> str:

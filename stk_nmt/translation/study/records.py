@@ -21,7 +21,7 @@ import re
 import tarfile
 from pathlib import Path
 
-from ..files import atomic_write, atomic_write_text, read_json, write_json
+from ...files import atomic_write, atomic_write_text, read_json, write_json
 
 CORPUS_RECORD = "corpus.json"
 RUN_ARCHIVE = re.compile(r"^(?P<system>[A-Za-z0-9.=_-]+)__seed(?P<seed>\d+)\.tar\.xz$")

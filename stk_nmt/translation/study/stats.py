@@ -36,8 +36,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..stats import ALPHA, POWER, detectable_difference, holm, paired_ttest, sign_flip_test
-from .evaluate import metrics
+from ...stats import ALPHA, POWER, detectable_difference, holm, paired_ttest, sign_flip_test
+from ..evaluate import metrics
 
 
 def sentence_stats(metric, hypotheses: Sequence[str], references: Sequence[str]) -> np.ndarray:

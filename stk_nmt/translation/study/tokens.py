@@ -80,7 +80,7 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
     from fairseq import checkpoint_utils
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
-    from ..fairseq_compat import allow_fairseq_checkpoints
+    from ...fairseq_compat import allow_fairseq_checkpoints
 
     # Explicitly: the allow-list is installed on import only when fairseq was imported first.
     allow_fairseq_checkpoints()

@@ -1,0 +1,72 @@
+"""The systems a study compares: `baseline`, `stk:R`, `atk:R`, `matk:R`, each with optional extra flags.
+
+`baseline` is label_smoothed_cross_entropy; `stk:R` is ST_k at k/n = R, `atk:R` AT_k (the exact mean of
+the k largest); `NAME:R,--flag=value,...` adds --stk-* flags for one system. A system's flags are
+checked with fairseq's own parser before a study records it (check_systems).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..recipes import RECIPES
+from .integrity import check_system
+
+BASELINE = "label_smoothed_cross_entropy"
+
+
+@dataclass(frozen=True)
+class System:
+    spec: str
+    criterion: str
+    aggregate: str | None  # None for the baseline
+    k_ratio: float | None
+    flags: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        """A directory name."""
+        return re.sub(r"[^A-Za-z0-9.=_-]+", "_", self.spec.replace(":", "-").replace(",", "_")).strip("_")
+
+    @property
+    def label(self) -> str:
+        if self.aggregate is None:
+            return "baseline (lsce)"
+        extra = " " + " ".join(self.flags) if self.flags else ""
+        return f"{self.aggregate} k/n={self.k_ratio:g}{extra}"
+
+    def criterion_args(self, label_smoothing: float, stk_args: list[str]) -> list[str]:
+        args = ["--criterion", self.criterion, "--label-smoothing", str(label_smoothing)]
+        if self.aggregate is not None:
+            args += ["--stk-aggregate", self.aggregate, "--stk-k-ratio", str(self.k_ratio), *stk_args, *self.flags]
+        return args
+
+
+def parse_system(spec: str) -> System:
+    if spec in ("baseline", BASELINE):
+        return System("baseline", BASELINE, None, None, ())
+    head, *flag_parts = spec.split(",")
+    name, _, ratio = head.partition(":")
+    if name not in ("stk", "atk", "matk") or not ratio:
+        raise ValueError(f"--systems entry must be 'baseline', 'stk:R', 'atk:R' or 'matk:R' (optionally "
+                         f"followed by ,--flag=value), got {spec!r}")
+    try:
+        k_ratio = float(ratio)
+    except ValueError:
+        raise ValueError(f"--systems entry {spec!r}: k ratio {ratio!r} is not a number") from None
+    if not 0 < k_ratio <= 1:
+        raise ValueError(f"--systems entry {spec!r}: k ratio must be in (0, 1], got {k_ratio}")
+    flags = []
+    for part in flag_parts:
+        if not part.startswith("--"):
+            raise ValueError(f"--systems entry {spec!r}: extra flag {part!r} must look like --stk-flag=value")
+        flags += part.split("=", 1)
+    return System(spec, "stk", name, k_ratio, tuple(flags))
+
+
+def check_systems(config: dict, specs: list[str]) -> None:
+    """Refuses a system whose flags fairseq-train would refuse, before anything is recorded."""
+    train_args = [*RECIPES[config["recipe"]].args, *config["fairseq_args"]]
+    for system in map(parse_system, specs):
+        check_system(system.spec, system.criterion_args(config["label_smoothing"], config["stk_args"]), train_args)
