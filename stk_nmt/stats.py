@@ -17,6 +17,8 @@ corpus-level BLEU, a split's test error. For J paired runs with differences d_1.
   se = sd sqrt(1/J + r). A "no significant difference" is only as strong as this number: a page states
   it beside every such verdict, at the alpha the verdict used (alpha / m, Holm's strictest step, for a
   family of m comparisons, is the conservative reading).
+- `runs_needed(D, sd, alpha, power)`: the other way round, for planning: the fewest runs J whose
+  t-test has `power` against a true difference D, given the spread sd seen so far.
 
 Holm's adjustment, the corrected t-test and the power solve are not in an installed package (scipy has
 the t and noncentral t distributions and Benjamini-Hochberg only; statsmodels is not a dependency),
@@ -147,3 +149,33 @@ def detectable_difference(sd: float, n: int, alpha: float = ALPHA, power: float 
     nc = optimize.brentq(lambda x: t_test_power(x * se, sd, n, alpha, test_train_ratio) - power,
                          0.0, high, xtol=1e-12, rtol=1e-12)
     return float(nc * se)
+
+
+def runs_needed(difference: float, sd: float, alpha: float = ALPHA, power: float = POWER,
+                max_runs: int = 10_000) -> Optional[int]:
+    """The fewest paired runs J >= 2 whose two-sided t-test rejects with probability `power` when the
+    true mean difference is `difference` and the per-run differences have standard deviation `sd`:
+    how many seeds a study needs to see a given effect. None when more than `max_runs` are needed."""
+    for name, value in (("difference", difference), ("sd", sd)):
+        if not math.isfinite(value) or (name == "sd" and value < 0):
+            raise ValueError(f"{name} must be a finite number{' >= 0' if name == 'sd' else ''}, got {name}={value!r}")
+    for name, value in (("alpha", alpha), ("power", power)):
+        if not 0.0 < value < 1.0:
+            raise ValueError(f"{name} must lie in (0, 1), got {name}={value!r}")
+    if difference == 0.0:
+        return None if power > alpha else 2
+    if sd == 0.0:
+        return 2
+    # Power rises with J: double to bracket, then bisect (each step one noncentral-t evaluation).
+    low, high = 1, 2
+    while t_test_power(difference, sd, high, alpha) < power:
+        if high >= max_runs:
+            return None
+        low, high = high, min(2 * high, max_runs)
+    while high - low > 1:
+        mid = (low + high) // 2
+        if t_test_power(difference, sd, mid, alpha) >= power:
+            high = mid
+        else:
+            low = mid
+    return high

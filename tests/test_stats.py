@@ -97,3 +97,23 @@ def test_detectable_difference_at_a_holm_alpha_for_five_seeds():
     c = stats.t.ppf(1 - alpha / 2, n - 1)
     assert stats.nct.sf(c, n - 1, D / (sd / math.sqrt(n))) == pytest.approx(0.8, abs=1e-6)
     assert all(math.isfinite(t_test_power(x * sd, sd, n, alpha=alpha)) for x in (2.0, 4.0, 8.0, 16.0, 40.0))
+
+
+def test_runs_needed_is_the_first_run_count_with_the_power():
+    from scipy import stats as scipy_stats
+
+    from stk_nmt.stats import runs_needed
+
+    def power(d, sd, n, alpha):  # the two-sided paired t-test's power, from scipy's noncentral t
+        nc, c = d / (sd / math.sqrt(n)), scipy_stats.t.ppf(1 - alpha / 2, n - 1)
+        return scipy_stats.nct.sf(c, n - 1, nc) + scipy_stats.nct.cdf(-c, n - 1, nc)
+
+    for d, sd, alpha in ((0.5, 1.0, 0.05), (0.53, 0.4, 0.05 / 6), (-0.2, 0.3, 0.05)):
+        n = runs_needed(d, sd, alpha)
+        assert power(d, sd, n, alpha) >= 0.8 > power(d, sd, n - 1, alpha)
+    # Against the normal approximation n = ((z_{1-a/2} + z_{0.8}) sd / d)^2 = 31.4 for d = sd / 2: the t
+    # test needs a few more runs than the normal one.
+    assert 32 <= runs_needed(0.5, 1.0) <= 35
+    assert runs_needed(1.0, 0.0) == 2 and runs_needed(1e-4, 10.0, max_runs=100) is None
+    with pytest.raises(ValueError, match="sd must be a finite number >= 0, got sd=-1"):
+        runs_needed(0.5, -1.0)

@@ -138,3 +138,22 @@ def test_parse_simple_train_log():
 def test_punctuation_subwords():
     assert is_punctuation("\u2581.") and is_punctuation("!?") and is_punctuation("«")
     assert not is_punctuation("\u2581") and not is_punctuation("a.") and not is_punctuation("\u2581le")
+
+
+def test_a_no_difference_verdict_says_how_many_seeds_the_papers_gains_need():
+    from scipy import stats as scipy_stats
+
+    from stk_nmt.translation.study.render import describe_test
+
+    tests = [{"p": 0.4, "mean": 0.1, "sd": 0.5, "n": 5}, {"p": 0.3, "mean": -0.2, "sd": 0.5, "n": 5}]
+    study_stats.holm_verdicts(tests)
+    text = describe_test(tests[0], "BLEU")
+    seeds = {corpus: s for corpus, _, s in study_stats.seeds_for_paper_gains(tests[0], 0.05 / 2)}
+    # Power by hand (noncentral t) at alpha / m = 0.025: enough at that many seeds, not at one fewer.
+    for corpus, gain in study_stats.PAPER_BLEU_GAINS:
+        n = seeds[corpus]
+        power = [scipy_stats.nct.sf(scipy_stats.t.ppf(1 - 0.0125, j - 1), j - 1, gain / (0.5 / j ** 0.5)) for j in (n - 1, n)]
+        assert power[0] < 0.8 <= power[1] + 1e-12
+        assert f"{n} seeds for +{gain:.2f} BLEU ({corpus})" in text
+    assert "80% power at alpha = 0.05/2 against the paper's gains needs" in text
+    assert "the paper's gains" not in describe_test(tests[0], "chrF")

@@ -36,7 +36,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ...stats import ALPHA, POWER, detectable_difference, holm, paired_ttest, sign_flip_test
+from ...stats import ALPHA, POWER, detectable_difference, holm, paired_ttest, runs_needed, sign_flip_test
 from ..evaluate import metrics
 
 
@@ -114,6 +114,17 @@ def seed_test(differences: Sequence[float]) -> dict:
             "sd": t["sd"] if t else None, "t": t["t"] if t else None, "df": t["df"] if t else None,
             "p": t["p"] if t else None, "sign_flip_p": flip["p"] if flip else None,
             "sign_flip_min_p": flip["min_p"] if flip else None}
+
+
+# The paper's BLEU gains of ST_k over the plain average (its Table 5): the effects a study that means to
+# answer it must be able to see. runs_needed turns the seed spread found so far into the seeds needed.
+PAPER_BLEU_GAINS = (("IWSLT2014", 0.53), ("WMT2017", 0.21))
+
+
+def seeds_for_paper_gains(test: dict, alpha: float, power: float = POWER) -> list:
+    """[(corpus, gain, seeds)]: the seeds whose t-test has `power` against each of the paper's BLEU
+    gains at `alpha`, given this comparison's seed spread (seeds None beyond 10,000)."""
+    return [(corpus, gain, runs_needed(gain, test["sd"], alpha, power)) for corpus, gain in PAPER_BLEU_GAINS]
 
 
 def holm_verdicts(tests: Sequence[dict], alpha: float = ALPHA, power: float = POWER) -> int:
