@@ -60,6 +60,18 @@ def test_the_registry_knows_the_toy_only_once_registered(toy):
     register_aggregate(type(toy))  # for the fixture's teardown
 
 
+def test_a_second_class_under_a_taken_name_is_refused():
+    from stk_nmt.core import AggregateKind
+
+    class Impostor(AggregateKind):
+        name, label = "stk", "ST_k"
+
+    with pytest.raises(ValueError, match="aggregate='stk' is already registered by STkKind"):
+        register_aggregate(Impostor)
+    assert type(get_aggregate("stk")).__name__ == "STkKind"
+    assert AGGREGATES == ("average", "maximum", "atk", "matk", "stk") != ["average", "maximum", "atk", "matk", "stk"]
+
+
 def test_plain_masked_and_batched_forms_agree_with_a_sort(toy):
     gen = torch.Generator().manual_seed(0)
     losses = torch.rand(4, 7, generator=gen) * 5

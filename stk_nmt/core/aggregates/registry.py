@@ -107,8 +107,8 @@ class _Names(Sequence):
     def __contains__(self, name) -> bool:
         return isinstance(name, str) and name in _registry()
 
-    def __eq__(self, other) -> bool:
-        return tuple(self) == (tuple(other) if isinstance(other, (tuple, list, _Names)) else other)
+    def __eq__(self, other) -> bool:  # as the tuple it was: equal to a tuple of the same names
+        return aggregate_names() == (tuple(other) if isinstance(other, _Names) else other)
 
     def __hash__(self):
         return hash(aggregate_names())
