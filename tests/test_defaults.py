@@ -1,5 +1,6 @@
 """Every hyperparameter has one default, the same through every door a user comes in by: the core's
-signatures, build_loss, the fairseq criteria's flags and the vision CLI.
+signatures, build_loss, the fairseq criteria's flags, the vision CLI and (with the hf extra) the
+Hugging Face Trainer's stk_* arguments.
 
 Each door's defaults are read from the door itself (signatures, the modules build_loss and the vision
 CLI build, fairseq's own argparse from the criteria's configs), then compared across doors.
@@ -141,6 +142,25 @@ def vision_cli_defaults(tmp_path):
     }
 
 
+def hf_defaults():
+    """The Hugging Face door: the stk_* arguments as transformers' own HfArgumentParser builds them
+    from STkTrainingArguments given no argument, and the k_ratio STkTokenLoss resolves from them.
+    Empty without the hf extra."""
+    try:
+        from transformers import HfArgumentParser
+    except ImportError:
+        return {}
+    from stk_nmt.hf import STkTrainingArguments
+    from stk_nmt.hf.loss import STkTokenLoss
+
+    (args,) = HfArgumentParser(STkTrainingArguments).parse_args_into_dataclasses(["--output_dir", "unused"])
+    return {
+        "stk": {"Hugging Face stk_* arguments": {"delta": args.stk_delta, "smoother": args.stk_smoother,
+                                                 "lam_init": args.stk_lam_init}},
+        "stk translation": {"Hugging Face STkTokenLoss": {"k_ratio": STkTokenLoss().k_ratio}},
+    }
+
+
 def merged(*door_tables):
     table = {}
     for doors in door_tables:
@@ -150,7 +170,8 @@ def merged(*door_tables):
 
 
 def test_every_hyperparameter_has_one_default_through_every_door(tmp_path):
-    table = merged(core_defaults(), build_loss_defaults(), fairseq_flag_defaults(), vision_cli_defaults(tmp_path))
+    table = merged(core_defaults(), build_loss_defaults(), fairseq_flag_defaults(), vision_cli_defaults(tmp_path),
+                   hf_defaults())
     # The balanced hinge is the perturbed operator's hinge: the operator's defaults are its own.
     table["topk-hinge"].update(table.pop("perturbed-topk"))
     disagreements = []
@@ -172,6 +193,8 @@ def test_k_ratio_defaults_are_each_tasks_paper_setting(tmp_path):
     from stk_nmt.core.defaults import K_RATIO
 
     assert fairseq_flag_defaults()["stk translation"]["fairseq --stk-k-ratio"]["k_ratio"] == K_RATIO["translation"] == 0.96
+    for door, values in hf_defaults().get("stk translation", {}).items():
+        assert values["k_ratio"] == K_RATIO["translation"], door
     vision = vision_cli_defaults(tmp_path)["stk vision"]
     assert {door: values["k_ratio"] for door, values in vision.items()} == {
         "vision --k-ratio": K_RATIO["vision"], "LongTailCriterion": K_RATIO["vision"]}

@@ -3,7 +3,8 @@
 - losses/: one loss per item: the perturbed top-K operator, the top-K hinge losses, the
   classification losses of any (B, C) logits, the per-example losses of a score and a target.
 - aggregates/: how a batch of item losses becomes one number: average, maximum, AT_k, MAT_k,
-  ST_k (functions, modules, the fused kernel, smoothers, k rules, lam's groups and gradient).
+  ST_k, one class per aggregate in aggregates/kinds/, looked up by name in aggregates/registry.py
+  (functions, modules, the fused kernel, smoothers, k rules, lam's groups and gradient).
 - precision.py and distributed.py: the fp32 rules and the sums over processes both axes use.
 
 Any individual loss combines with any aggregate: build_aggregate("stk", k_ratio=0.9)(losses).
@@ -65,6 +66,18 @@ from .aggregates import (
     upcast,
 )
 from .aggregates import DEFAULT_K_RATIO, check_settings, lam_sgd_step, resolve_k_settings
+from .aggregates import (
+    AggregateKind,
+    LambdaKind,
+    MaskedBatch,
+    aggregate_labels,
+    aggregate_names,
+    get_aggregate,
+    load_entry_points,
+    rank_masked,
+    register_aggregate,
+    unregister_aggregate,
+)
 from .losses import (
     COSINE_LOSSES,
     LDAM,
@@ -107,6 +120,10 @@ __all__ = [
     "batched_maximum", "batched_st_k", "resolve_k_rows",
     # sync-free masked forms (n and k as tensors) for training loops such as the fairseq criteria
     "masked_kth_largest", "masked_sorted", "masked_total", "masked_total_partly_averaged", "resolve_k_tensor",
+    "MaskedBatch", "rank_masked",
+    # the registry of aggregates: one class per aggregate, one file each (aggregates/kinds/)
+    "AggregateKind", "LambdaKind", "aggregate_labels", "aggregate_names", "get_aggregate", "register_aggregate",
+    "unregister_aggregate", "load_entry_points",
     # top-K hinge losses (Garcin et al. 2022)
     "BalancedTopKHinge", "ImbalancedTopKHinge", "PerturbedTopK", "balanced_topk_hinge", "class_margins",
     "imbalanced_topk_hinge", "noised_topk_hinge", "perturbed_topk",

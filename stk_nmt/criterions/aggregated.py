@@ -1,169 +1,36 @@
-"""Shared base of the fairseq criteria: an individual token loss + a core aggregate.
+"""Shared base of the fairseq criteria: an individual token loss + a core aggregate (the forward).
 
 Every criterion of this package is `AggregatedCriterion` + one method, `token_losses`, that says
-what the loss of each target token is. The aggregation over the batch's non-padding tokens
-(average, maximum, AT_k, MAT_k, ST_k), the trainable threshold lam, its update rule, the scaling
-fairseq expects, checkpoint handling and the logged fields live here, once.
-
-No `from __future__ import annotations` in modules with config dataclasses: fairseq builds its
-argparse flags from the field types and needs real types, not strings.
+what the loss of each target token is. The aggregation over the batch's non-padding tokens (any
+aggregate of the core's registry: average, maximum, AT_k, MAT_k, ST_k, or one registered later),
+the scaling fairseq expects and the logged fields live here, once. The flags and their checks are
+in aggregate_config.py, lam's lifecycle (first value, own SGD, checkpoints, range warning) in
+lam_update.py.
 """
 
-import dataclasses
-import logging
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 from fairseq import utils
 from fairseq.criterions import FairseqCriterion
-from fairseq.dataclass import ChoiceEnum, FairseqDataclass
 from fairseq.logging import metrics
-from omegaconf import II
 
-from stk_nmt.core import (
-    AGGREGATES,
-    SMOOTHERS,
-    LambdaForm,
-    build_aggregate,
-    masked_kth_largest,
-    masked_sorted,
-    masked_total,
-    masked_total_partly_averaged,
-    resolve_k_tensor,
+from stk_nmt.core import get_aggregate, rank_masked
+from stk_nmt.core.aggregates import lam_gradient_sum
+
+from .aggregate_config import (  # noqa: F401  (importable from here, where they were before the split)
+    ALWAYS_AVERAGE,
+    LAM_OPTIMIZERS,
+    AggregateConfig,
+    check_aggregate_flags,
+    resolve_k_args,
+    warn_ignored_flags,
 )
-from stk_nmt.core.aggregates import (
-    DEFAULT_K_RATIO,
-    check_settings,
-    lam_gradient_sum,
-    lam_sgd_step,
-    resolve_k_settings,
-)
-from stk_nmt.core.aggregates.factory import ignored_arguments
-from stk_nmt.core.aggregates.lam_init import first_lam, lam_is_set
-from stk_nmt.core.precision import keep_fp32
-
-from .lam_update import LamGradientTap, mark_pending
-
-logger = logging.getLogger(__name__)
-
-LAM_OPTIMIZERS = ("sgd", "fairseq")
-ALWAYS_AVERAGE = ("none", "eos")  # which target tokens bypass the top-k aggregate (--stk-always-average)
-# lam outside the batch's loss range: checked every LAM_RANGE_CHECK_EVERY training batches (one
-# read-back then, none in between); warned about after LAM_RANGE_WARN_AFTER batches in a row, then
-# at most once every LAM_RANGE_WARN_EVERY batches.
-LAM_RANGE_CHECK_EVERY = 100
-LAM_RANGE_WARN_AFTER = 100
-LAM_RANGE_WARN_EVERY = 2000
+from .lam_update import LamGradientTap, LamLifecycle
 
 
-@dataclass
-class AggregateConfig(FairseqDataclass):
-    """Aggregation flags shared by every criterion of this package (`stk_k_ratio` -> --stk-k-ratio)."""
-
-    stk_aggregate: ChoiceEnum(list(AGGREGATES)) = field(
-        default="stk",
-        metadata={"help": "how token losses are aggregated over the batch's non-padding tokens: "
-                  "average (= plain mean), maximum, atk (mean of the k largest, exact), matk (hinge "
-                  "lambda-form), stk (smoothed lambda-form, Xia et al. 2024)"},
-    )
-    stk_k: Optional[int] = field(
-        default=None,
-        metadata={"help": "k as a count of tokens per batch (give this or --stk-k-ratio, not both)"},
-    )
-    stk_k_ratio: Optional[float] = field(
-        default=None,
-        metadata={"help": f"k as a fraction of the batch's non-padding tokens, k = ceil(ratio * n); "
-                  f"{DEFAULT_K_RATIO} when neither --stk-k nor --stk-k-ratio is given"},
-    )
-    stk_delta: float = field(default=0.01, metadata={"help": "SReLU smoothing delta of ST_k"})
-    stk_smoother: ChoiceEnum(list(SMOOTHERS)) = field(
-        default="srelu", metadata={"help": "the smooth hinge inside ST_k (srelu is the paper's)"}
-    )
-    stk_lam_init: Optional[float] = field(
-        default=None,
-        metadata={"help": "initial lam; unset: the k-th largest token loss of the first training "
-                  "batch (averaged over processes)"},
-    )
-    stk_lam_optimizer: ChoiceEnum(list(LAM_OPTIMIZERS)) = field(
-        default="sgd",
-        metadata={"help": "sgd: the criterion updates lam itself by SGD at --stk-lam-lr once per "
-                  "optimizer step (no lr schedule, warm-up, weight decay or clipping; fairseq's "
-                  "optimizer sees a zero gradient for lam); fairseq: lam is an ordinary parameter "
-                  "of fairseq's optimizer (model lr schedule, weight decay, clipping)"},
-    )
-    stk_lam_lr: float = field(
-        default=1.0,
-        metadata={"help": "learning rate of lam with --stk-lam-optimizer sgd (constant; lam moves by at "
-                  "most lr * k/n down and lr * (1 - k/n) up per update)"},
-    )
-    stk_always_average: ChoiceEnum(list(ALWAYS_AVERAGE)) = field(
-        default="none",
-        metadata={"help": "eos: end-of-sentence target tokens always enter as in the plain average "
-                  "(gradient weight 1/n) and are kept out of the aggregate, whose k counts the other "
-                  "tokens only (k = ceil(ratio * n_rest)); none: every token goes through the aggregate"},
-    )
-    sentence_avg: bool = II("optimization.sentence_avg")
-    # Read (not flags of their own): a count --stk-k above them can never fit in a batch.
-    max_tokens: Optional[int] = II("dataset.max_tokens")
-    max_tokens_valid: Optional[int] = II("dataset.max_tokens_valid")
-
-
-def _given(value) -> bool:
-    """A resolved config value (a bare dataclass holds the unresolved '${...}' string)."""
-    return value is not None and not (isinstance(value, str) and value.startswith("${"))
-
-
-def check_aggregate_flags(cfg: AggregateConfig) -> None:
-    """Refuse invalid --stk-* flags, whatever the aggregate, naming the flag and value as typed."""
-    check_settings(cfg, LAM_OPTIMIZERS)
-    if str(cfg.stk_always_average) not in ALWAYS_AVERAGE:
-        raise ValueError(f"--stk-always-average must be one of {ALWAYS_AVERAGE}, got --stk-always-average {cfg.stk_always_average}")
-    k = cfg.stk_k
-    if k is not None:
-        # A batch holds at most --max-tokens tokens (padding included), so at most that many targets.
-        for flag, limit in (("--max-tokens", cfg.max_tokens), ("--max-tokens-valid", cfg.max_tokens_valid)):
-            if _given(limit) and k > int(limit):
-                raise ValueError(
-                    f"--stk-k {k} cannot fit: a batch holds at most {flag} {limit} target tokens; "
-                    f"lower --stk-k or give k as a fraction with --stk-k-ratio"
-                )
-
-
-def warn_ignored_flags(cfg: AggregateConfig) -> None:
-    """Warn about --stk-* flags the chosen aggregate does not use (e.g. --stk-k-ratio with maximum),
-    which would otherwise be accepted and silently ignored. A flag counts as given when it differs
-    from its default (fairseq does not say what was typed)."""
-    name, smoother = str(cfg.stk_aggregate), str(cfg.stk_smoother)
-    defaults = {f.name: f.default for f in dataclasses.fields(AggregateConfig)}
-
-    def changed(field):  # the flag's value when it differs from its default, else None
-        value = getattr(cfg, field)
-        return None if str(value) == str(defaults[field]) else value
-
-    flags = {"k": ("--stk-k", cfg.stk_k), "k_ratio": ("--stk-k-ratio", cfg.stk_k_ratio),
-             "delta": ("--stk-delta", changed("stk_delta")), "smoother": ("--stk-smoother", changed("stk_smoother")),
-             "lam_init": ("--stk-lam-init", cfg.stk_lam_init)}
-    ignored = [flags[arg] for arg in ignored_arguments(name, {a: v for a, (_, v) in flags.items()}, smoother)]
-    if name not in ("matk", "stk"):  # no lam: its update flags are the criterion's own
-        ignored += [(flag, value) for flag, value in (
-            ("--stk-lam-optimizer", changed("stk_lam_optimizer")), ("--stk-lam-lr", changed("stk_lam_lr")))
-            if value is not None]
-    if ignored:
-        logger.warning(
-            f"--stk-aggregate {name} does not use {', '.join(f'{flag} {value}' for flag, value in ignored)}: "
-            f"{'that flag has' if len(ignored) == 1 else 'those flags have'} no effect"
-            + (" (average and maximum use every token)" if name in ("average", "maximum") else "")
-        )
-
-
-def resolve_k_args(cfg: AggregateConfig) -> Tuple[Optional[int], Optional[float]]:
-    """(k, k_ratio) from the flags: exactly one; the paper's ratio when neither is given."""
-    return resolve_k_settings(cfg.stk_k, cfg.stk_k_ratio)
-
-
-class AggregatedCriterion(FairseqCriterion):
+class AggregatedCriterion(LamLifecycle, FairseqCriterion):
     """Base of every criterion here: per-token losses from the subclass, aggregated by the core.
 
     Subclass contract (stable):
@@ -172,9 +39,10 @@ class AggregatedCriterion(FairseqCriterion):
       turns `my_field` into `--my-field`). Register with
       `@register_criterion("name", dataclass=MyConfig)` and a class name unique in fairseq.
     * `__init__(self, cfg, task)`: call `super().__init__(cfg, task)` first, then read the
-      criterion's own fields from `cfg`. The base sets `self.aggregate` (a core module built by
-      `stk_nmt.core.build_aggregate`; the lambda forms STk/MATk, subclasses of the core's
-      LambdaForm, hold the trainable `lam`), `self.sentence_avg`, `self.padding_idx`.
+      criterion's own fields from `cfg`. The base sets `self.kind` (the registry's aggregate,
+      stk_nmt.core.get_aggregate), `self.aggregate` (its module, kind.build(); the lambda forms
+      STk/MATk, subclasses of the core's LambdaForm, hold the trainable `lam`),
+      `self.sentence_avg`, `self.padding_idx`.
     * `token_losses(model, net_output, sample) -> (losses, nll, mask)`, the one required method:
       `losses` float tensor of per-token losses (any shape, typically (B*T,)) that is aggregated
       and back-propagated; `nll` the per-token negative log-likelihood of the target, same shape,
@@ -209,34 +77,12 @@ class AggregatedCriterion(FairseqCriterion):
         self.lam_optimizer = str(cfg.stk_lam_optimizer)
         self.lam_lr = cfg.stk_lam_lr
         self.always_average = str(cfg.stk_always_average)
-        self.aggregate = build_aggregate(
-            self.aggregate_name, k=self.k, k_ratio=self.k_ratio, delta=cfg.stk_delta,
+        self.kind = get_aggregate(self.aggregate_name)  # checked by check_aggregate_flags
+        self.aggregate = self.kind.build(
+            k=self.k, k_ratio=self.k_ratio, delta=cfg.stk_delta,
             smoother=str(cfg.stk_smoother), lam_init=cfg.stk_lam_init, clip_k=True,
         )
-        lam_module = self.lam_module
-        if lam_module is not None:
-            # A one-element 1-D lam instead of the core's 0-dim one: fairseq's legacy_ddp all-reduce
-            # slices every gradient, which raises IndexError on a criterion whose only parameter is
-            # 0-dim. The core accepts any one-element lam.
-            lam_module.lam = torch.nn.Parameter(lam_module.lam.detach().reshape(1))
-            # Python-side copy of lam_initialized, so that no training step reads the buffer back.
-            self._lam_ready = cfg.stk_lam_init is not None
-            # Consecutive training batches with lam below / above every valid token loss (item: the
-            # degenerate-settings warning); device counters, read every LAM_RANGE_CHECK_EVERY batches.
-            self.register_buffer("lam_outside_streak", torch.zeros(2, dtype=torch.long), persistent=False)
-            self._train_batches = 0
-            self._next_range_warning = 0
-        if lam_module is not None and self.lam_optimizer == "sgd":
-            # The value the criterion's own SGD maintains; lam is reset to it before every forward,
-            # undoing whatever fairseq's optimizer wrote into lam (weight decay, fp16 master copy).
-            # Not persistent: state_dict() writes it into aggregate.lam, so checkpoints look the
-            # same whichever rule trained lam.
-            self.register_buffer("lam_value", lam_module.lam.detach().clone(), persistent=False)
-            # (sum over micro-batches of n * dST_k/dlam, sum of n) since the last optimizer step.
-            self.register_buffer("lam_grad_accum", torch.zeros(2), persistent=False)
-            # fairseq's optimizer sees a zero gradient for lam (no step, no clipping share).
-            lam_module.lam.register_hook(torch.zeros_like)
-            self._register_state_dict_hook(_write_lam_value)
+        self._setup_lam(cfg)
 
     # ---- the subclass interface -------------------------------------------------------------
     def token_losses(self, model, net_output, sample):
@@ -248,107 +94,6 @@ class AggregatedCriterion(FairseqCriterion):
     @classmethod
     def reduce_extra_metrics(cls, logging_outputs: List[Dict[str, Any]]) -> None:
         pass
-
-    # ---- lam -------------------------------------------------------------------------------
-    @property
-    def lam_module(self) -> Optional[LambdaForm]:
-        """The lambda-form aggregate (STk/MATk) holding lam, or None for aggregates without one."""
-        return self.aggregate if isinstance(self.aggregate, LambdaForm) else None
-
-    def _apply(self, fn, recurse=True):
-        # lam_value and the accumulator stay fp32 under .half() like lam itself (the core keeps lam fp32).
-        return keep_fp32(self, ("lam_value", "lam_grad_accum"), super()._apply, fn, recurse)
-
-    def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
-        """Accept None: fairseq stores None for a criterion without parameters, so warm-starting from
-        a label_smoothed_cross_entropy checkpoint keeps lam fresh (initialised on the first training
-        batch)."""
-        if state_dict is None:
-            logger.info("checkpoint has no criterion state: lam starts fresh")
-            return torch.nn.modules.module._IncompatibleKeys([], [])
-        result = super().load_state_dict(state_dict, strict=strict, **kwargs)
-        if self.lam_module is not None:
-            self._lam_ready = bool(self.lam_module.lam_initialized)  # read once, at load time
-        if hasattr(self, "lam_value"):
-            self.lam_value.copy_(self.lam_module.lam.detach())
-            self.lam_grad_accum.zero_()
-        return result
-
-    def _lam_by_sgd(self) -> bool:
-        return hasattr(self, "lam_value")
-
-    @torch.no_grad()
-    def _initialize_lam(self, ranked: torch.Tensor, k: torch.Tensor, training: bool) -> None:
-        """Before lam is set: keep a lam set by hand, or, on the first training batch, set lam to that
-        batch's k-th largest valid token loss (the core's rule: core/aggregates/lam_init.py). One
-        read-back per batch until lam is set (on the first training batch, the criterion's only one)."""
-        agg = self.lam_module
-        if training:
-            value, ready = first_lam(agg.lam, masked_kth_largest(ranked, k))
-        else:  # validation: no collective (ranks may see different numbers of batches), no initialisation
-            value, ready = agg.lam.detach(), lam_is_set(agg.lam, agg.lam_initialized)
-        if not bool(ready.all()):
-            return  # unset, or non-finite everywhere (an fp16 overflow): lam stays unset, not poisoned
-        agg.lam.data.copy_(value)
-        agg.lam_initialized.fill_(True)
-        if self._lam_by_sgd():
-            self.lam_value.copy_(value)
-        self._lam_ready = True
-
-    def accumulate_lam_gradient(self, lam_grad_sum: torch.Tensor, count: torch.Tensor, loss_grad: torch.Tensor):
-        """Called by LamGradientTap in the backward of one training batch's loss."""
-        if self.lam_module.lam.grad is None:
-            # The first backward since fairseq's zero_grad: a new update (or an AMP retry) begins.
-            self.lam_grad_accum.zero_()
-        # A dummy batch (loss multiplied by 0) or a non-finite batch contributes nothing.
-        use = (loss_grad.reshape(()) != 0) & torch.isfinite(lam_grad_sum)
-        zero = lam_grad_sum.new_zeros(())
-        self.lam_grad_accum += torch.stack([torch.where(use, lam_grad_sum, zero), torch.where(use, count, zero)]).float()
-        mark_pending(self)
-
-    @torch.no_grad()
-    def apply_lam_step(self) -> None:
-        """One SGD step on lam with the accumulated gradient; called after an optimizer step."""
-        if self.lam_module.lam.grad is None:
-            # zero_grad ran after the last backward (fp16 overflow): that update was thrown away.
-            self.lam_grad_accum.zero_()
-            return
-        lam_sgd_step(self.lam_value, self.lam_grad_accum, self.lam_lr)
-        self.lam_module.lam.data.copy_(self.lam_value)
-        self.lam_grad_accum.zero_()
-
-    @torch.no_grad()
-    def _track_lam_range(self, ranked: torch.Tensor, n: torch.Tensor, lam: torch.Tensor) -> None:
-        """Count consecutive training batches with lam outside [min, max] of the valid losses."""
-        lam = lam.detach().reshape(()).float()
-        top = ranked[0]
-        bottom = ranked.gather(0, torch.clamp(n - 1, min=0).reshape(1)).reshape(())
-        outside = torch.stack([lam < bottom, lam > top]) & (n > 0)
-        self.lam_outside_streak.copy_(torch.where(outside, self.lam_outside_streak + 1, 0))
-        self._train_batches += 1
-        if self._train_batches % LAM_RANGE_CHECK_EVERY == 0:
-            self._warn_if_lam_degenerate()
-
-    def _warn_if_lam_degenerate(self) -> None:
-        below, above = self.lam_outside_streak.tolist()  # one read-back per LAM_RANGE_CHECK_EVERY batches
-        if max(below, above) < LAM_RANGE_WARN_AFTER or self._train_batches < self._next_range_warning:
-            return
-        self._next_range_warning = self._train_batches + LAM_RANGE_WARN_EVERY
-        lam = float(self.lam_module.lam.detach().reshape(()))
-        change = ("--stk-lam-init, --stk-lam-lr" if self._lam_by_sgd()
-                  else "--stk-lam-init, or --stk-lam-optimizer sgd (fairseq's optimizer moves lam by about --lr per update)")
-        if below >= LAM_RANGE_WARN_AFTER:
-            logger.warning(
-                f"lam = {lam:.4g} has been below every token loss for the last {below} training batches: "
-                f"ST_k has degenerated into the plain average of the token losses (every token selected). "
-                f"Check {change} (a large --stk-lam-lr overshoots downwards)."
-            )
-        else:
-            logger.warning(
-                f"lam = {lam:.4g} has been above every token loss for the last {above} training batches: "
-                f"no token is selected, ST_k is about (k/n) * lam and its gradients vanish (gnorm near 0). "
-                f"Check {change} (unset --stk-lam-init starts at the first batch's k-th largest loss)."
-            )
 
     def always_averaged(self, sample, mask: torch.Tensor) -> Optional[torch.Tensor]:
         """The valid tokens that bypass the aggregate (--stk-always-average), flat like mask; None for none."""
@@ -378,18 +123,10 @@ class AggregatedCriterion(FairseqCriterion):
         # lam is initialised and updated only by training batches: criterion and model in train
         # mode with gradients on (not validation, not a model left in eval mode).
         training = self.training and model.training and torch.is_grad_enabled()
-        name = self.aggregate_name
-        n = mask.sum()
-        if name == "average":
-            k, clipped = n, None
-        elif name == "maximum":
-            k, clipped = torch.ones_like(n), None
-        else:
-            k, clipped = resolve_k_tensor(n, self.k, self.k_ratio)
-        # One sort of the (B*T) token losses, for AT_k and the logged k-th largest loss.
-        ranked_graph = masked_sorted(losses if name == "atk" else losses.detach(), mask)
-        kth = masked_kth_largest(ranked_graph, k)
-        ranked = ranked_graph.detach()
+        # n, the aggregate's k, one sort of the token losses (for AT_k and the logged k-th largest
+        # loss): the core's masked path, shared with the Hugging Face loss.
+        batch = rank_masked(self.kind, losses, mask, self.k, self.k_ratio)
+        n, k, clipped, kth, ranked = batch.n, batch.k, batch.clipped, batch.kth, batch.ranked
         lam_module, lam = self.lam_module, None
         if lam_module is not None:
             lam = lam_module.lam
@@ -399,12 +136,8 @@ class AggregatedCriterion(FairseqCriterion):
                 lam.data.copy_(self.lam_value)
             if not self._lam_ready:
                 lam = kth  # before the first training batch: this batch's k-th largest, not stored
-        total_kwargs = dict(smoother=getattr(lam_module, "smoother", "srelu"), delta=getattr(lam_module, "delta", 0.01),
-                            sorted_desc=ranked_graph if name == "atk" else None)
-        if averaged is None:
-            loss = masked_total(name, losses, mask, n, k, lam, **total_kwargs)
-        else:
-            loss = masked_total_partly_averaged(name, losses, full_mask, averaged, k, lam, **total_kwargs)
+        loss = batch.total(losses, mask, lam, smoother=getattr(lam_module, "smoother", "srelu"),
+                           delta=getattr(lam_module, "delta", 0.01), averaged=averaged)
         if lam_module is not None and training and self._lam_ready:
             if self._lam_by_sgd():
                 lam_grad_sum = lam_gradient_sum(losses, mask, lam, k, lam_module.smoother, lam_module.delta)
@@ -484,11 +217,3 @@ def _percentage(count, total):
     if torch.is_tensor(count) or torch.is_tensor(total):
         return torch.round(torch.as_tensor(count, dtype=torch.float64) * 100.0 / total, decimals=3)
     return round(count * 100.0 / total, 3) if total > 0 else float("nan")
-
-
-def _write_lam_value(module: AggregatedCriterion, state_dict, prefix, local_metadata):
-    """State-dict hook: the saved lam is the value the criterion's own SGD maintains."""
-    key = prefix + "aggregate.lam"
-    if key in state_dict:
-        state_dict[key] = module.lam_value.detach().clone()
-    return state_dict

@@ -7,8 +7,9 @@ The MLP's backward is written out where torch's generic one spent its time on co
 memory layouts and one-column matrix products; every number stays autograd's bit for bit (tested),
 so cells trained before and after retrain identically.
 
-Every model has its own (k, delta, lam): BatchedAggregate holds them and evaluates the core's
-batched forms (stk_nmt.core.aggregates.batched) over the rows of a (G, B) loss matrix.
+Every model has its own (k, delta, lam): BatchedAggregate holds them and evaluates the registry
+aggregate's batched form (its class's `batched`, stk_nmt.core.aggregates.kinds) over the rows of a
+(G, B) loss matrix, so any registered aggregate trains in a grid.
 tests/experiments/test_examples_batched.py checks every row against the core's functional aggregates (values
 and gradients).
 """
@@ -22,18 +23,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from stk_nmt.core import AGGREGATES
-from stk_nmt.core.aggregates.lam_init import first_lam
-from stk_nmt.core.aggregates.batched import (
-    KSpec,
-    batched_average,
-    batched_average_top_k,
-    batched_kth_largest,
-    batched_mat_k,
-    batched_maximum,
-    batched_st_k,
-    resolve_k_rows,
-)
+from stk_nmt.core import get_aggregate
+from stk_nmt.core.aggregates.batched import KSpec, batched_kth_largest, resolve_k_rows
 
 
 @dataclass(frozen=True)
@@ -52,30 +43,30 @@ class Config:
 class BatchedAggregate(nn.Module):
     """G aggregates of one kind over the rows of a (G, B) loss matrix; forward returns (G,) values.
 
-    name: one of core.AGGREGATES. k_specs: one k per row (count or ratio) for atk/matk/stk.
-    deltas: one delta per row for stk. lam (G,) is initialised on the first call to each row's
-    k-th largest loss, as the core's STk module does with lam_init=None (a row set by hand before
-    is kept, by the same rule).
+    name: a registered aggregate (core.AGGREGATES). k_specs: one k per row (count or ratio) for the
+    aggregates that use k (atk/matk/stk). deltas: one delta per row for those that use delta (stk).
+    lam (G,), for those that hold one, is initialised on the first call to each row's k-th largest
+    loss by the aggregate's initial_lam, the rule of the core's STk module with lam_init=None (a row
+    set by hand before is kept).
     """
 
     def __init__(self, name: str, G: int, k_specs: Optional[Sequence[KSpec]] = None,
                  deltas: Optional[Sequence[float]] = None):
         super().__init__()
-        if name not in AGGREGATES:
-            raise ValueError(f"aggregate must be one of {AGGREGATES}, got aggregate={name!r}")
+        kind = get_aggregate(name)
         if G < 1:
             raise ValueError(f"G must be >= 1, got G={G}")
-        self.name, self.G = name, G
-        if name in ("atk", "matk", "stk"):
+        self.name, self.G, self.kind = name, G, kind
+        if kind.uses_k:
             if k_specs is None or len(k_specs) != G:
                 raise ValueError(f"k_specs must give one k per model (G={G}), got {k_specs!r}")
             self.k_specs = list(k_specs)
-        if name == "stk":
+        if kind.uses_delta:
             if deltas is None or len(deltas) != G:
                 raise ValueError(f"deltas must give one delta per model (G={G}), got {deltas!r}")
             # float64 so that each delta reaches the losses' dtype rounded once, as a Python float would.
             self.deltas = torch.tensor(list(deltas), dtype=torch.float64)
-        if name in ("matk", "stk"):
+        if kind.holds_lam:
             self.lam = nn.Parameter(torch.zeros(G))
             self.lam_initialized = False
         self._k_cache: Dict[int, torch.Tensor] = {}
@@ -100,22 +91,17 @@ class BatchedAggregate(nn.Module):
     def forward(self, losses: torch.Tensor) -> torch.Tensor:
         if losses.dim() != 2 or losses.shape[0] != self.G:
             raise ValueError(f"losses must have shape (G={self.G}, B), got {tuple(losses.shape)}")
-        if self.name == "average":
-            return batched_average(losses)
-        if self.name == "maximum":
-            return batched_maximum(losses)
-        k = self.ks(losses.shape[1])
-        if self.name == "atk":
-            return batched_average_top_k(losses, k)
+        kind = self.kind
+        k = self.ks(losses.shape[1]) if kind.uses_k else None
+        if not kind.holds_lam:
+            return kind.batched(losses, k)
         if not self.lam_initialized:
             # The core's rule (lam_init.py): rows set by hand are kept. No collective: a grid is one process.
-            value, _ = first_lam(self.lam, batched_kth_largest(losses, k), over_processes=False)
+            value, _ = kind.initial_lam(self.lam, batched_kth_largest(losses, k), over_processes=False)
             with torch.no_grad():
                 self.lam.copy_(value)
             self.lam_initialized = True
-        if self.name == "matk":
-            return batched_mat_k(losses, self.lam, k)
-        return batched_st_k(losses, self.lam, k, delta=self.deltas)
+        return kind.batched(losses, k, self.lam, self.deltas if kind.uses_delta else None)
 
 
 class _SquaredNorms(torch.autograd.Function):

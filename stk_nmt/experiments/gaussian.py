@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stk_nmt.core import build_aggregate, lam_param_groups
+from stk_nmt.core import build_aggregate, get_aggregate, lam_param_groups
 
 DIM, N_SIGNAL, RHO = 200, 10, 0.25
 L1_WEIGHT = 1e-3
@@ -152,7 +152,7 @@ def train(X: np.ndarray, y: np.ndarray, X_val: np.ndarray, y_val: np.ndarray, me
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     model = nn.Linear(X.shape[1], 1)
-    aggregate = build_aggregate(name, k_ratio=k_ratio if name in ("atk", "matk", "stk") else None,
+    aggregate = build_aggregate(name, k_ratio=k_ratio if get_aggregate(name).uses_k else None,
                                 delta=delta, smoother=smoother)
     optimizer = torch.optim.Adam(lam_param_groups([model, aggregate]))  # Adam defaults (lr 1e-3)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)

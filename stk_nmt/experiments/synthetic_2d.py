@@ -26,7 +26,7 @@ from tabulate import tabulate
 from torch import nn
 from tqdm.auto import tqdm
 
-from stk_nmt.core import build_aggregate, lam_param_groups
+from stk_nmt.core import build_aggregate, get_aggregate, lam_param_groups
 
 from .cli import base_parser, start, write_results
 from .figures import png_figure
@@ -84,7 +84,7 @@ def train_linear(X: np.ndarray, y: np.ndarray, method: str, k_ratio: Optional[fl
         raise ValueError(f"steps must be >= 1, got steps={steps}")
     torch.manual_seed(seed)
     model = nn.Linear(X.shape[1], 1)
-    aggregate = build_aggregate(method, k_ratio=k_ratio if method in ("atk", "matk", "stk") else None, delta=delta)
+    aggregate = build_aggregate(method, k_ratio=k_ratio if get_aggregate(method).uses_k else None, delta=delta)
     optimizer = torch.optim.Adam(lam_param_groups([model, aggregate]), lr=lr)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
     for _ in range(steps):

@@ -15,14 +15,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from stk_nmt.core import AGGREGATE_LABELS
+from stk_nmt.core import AGGREGATE_LABELS, AGGREGATES, get_aggregate
 from stk_nmt.core.losses import POINTWISE_LOSSES
 
 from .batched import BatchedAdagrad, BatchedAggregate, BatchedMLP, Config
 from .datasets import Split
+from .paper import PAPER_METHODS
 from .stopping import EarlyStopping
 
-METHODS = ("average", "maximum", "atk", "matk", "stk")
+METHODS = PAPER_METHODS  # the aggregates of the paper's tables; grid() takes any registered one
 METHOD_LABELS = AGGREGATE_LABELS
 
 # Individual losses of a score f against a target y (+-1 for classification, [0, 1] for regression).
@@ -40,14 +41,16 @@ GRIDS = {
 
 
 def grid(method: str, mode: str) -> List[Config]:
-    """Every configuration a method is selected over: k only for AT_k/MAT_k/ST_k, delta only for ST_k."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got method={method!r}")
+    """Every configuration a method (a registered aggregate) is selected over: k only for those that
+    use k (AT_k/MAT_k/ST_k), delta only for those that use delta (ST_k)."""
+    if method not in AGGREGATES:
+        raise ValueError(f"method must be one of {tuple(AGGREGATES)}, got method={method!r}")
+    kind = get_aggregate(method)
     if mode not in GRIDS:
         raise ValueError(f"mode must be one of {tuple(GRIDS)}, got mode={mode!r}")
     g = GRIDS[mode]
-    ks = g["k"] if method in ("atk", "matk", "stk") else [None]
-    deltas = g["delta"] if method == "stk" else [None]
+    ks = g["k"] if kind.uses_k else [None]
+    deltas = g["delta"] if kind.uses_delta else [None]
     return [Config(k, C, lr, d) for k, C, lr, d in itertools.product(ks, g["C"], g["lr"], deltas)]
 
 
@@ -110,10 +113,11 @@ def train_grid(
     G = len(configs)
     gen = torch.Generator().manual_seed(seed)
     model = BatchedMLP(G, split.X_train.shape[1], hidden, generator=gen)
+    kind = get_aggregate(method)
     aggregate = BatchedAggregate(
         method, G,
-        k_specs=[c.k for c in configs] if method in ("atk", "matk", "stk") else None,
-        deltas=[c.delta for c in configs] if method == "stk" else None,
+        k_specs=[c.k for c in configs] if kind.uses_k else None,
+        deltas=[c.delta for c in configs] if kind.uses_delta else None,
     )
     params = list(model.parameters()) + list(aggregate.parameters())
     lrs = torch.tensor([c.lr for c in configs])

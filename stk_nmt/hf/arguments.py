@@ -1,5 +1,5 @@
 """The stk_* arguments: the fairseq criterion's --stk-* flags under their Python names, with the same
-defaults and the same checks (stk_nmt.core.aggregates.settings), as a dataclass of their own and mixed
+defaults and the same check (stk_nmt.core.aggregates.settings.check_settings, naming `stk_x=value`), as a dataclass of their own and mixed
 into transformers' TrainingArguments / Seq2SeqTrainingArguments (HfArgumentParser then accepts both
 --stk_k_ratio and --stk-k-ratio)."""
 
@@ -10,6 +10,7 @@ from transformers import Seq2SeqTrainingArguments, TrainingArguments
 
 from stk_nmt.core import AGGREGATES, SMOOTHERS
 from stk_nmt.core.aggregates import DEFAULT_K_RATIO, check_settings
+from stk_nmt.core.aggregates.settings import PYTHON_NAMES
 
 # sgd: lam is stepped by the Trainer mixin's own SGD once per optimizer step (the fairseq criterion's
 # default). The criterion's other value, "fairseq" (lam in fairseq's optimizer), has no counterpart here:
@@ -24,8 +25,10 @@ class STkArguments:
     stk_aggregate: str = field(
         default="stk",
         metadata={"help": "how token losses are aggregated over the batch's non-padding tokens: average "
-                  "(= transformers' own loss), maximum, atk (mean of the k largest), matk, stk (ST_k)",
-                  "choices": list(AGGREGATES)},
+                  "(= transformers' own loss), maximum, atk (mean of the k largest), matk, stk (ST_k), or any "
+                  "aggregate registered with stk_nmt.core.register_aggregate",
+                  # The registry's live view: a name registered after this class is defined is accepted.
+                  "choices": AGGREGATES},
     )
     stk_k: Optional[int] = field(
         default=None, metadata={"help": "k as a count of tokens per batch (give this or stk_k_ratio, not both)"})
@@ -55,12 +58,8 @@ class STkArguments:
 
 
 def check_stk_arguments(args) -> None:
-    """The fairseq criterion's checks, plus the choices its argparse enforced, naming `stk_x=value`."""
-    given = lambda name, value: f"{name}={value!r}"  # noqa: E731
-    for name, choices in (("stk_aggregate", AGGREGATES), ("stk_smoother", SMOOTHERS)):
-        if getattr(args, name) not in choices:
-            raise ValueError(f"{name} must be one of {tuple(choices)}, got {given(name, getattr(args, name))}")
-    check_settings(args, LAM_OPTIMIZERS, name=lambda name: name, given=given)
+    """The fairseq criterion's check (the core's one validator), naming `stk_x=value`."""
+    check_settings(args, LAM_OPTIMIZERS, names=PYTHON_NAMES)
 
 
 def stk_arguments_of(args) -> STkArguments:

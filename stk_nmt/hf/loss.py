@@ -13,8 +13,8 @@ from typing import Optional
 import torch
 from torch import nn
 
-from stk_nmt.core import LambdaForm, build_aggregate, masked_kth_largest, masked_sorted, masked_total, resolve_k_tensor
-from stk_nmt.core.aggregates import first_lam, lam_gradient_sum, lam_sgd_step, resolve_k_settings
+from stk_nmt.core import LambdaForm, get_aggregate, rank_masked
+from stk_nmt.core.aggregates import lam_gradient_sum, lam_sgd_step, resolve_k_settings
 from stk_nmt.core.precision import keep_fp32, upcast
 
 from .arguments import STkArguments, check_stk_arguments
@@ -70,10 +70,11 @@ class STkTokenLoss(nn.Module):
         if not (isinstance(label_smoothing, (int, float)) and 0.0 <= label_smoothing < 1.0):
             raise ValueError(f"label_smoothing_factor must be in [0, 1), got label_smoothing_factor={label_smoothing!r}")
         self.name = stk.stk_aggregate
+        self.kind = get_aggregate(self.name)  # the registry's aggregate: its module, masked form, lam rule
         self.k, self.k_ratio = resolve_k_settings(stk.stk_k, stk.stk_k_ratio)
         self.lam_lr = stk.stk_lam_lr
         self.epsilon, self.shift_labels, self.ignore_index = float(label_smoothing), shift_labels, ignore_index
-        self.aggregate = build_aggregate(self.name, k=self.k, k_ratio=self.k_ratio, delta=stk.stk_delta,
+        self.aggregate = self.kind.build(k=self.k, k_ratio=self.k_ratio, delta=stk.stk_delta,
                                          smoother=stk.stk_smoother, lam_init=stk.stk_lam_init, clip_k=True)
         if self.lam_module is not None:
             # lam is stepped here, not by an optimizer: no autograd gradient is needed for it.
@@ -116,28 +117,22 @@ class STkTokenLoss(nn.Module):
         losses, _, mask = label_smoothed_token_losses(_logits_of(outputs), labels, self.epsilon,
                                                       self.ignore_index, self.shift_labels)
         training = self.training and torch.is_grad_enabled()
-        name, lam_module, lam = self.name, self.lam_module, None
-        n = mask.sum()
-        if name == "average":
-            k = n
-        elif name == "maximum":
-            k = torch.ones_like(n)
-        else:
-            k, _ = resolve_k_tensor(n, self.k, self.k_ratio)
-        ranked_graph = masked_sorted(losses if name == "atk" else losses.detach(), mask)
-        kth = masked_kth_largest(ranked_graph, k)
+        lam_module, lam = self.lam_module, None
+        # The criteria's masked path (core/aggregates/masked.py): n, k, one sort, the k-th largest.
+        batch = rank_masked(self.kind, losses, mask, self.k, self.k_ratio)
+        n, k, kth = batch.n, batch.k, batch.kth
         if lam_module is not None:
             if not self._lam_ready and training:
                 # The core's rule (core/aggregates/lam_init.py): a lam set by hand is kept, an unset one
                 # takes this batch's k-th largest loss averaged over the processes.
-                value, ready = first_lam(lam_module.lam, kth)
+                value, ready = self.kind.initial_lam(lam_module.lam, kth)
                 if bool(ready.all()):  # False: non-finite on every process, try again next batch
                     lam_module.lam.data.copy_(value)
                     lam_module.lam_initialized.fill_(True)
                     self._lam_ready = True
             lam = lam_module.lam if self._lam_ready else kth  # eval before training: not stored
-        total = masked_total(name, losses, mask, n, k, lam, smoother=getattr(lam_module, "smoother", "srelu"),
-                             delta=getattr(lam_module, "delta", 0.01), sorted_desc=ranked_graph if name == "atk" else None)
+        total = batch.total(losses, mask, lam, smoother=getattr(lam_module, "smoother", "srelu"),
+                            delta=getattr(lam_module, "delta", 0.01))
         if training:
             self._record(losses, mask, n, k, kth, lam)
         if num_items_in_batch is None:

@@ -26,7 +26,8 @@ class LongTailCriterion(nn.Module):
 
     Args:
         loss: a per-sample loss module ((B, C), (B,)) -> (B,), or a name of stk_nmt.core.losses.LOSSES.
-        aggregate: "average", "maximum", "atk", "matk" or "stk" (default, the paper's setting).
+        aggregate: "average", "maximum", "atk", "matk", "stk" (default, the paper's setting) or any
+            name registered with stk_nmt.core.register_aggregate.
         k / k_ratio: for atk/matk/stk: a count, or a fraction of each batch (default k_ratio 0.9).
         delta: SReLU smoothing of ST_k (default 0.01).
         lam_init: ST_k/MAT_k's initial lam; None = the first batch's k-th largest loss.

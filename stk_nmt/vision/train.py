@@ -27,7 +27,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from stk_nmt.core import AGGREGATES, defaults
+from stk_nmt.core import AGGREGATES, defaults, get_aggregate
+from stk_nmt.core.aggregates.settings import check_aggregate_settings
 from stk_nmt.files import atomic_write, lock_folder, write_json
 from stk_nmt.seeding import seed_everything
 
@@ -39,6 +40,9 @@ from .metrics import evaluate
 from .models import MODELS, build_model
 from .plots import plot_per_class_accuracy
 
+# How this CLI spells the aggregate settings, for the core's check (core/aggregates/settings.py).
+VISION_FLAGS = {"stk_aggregate": "--aggregate", "stk_k": "--k", "stk_k_ratio": "--k-ratio", "stk_delta": "--delta",
+                "stk_lam_init": "--lam-init", "stk_lam_lr": "--lam-lr"}
 CHECKPOINT = "checkpoint_last.pt"
 METRICS = "metrics.json"
 PLOT = "per_class_accuracy.png"
@@ -116,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"setting; its CIFAR-100 balanced runs used 0.2)")
     m.add_argument("--topk-samples", "--n-samples", dest="n_samples", action=RenamedFlag, type=positive(int),
                    default=defaults.TOPK_SAMPLES, help="top-K hinge: noise draws S")
+    # AGGREGATES is the registry's live view: an aggregate registered before the parser reads the
+    # command line is accepted, and --help lists it.
     m.add_argument("--aggregate", choices=AGGREGATES, default="stk", help="how the batch's per-sample losses combine")
     m.add_argument("--k-ratio", type=float, default=defaults.K_RATIO["vision"], help="k as a fraction of the batch (atk, matk, stk)")
     m.add_argument("--k", type=positive(int), help="k as a count (replaces --k-ratio)")
@@ -210,9 +216,12 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, desc
 
 def main(argv: Optional[List[str]] = None) -> dict:
     args = build_parser().parse_args(argv)
-    if not 0 < args.k_ratio <= 1:
-        raise ValueError(f"--k-ratio must be in (0, 1], got {args.k_ratio}")
-    if args.k is not None and args.aggregate in ("atk", "matk", "stk") and args.k > args.batch_size:
+    # The core's one check of the aggregate settings, naming this CLI's flags (--k replaces --k-ratio).
+    check_aggregate_settings({"stk_aggregate": args.aggregate, "stk_k": args.k,
+                              "stk_k_ratio": args.k_ratio if args.k is None else None, "stk_delta": args.delta,
+                              "stk_lam_init": args.lam_init,
+                              **({} if args.lam_lr is None else {"stk_lam_lr": args.lam_lr})}, VISION_FLAGS)
+    if args.k is not None and get_aggregate(args.aggregate).uses_k and args.k > args.batch_size:
         raise ValueError(f"--k {args.k} cannot fit: a batch holds at most --batch-size {args.batch_size} samples; "
                          f"lower --k or give --k-ratio")
     args.model = args.model or DEFAULT_MODEL[args.dataset]

@@ -19,7 +19,8 @@ from fairseq.criterions.label_smoothed_cross_entropy import (  # noqa: E402
 from fairseq.logging import metrics  # noqa: E402
 
 from stk_nmt.core import lambda_form  # noqa: E402
-from stk_nmt.criterions import STkCriterion, STkLabelSmoothedCrossEntropyCriterion, aggregated  # noqa: E402
+from stk_nmt.criterions import STkCriterion, STkLabelSmoothedCrossEntropyCriterion  # noqa: E402
+from stk_nmt.criterions import aggregate_config, lam_update  # noqa: E402
 from fairseq_fakes import LogitModel  # noqa: E402
 from test_criterion_stk import V, Task, assert_same_as_label_smoothed, make_cfg, make_sample  # noqa: E402
 
@@ -111,14 +112,14 @@ def test_core_modules_clip_k_only_when_asked():
 @pytest.mark.parametrize("lam_init,lr,words", [(100.0, 1e-6, "above every token loss"),
                                                (-50.0, 1e-6, "degenerated into the plain average")])
 def test_warning_when_lam_sits_outside_the_losses(monkeypatch, caplog, lam_init, lr, words):
-    monkeypatch.setattr(aggregated, "LAM_RANGE_CHECK_EVERY", 3)
-    monkeypatch.setattr(aggregated, "LAM_RANGE_WARN_AFTER", 6)
-    monkeypatch.setattr(aggregated, "LAM_RANGE_WARN_EVERY", 100)
+    monkeypatch.setattr(lam_update, "LAM_RANGE_CHECK_EVERY", 3)
+    monkeypatch.setattr(lam_update, "LAM_RANGE_WARN_AFTER", 6)
+    monkeypatch.setattr(lam_update, "LAM_RANGE_WARN_EVERY", 100)
     sample, logits = make_sample(seed=4)
     model = LogitModel(logits)
     crit = STkCriterion(make_cfg(stk_lam_init=lam_init, stk_lam_lr=lr), Task())
     crit.train()
-    with caplog.at_level(logging.WARNING, logger=aggregated.__name__):
+    with caplog.at_level(logging.WARNING, logger=lam_update.__name__):
         for i in range(5):
             crit(model, sample)
         assert not caplog.records  # 5 batches: not yet "many"
@@ -137,7 +138,7 @@ def test_warning_when_lam_sits_outside_the_losses(monkeypatch, caplog, lam_init,
     (dict(stk_delta=0.5, stk_smoother="softplus"), "stk", ["--stk-delta 0.5"]),
 ])
 def test_flags_the_aggregate_ignores_are_warned_about(caplog, flags, aggregate, named):
-    with caplog.at_level(logging.WARNING, logger=aggregated.__name__):
+    with caplog.at_level(logging.WARNING, logger=aggregate_config.__name__):
         STkCriterion(make_cfg(stk_aggregate=aggregate, **flags), Task())
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1, warnings
@@ -149,18 +150,18 @@ def test_flags_the_aggregate_ignores_are_warned_about(caplog, flags, aggregate, 
     (dict(stk_k=4, stk_delta=0.5, stk_lam_init=1.0), "stk"), (dict(stk_k=4, stk_lam_init=1.0), "matk"),
 ])
 def test_flags_the_aggregate_uses_give_no_warning(caplog, flags, aggregate):
-    with caplog.at_level(logging.WARNING, logger=aggregated.__name__):
+    with caplog.at_level(logging.WARNING, logger=aggregate_config.__name__):
         STkCriterion(make_cfg(stk_aggregate=aggregate, **flags), Task())
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
 
 
 def test_no_warning_when_lam_is_inside_the_losses(monkeypatch, caplog):
-    monkeypatch.setattr(aggregated, "LAM_RANGE_CHECK_EVERY", 1)
-    monkeypatch.setattr(aggregated, "LAM_RANGE_WARN_AFTER", 2)
+    monkeypatch.setattr(lam_update, "LAM_RANGE_CHECK_EVERY", 1)
+    monkeypatch.setattr(lam_update, "LAM_RANGE_WARN_AFTER", 2)
     sample, logits = make_sample(seed=4)
     crit = STkCriterion(make_cfg(), Task())
     crit.train()
-    with caplog.at_level(logging.WARNING, logger=aggregated.__name__):
+    with caplog.at_level(logging.WARNING, logger=lam_update.__name__):
         for _ in range(10):
             crit(LogitModel(logits), sample)
     assert not caplog.records

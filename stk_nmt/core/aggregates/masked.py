@@ -10,13 +10,14 @@ which is what fairseq's loss scaler looks for) and never read anything back.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 
 from ..precision import upcast
 from ..selection import select_kth_largest
-from .smoothers import get_smoother
+from .registry import get_aggregate
 from .validation import check_k_args
 
 
@@ -64,28 +65,10 @@ def masked_total(
     n * A is what a fairseq criterion returns as its loss: for "average" it is the plain sum of
     the valid losses, bit for bit what label_smoothed_cross_entropy returns. No checks, no
     read-back: see the comment above. `sorted_desc` (masked_sorted's output) saves a sort for atk.
+    Each aggregate's own masked form (its class's masked_total, kinds/) computes it.
     """
-    x = upcast(losses).reshape(-1)
-    mask = mask.reshape(-1)
-    zero = x.new_zeros(())
-    if name == "average":
-        return torch.where(mask, x, zero).sum()
-    if name == "maximum":
-        top = torch.where(mask, x, torch.full_like(x, -math.inf)).max()
-        return torch.where(n > 0, top * n, zero)
-    if name == "atk":
-        ranked = masked_sorted(losses, mask) if sorted_desc is None else sorted_desc
-        keep = torch.arange(ranked.numel(), device=ranked.device) < k
-        top_sum = torch.where(keep, ranked, zero).sum()
-        return torch.where(k > 0, top_sum * n / torch.clamp(k, min=1), zero)
-    if name in ("matk", "stk"):
-        if lam is None:
-            raise ValueError(f"the {name} aggregate needs lam")
-        lam_c = lam.reshape(()).to(x.dtype)
-        smooth = get_smoother(smoother, delta)
-        # k = 0 only for n = 0: no lam term then (lam may be -inf before its initialisation).
-        return torch.where(mask, smooth(x - lam_c), zero).sum() + torch.where(k > 0, k * lam_c, zero)
-    raise ValueError(f"aggregate must be one of average, maximum, atk, matk, stk, got aggregate={name!r}")
+    return get_aggregate(name).masked_total(losses, mask, n, k, lam, smoother=smoother, delta=delta,
+                                            sorted_desc=sorted_desc)
 
 
 def masked_total_partly_averaged(
@@ -112,4 +95,46 @@ def masked_total_partly_averaged(
     rest = mask & ~averaged
     x = upcast(losses).reshape(-1)
     always = torch.where(averaged, x, x.new_zeros(())).sum()
-    return masked_total(name, losses, rest, rest.sum(), k, lam, **kwargs) + always
+    kind = get_aggregate(name) if isinstance(name, str) else name  # a name or a registered aggregate
+    return kind.masked_total(losses, rest, rest.sum(), k, lam, **kwargs) + always
+
+
+@dataclass
+class MaskedBatch:
+    """One batch's valid items ranked for a masked aggregate (rank_masked): n, k (and whether a count
+    k was clipped to n; None when the aggregate takes no count), the losses sorted in decreasing
+    order (with their gradient when the aggregate's masked form reads them) and the k-th largest."""
+
+    kind: object
+    n: torch.Tensor
+    k: torch.Tensor
+    clipped: Optional[torch.Tensor]
+    ranked_graph: torch.Tensor
+    kth: torch.Tensor
+
+    @property
+    def ranked(self) -> torch.Tensor:
+        return self.ranked_graph.detach()
+
+    def total(self, losses: torch.Tensor, mask: torch.Tensor, lam: Optional[torch.Tensor] = None, *,
+              smoother: str = "srelu", delta: float = 0.01, averaged: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """n * A over `mask` (the mask rank_masked saw); with `averaged` (valid positions outside mask
+        that enter as in the plain average) masked_total_partly_averaged's total over mask | averaged."""
+        sorted_desc = self.ranked_graph if self.kind.sorts_with_grad else None
+        if averaged is None:
+            return self.kind.masked_total(losses, mask, self.n, self.k, lam, smoother=smoother, delta=delta,
+                                          sorted_desc=sorted_desc)
+        return masked_total_partly_averaged(self.kind, losses, mask | averaged, averaged, self.k, lam,
+                                            smoother=smoother, delta=delta, sorted_desc=sorted_desc)
+
+
+def rank_masked(kind, losses: torch.Tensor, mask: torch.Tensor, k: Optional[int] = None,
+                k_ratio: Optional[float] = None) -> MaskedBatch:
+    """The masked path's first half, shared by every training-loop adapter (the fairseq criteria, the
+    Hugging Face loss): n, the aggregate's k (kind.masked_k), one sort of the losses, the k-th largest.
+    The adapter then sets lam (its own lifecycle) and calls .total(). Reads nothing back."""
+    n = mask.sum()
+    k_t, clipped = kind.masked_k(n, k, k_ratio)
+    # One sort of the losses, for the logged k-th largest and, with its gradient, for AT_k's total.
+    ranked_graph = masked_sorted(losses if kind.sorts_with_grad else losses.detach(), mask)
+    return MaskedBatch(kind, n, k_t, clipped, ranked_graph, masked_kth_largest(ranked_graph, k_t))
