@@ -23,8 +23,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m stk_nmt.translation.demo
 
+# One pytest-xdist worker per core (at most 4: each loads torch and fairseq); the tests share no
+# files or folders (all in tmp_path), so they run in any order and in parallel.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4
 
 # requires-python admits 3.11 and 3.12 (ve-fairseq's wheels); $(PYTHON) is the default. Each other
 # version gets its own .venv-<version>, from pyenv when it has that version, else from PATH. There
