@@ -130,15 +130,15 @@ class AggregatedCriterion(LamLifecycle, FairseqCriterion):
         lam_module, lam = self.lam_module, None
         if lam_module is not None:
             lam = lam_module.lam
-            if not self._lam_ready:
+            if not lam_module.lam_ready:
                 self._initialize_lam(ranked, k, training)
             elif self._lam_by_sgd():
                 lam.data.copy_(self.lam_value)
-            if not self._lam_ready:
+            if not lam_module.lam_ready:
                 lam = kth  # before the first training batch: this batch's k-th largest, not stored
         loss = batch.total(losses, mask, lam, smoother=getattr(lam_module, "smoother", "srelu"),
                            delta=getattr(lam_module, "delta", 0.01), averaged=averaged)
-        if lam_module is not None and training and self._lam_ready:
+        if lam_module is not None and training and lam_module.lam_ready:
             if self._lam_by_sgd():
                 lam_grad_sum = lam_gradient_sum(losses, mask, lam, k, lam_module.smoother, lam_module.delta)
                 loss = LamGradientTap.apply(loss, lam_grad_sum, n.to(lam_grad_sum.dtype), self)

@@ -103,8 +103,6 @@ class LamLifecycle:
             # slices every gradient, which raises IndexError on a criterion whose only parameter is
             # 0-dim. The core accepts any one-element lam.
             lam_module.lam = torch.nn.Parameter(lam_module.lam.detach().reshape(1))
-            # Python-side copy of lam_initialized, so that no training step reads the buffer back.
-            self._lam_ready = cfg.stk_lam_init is not None
             # Consecutive training batches with lam below / above every valid token loss (item: the
             # degenerate-settings warning); device counters, read every LAM_RANGE_CHECK_EVERY batches.
             self.register_buffer("lam_outside_streak", torch.zeros(2, dtype=torch.long), persistent=False)
@@ -134,8 +132,6 @@ class LamLifecycle:
             logger.info("checkpoint has no criterion state: lam starts fresh")
             return torch.nn.modules.module._IncompatibleKeys([], [])
         result = super().load_state_dict(state_dict, strict=strict, **kwargs)
-        if self.lam_module is not None:
-            self._lam_ready = bool(self.lam_module.lam_initialized)  # read once, at load time
         if hasattr(self, "lam_value"):
             self.lam_value.copy_(self.lam_module.lam.detach())
             self.lam_grad_accum.zero_()
@@ -157,10 +153,9 @@ class LamLifecycle:
         if not bool(ready.all()):
             return  # unset, or non-finite everywhere (an fp16 overflow): lam stays unset, not poisoned
         agg.lam.data.copy_(value)
-        agg.lam_initialized.fill_(True)
+        agg.mark_lam_set()
         if self._lam_by_sgd():
             self.lam_value.copy_(value)
-        self._lam_ready = True
 
     def accumulate_lam_gradient(self, lam_grad_sum: torch.Tensor, count: torch.Tensor, loss_grad: torch.Tensor):
         """Called by LamGradientTap in the backward of one training batch's loss."""

@@ -79,8 +79,6 @@ class STkTokenLoss(nn.Module):
         if self.lam_module is not None:
             # lam is stepped here, not by an optimizer: no autograd gradient is needed for it.
             self.lam_module.lam.requires_grad_(False)
-            # Python-side copy of lam_initialized, so that no training step reads the buffer back.
-            self._lam_ready = stk.stk_lam_init is not None
         # (sum over micro-batches of n * dA/dlam, sum of n) since the last optimizer step.
         self.register_buffer("lam_grad_accum", torch.zeros(2), persistent=False)
         # For the logs: (sum of the k-th largest loss, sum of the lam used, training batches).
@@ -97,7 +95,7 @@ class STkTokenLoss(nn.Module):
 
     @property
     def lam_initialized(self) -> bool:
-        return self.lam_module is not None and self._lam_ready
+        return self.lam_module is not None and self.lam_module.lam_ready
 
     def _apply(self, fn, recurse=True):
         # The accumulators stay fp32 under .half()/.to(bfloat16), like lam (the core keeps lam fp32).
@@ -105,8 +103,6 @@ class STkTokenLoss(nn.Module):
 
     def load_state_dict(self, state_dict, strict: bool = True, **kwargs):
         result = super().load_state_dict(state_dict, strict=strict, **kwargs)
-        if self.lam_module is not None:
-            self._lam_ready = bool(self.lam_module.lam_initialized)  # read once, at load time
         self.lam_grad_accum.zero_()
         return result
 
@@ -122,15 +118,14 @@ class STkTokenLoss(nn.Module):
         batch = rank_masked(self.kind, losses, mask, self.k, self.k_ratio)
         n, k, kth = batch.n, batch.k, batch.kth
         if lam_module is not None:
-            if not self._lam_ready and training:
+            if not lam_module.lam_ready and training:
                 # The core's rule (core/aggregates/lam_init.py): a lam set by hand is kept, an unset one
                 # takes this batch's k-th largest loss averaged over the processes.
                 value, ready = self.kind.initial_lam(lam_module.lam, kth)
                 if bool(ready.all()):  # False: non-finite on every process, try again next batch
                     lam_module.lam.data.copy_(value)
-                    lam_module.lam_initialized.fill_(True)
-                    self._lam_ready = True
-            lam = lam_module.lam if self._lam_ready else kth  # eval before training: not stored
+                    lam_module.mark_lam_set()
+            lam = lam_module.lam if lam_module.lam_ready else kth  # eval before training: not stored
         total = batch.total(losses, mask, lam, smoother=getattr(lam_module, "smoother", "srelu"),
                             delta=getattr(lam_module, "delta", 0.01))
         if training:
@@ -146,7 +141,7 @@ class STkTokenLoss(nn.Module):
         lam_module = self.lam_module
         used = kth if lam is None else lam.detach().reshape(()).float()
         self.log_sums += torch.stack([kth.float(), used.float(), torch.ones_like(used)])
-        if lam_module is None or not self._lam_ready:
+        if lam_module is None or not lam_module.lam_ready:
             return
         grad_sum = lam_gradient_sum(losses, mask, lam, k, lam_module.smoother, lam_module.delta)
         use = torch.isfinite(grad_sum)  # a non-finite batch (fp16 overflow) contributes nothing

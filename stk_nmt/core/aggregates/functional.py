@@ -13,6 +13,7 @@ import torch
 
 from ..precision import compute_dtype, upcast
 from ..selection import select_kth_largest
+from ..sync_policy import checks_values
 from .fused_stk import fused_st_k
 from .smoothers import get_smoother
 from .validation import check_delta, raise_if_nonfinite, resolve_k, select_valid
@@ -81,7 +82,7 @@ def lambda_form(
     n = valid.numel()
     k = resolve_k(n, k, k_ratio)
     lam = lam.reshape(())
-    if not bool(torch.isfinite(lam.detach())):
+    if checks_values(lam) and not bool(torch.isfinite(lam.detach())):  # CPU only: sync_policy.py
         raise ValueError(f"lam must be finite, got lam={float(lam.detach())}")
     if smoother == "srelu" and fused:
         value = fused_st_k(valid, lam, k, float(delta))

@@ -85,6 +85,23 @@ class LambdaForm(Aggregate):
         self.lam = nn.Parameter(torch.tensor(LAM_UNSET if lam_init is None else float(lam_init), dtype=torch.float32))
         # Saved in state_dict so a resumed run does not re-initialise lam.
         self.register_buffer("lam_initialized", torch.tensor(lam_init is not None))
+        # Its Python-side copy, so that no training step reads the buffer back from the device.
+        self._lam_ready = lam_init is not None
+
+    @property
+    def lam_ready(self) -> bool:
+        """Whether lam is set (lam_initialized, without reading the buffer back from the device)."""
+        return self._lam_ready
+
+    @torch.no_grad()
+    def mark_lam_set(self) -> None:
+        """Record that lam now holds its value (the buffer, for checkpoints, and its Python-side copy)."""
+        self.lam_initialized.fill_(True)
+        self._lam_ready = True
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._lam_ready = bool(self.lam_initialized)  # read once, at load time
 
     def _apply(self, fn, recurse=True):
         # lam (and its gradient) stays fp32 whatever .half()/.to(dtype) asks: only its device follows.
@@ -98,7 +115,7 @@ class LambdaForm(Aggregate):
         if not bool(ready):  # read back on the first training batch only
             return False
         self.lam.copy_(value)
-        self.lam_initialized.fill_(True)
+        self.mark_lam_set()
         return True
 
     @torch.no_grad()
@@ -107,13 +124,13 @@ class LambdaForm(Aggregate):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
             raise ValueError(f"lam must be a finite number, got lam={value!r}")
         self.lam.fill_(float(value))
-        self.lam_initialized.fill_(True)
+        self.mark_lam_set()
 
     def forward(self, losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         valid = select_valid(losses, mask)
         k = self._resolve_k(valid.numel())
         lam = self.lam
-        ready = bool(self.lam_initialized)  # one read-back per call once lam is set, as before
+        ready = self._lam_ready  # no read-back once lam is set (a GPU training step must not wait)
         if not ready:
             if self.training and torch.is_grad_enabled():
                 # Every process takes this branch on its first training batch (first_lam's collective).
@@ -121,7 +138,7 @@ class LambdaForm(Aggregate):
             else:
                 ready = bool(lam_is_set(self.lam))  # written by hand since construction: keep it
                 if ready:
-                    self.lam_initialized.fill_(True)
+                    self.mark_lam_set()
         if not ready:
             # Evaluation before any training batch (or a first batch with no finite loss): this
             # batch's k-th largest loss, not stored.

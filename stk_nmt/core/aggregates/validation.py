@@ -8,6 +8,8 @@ from typing import Optional
 
 import torch
 
+from ..sync_policy import checks_values
+
 
 def check_delta(delta) -> None:
     """delta: a finite number > 0, or a floating-point tensor of them (one delta per row)."""
@@ -69,9 +71,10 @@ def select_valid(losses: torch.Tensor, mask: Optional[torch.Tensor] = None) -> t
 def raise_if_nonfinite(valid: torch.Tensor, value: torch.Tensor) -> None:
     """Raise when the aggregate is not finite, saying how many losses are NaN/inf.
 
-    Checks the scalar result rather than every loss, so the common case costs no extra pass.
+    Checks the scalar result rather than every loss, so the common case costs no extra pass. On the
+    CPU only (sync_policy.py): off it the NaN/inf is returned, as torch's own losses do.
     """
-    if bool(torch.isfinite(value)):
+    if not checks_values(value) or bool(torch.isfinite(value)):
         return
     bad = int((~torch.isfinite(valid.detach())).sum())
     if bad:

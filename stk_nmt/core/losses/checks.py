@@ -13,7 +13,13 @@ from typing import Optional, Sequence
 
 import torch
 
+from ..sync_policy import checks_values
+
 LABEL_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+# F.cross_entropy's ignore_index for the core's losses: none. torch's default (-100) would give a
+# label -100 a zero loss off the CPU, where no range check reads the labels; with this value no
+# label is skipped and -100 trips the device's index check like any other label outside [0, C).
+NO_IGNORED_LABEL = torch.iinfo(torch.int64).min
 
 
 def check_labels(labels: torch.Tensor, n_rows: int, n_classes: int, rows: Optional[torch.Tensor] = None,
@@ -25,7 +31,7 @@ def check_labels(labels: torch.Tensor, n_rows: int, n_classes: int, rows: Option
         raise ValueError(f"labels must be an integer torch.Tensor of class indices, got {labels!r:.80}")
     if tuple(labels.shape) != (n_rows,):
         raise ValueError(f"labels must have shape (B,) = ({n_rows},), got labels.shape={tuple(labels.shape)}")
-    if labels.device.type != "cpu" or n_rows == 0:
+    if not checks_values(labels) or n_rows == 0:
         return
     bounds = [*torch.aminmax(labels), *(torch.aminmax(rows) if rows is not None else ())]
     lo, hi, *row_bounds = torch.stack([b.long() for b in bounds]).tolist()  # the one read-back

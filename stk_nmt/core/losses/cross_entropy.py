@@ -6,12 +6,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_logits_labels
+from .checks import NO_IGNORED_LABEL, check_logits_labels
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     check_logits_labels(logits, labels)
-    return F.cross_entropy(logits.float(), labels, reduction="none")
+    return F.cross_entropy(logits.float(), labels, reduction="none", ignore_index=NO_IGNORED_LABEL)
 
 
 class CrossEntropy(nn.Module):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_logits_labels, check_num_classes, class_count_tensor
+from .checks import NO_IGNORED_LABEL, check_logits_labels, check_num_classes, class_count_tensor
 from .topk.hinge import class_margins
 
 
@@ -31,7 +31,7 @@ def ldam_loss(logits: torch.Tensor, labels: torch.Tensor, margins: torch.Tensor,
     check_num_classes(logits, margins, "margins")
     margin = margins.to(logits.device, torch.float32)[labels]
     shifted = logits.float().scatter_add(1, labels[:, None], -margin[:, None])
-    return F.cross_entropy(scale * shifted, labels, reduction="none")
+    return F.cross_entropy(scale * shifted, labels, reduction="none", ignore_index=NO_IGNORED_LABEL)
 
 
 class LDAM(nn.Module):

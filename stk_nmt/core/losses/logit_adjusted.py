@@ -12,14 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checks import check_logits_labels, check_num_classes, class_count_tensor
+from .checks import NO_IGNORED_LABEL, check_logits_labels, check_num_classes, class_count_tensor
 
 
 def logit_adjusted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, log_prior: torch.Tensor, tau: float = 1.0) -> torch.Tensor:
     """CE(logits + tau * log_prior, y) per sample; log_prior = log(n_c / n)."""
     check_logits_labels(logits, labels)
     check_num_classes(logits, log_prior, "log_prior")
-    return F.cross_entropy(logits.float() + tau * log_prior.to(logits.device, torch.float32), labels, reduction="none")
+    return F.cross_entropy(logits.float() + tau * log_prior.to(logits.device, torch.float32), labels, reduction="none",
+                           ignore_index=NO_IGNORED_LABEL)
 
 
 class LogitAdjusted(nn.Module):

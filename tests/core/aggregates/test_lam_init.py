@@ -5,7 +5,7 @@ that batch's k-th largest loss. One rule for the core's modules and the experime
 import pytest
 import torch
 
-from stk_nmt.core import MATk, STk, st_k
+from stk_nmt.core import MATk, STk, get_aggregate, st_k
 from stk_nmt.core.aggregates.lam_init import LAM_UNSET, first_lam
 from stk_nmt.experiments.batched import BatchedAggregate
 
@@ -71,3 +71,44 @@ def test_batched_grid_keeps_a_row_set_by_hand():
     losses = torch.stack([BATCH, BATCH + 1])
     grid(losses)
     assert grid.lam.tolist() == [3.0, 0.5]
+
+
+def _meta_step(module, n=64):
+    """A training forward and backward on the meta device, which holds no values: any read-back of a
+    tensor to the host (what would make a GPU training step wait for the device) raises there."""
+    module.to("meta").train()
+    losses = torch.empty(n, device="meta", requires_grad=True)
+    value = module(losses)
+    value.backward()
+    assert value.shape == () and losses.grad.shape == (n,)
+
+
+@pytest.mark.parametrize("cls", [STk, MATk])
+def test_a_training_step_reads_nothing_back_once_lam_is_set(cls):
+    first = cls(k_ratio=0.5)
+    first.train()
+    first(BATCH)  # the first training batch sets lam: one read-back, once per run
+    _meta_step(first)
+    _meta_step(cls(k=3, lam_init=1.0))  # lam given at construction
+    by_hand = cls(k=3)
+    by_hand.set_lam(2.0)
+    _meta_step(by_hand)
+    resumed = cls(k_ratio=0.5)
+    resumed.load_state_dict(STk(k_ratio=0.5, lam_init=0.5).state_dict())  # a checkpoint with lam set
+    _meta_step(resumed)
+
+
+def test_the_meta_step_can_fail_while_lam_is_unset():
+    """The check above has teeth: an unset lam is read back (to keep a lam written by hand)."""
+    with pytest.raises(Exception):
+        _meta_step(STk(k_ratio=0.5))
+
+
+@pytest.mark.parametrize("name", ["average", "maximum", "atk", "matk", "stk"])
+def test_every_aggregate_module_reads_nothing_back_off_the_cpu(name):
+    """The non-finite checks read back on the CPU only (core/sync_policy.py); there they still raise."""
+    module = get_aggregate(name).build(k_ratio=0.5, lam_init=1.0)
+    _meta_step(module)
+    module = get_aggregate(name).build(k_ratio=0.5, lam_init=1.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        module(torch.tensor([1.0, float("nan"), 2.0]))

@@ -41,3 +41,17 @@ def test_every_loss_checks_the_labels_form_on_any_device(name):
         loss(logits, torch.zeros(5, dtype=torch.long, device="meta"))
     with pytest.raises(ValueError, match="labels must be an integer torch.Tensor"):
         loss(logits, torch.zeros(6, device="meta"))
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_a_label_of_minus_100_is_an_error_where_ranges_are_not_read_back(name, monkeypatch):
+    """Off the CPU the range check is the device's index check. torch's cross_entropy would skip
+    the label -100 (its default ignore_index) with a zero loss instead: a padding label leaking into
+    a classification batch on a GPU would train silently on fewer items. Here the CPU stands in for a
+    device: the value check is switched off, and the index check must still catch -100."""
+    import stk_nmt.core.losses.checks as checks
+
+    monkeypatch.setattr(checks, "checks_values", lambda tensor: False)
+    loss = build_loss(name, COUNTS)
+    with pytest.raises((IndexError, RuntimeError)):
+        loss(torch.randn(3, C), torch.tensor([0, -100, 1]))
