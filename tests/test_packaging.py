@@ -312,3 +312,47 @@ def test_wheel_in_a_fresh_venv_runs_readme_install_section(dists, tiny_data_bin,
                "    print(out.getvalue().splitlines()[0])\n'")
     assert [line.split()[:3] for line in helps.splitlines() if line.startswith("usage:")] == \
         [["usage:", "stk-nmt", c] for c in COMMANDS], helps
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _constraint_pins() -> dict:
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[_canonical(name.split("[")[0])] = version.strip()
+    return pins
+
+
+def test_constraints_pin_every_distribution_the_test_extra_pulls_in():
+    """`pip install -c constraints.txt -e .[test]` (make setup) must resolve to the tested versions:
+    a distribution it pulls in without a pin is resolved afresh on a user's machine. Walks the
+    installed requirement graph from stk-nmt[test] (markers evaluated for this interpreter)."""
+    import importlib.metadata as metadata
+
+    from packaging.requirements import Requirement
+
+    pins, seen, missing = _constraint_pins(), set(), []
+    todo = [(Requirement("stk-nmt[test]"), "stk-nmt")]
+    while todo:
+        requirement, parent = todo.pop()
+        name = _canonical(requirement.name)
+        for extra in sorted(requirement.extras) or [""]:
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            if name != "stk-nmt" and name not in pins:
+                missing.append(f"{requirement.name} (required by {parent})")
+            try:
+                requires = metadata.distribution(requirement.name).requires or []
+            except metadata.PackageNotFoundError:
+                continue  # not installed here (a marker for another platform): pip did not pull it
+            for text in requires:
+                child = Requirement(text)
+                if child.marker is None or child.marker.evaluate({"extra": extra}):
+                    todo.append((child, name))
+    assert not sorted(set(missing)), f"not pinned in constraints.txt: {sorted(set(missing))}"
