@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 import torch
-from fairseq import utils
 from fairseq.criterions import register_criterion
 from fairseq.dataclass import ChoiceEnum
 
