@@ -3,7 +3,9 @@
 A cell (one dataset, loss, aggregate and repeat, with its whole hyper-parameter grid) is a pure
 function of the code, the data and the seed, computed on one thread. Retraining a few archived
 cells therefore tells whether the code still computes what the archive holds: after a move of code,
-every number must come back bit for bit. Only the wall-clock `seconds` may differ.
+every number must come back bit for bit, on a host whose CPU runs torch's same vectorised kernels
+(the cell's recorded `host`, stk_nmt/host.py: another instruction set rounds differently, and a
+changed last bit can move early stopping). Only the wall-clock `seconds` and the `host` may differ.
 
     python -m stk_nmt.experiments.cell_verify --archive docs/results-cells/full-logistic/full-seed0 \\
         --repeat 49 --cells australian__logistic__stk wisconsin__logistic__atk german__logistic__matk \\
@@ -24,6 +26,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from ..host import describe_host
 from .binary_classification import load as load_classification
 from .cell_archive import archive_path, read_cells
 from .datasets import load_regression
@@ -31,7 +34,7 @@ from .table_runs import CellJob, train_cell
 from .tabular import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 SEED_FROM_FOLDER = re.compile(r"-seed(?P<seed>\d+)$")
-IGNORED = ("seconds",)  # wall-clock time: the one field a retrained cell may change
+IGNORED = ("seconds", "host")  # wall-clock time and where it ran: what a retrained cell may change
 
 
 def first_difference(archived, retrained, where: str = "") -> Optional[str]:
@@ -96,6 +99,22 @@ def verify(archive_dir: Path, repeat: int, stems: Sequence[str], seed: int, prog
     return results
 
 
+def host_note(archive_dir: Path, repeat: int) -> str:
+    """Whether the archived cells were computed with this host's vectorised kernels (bit for bit
+    is expected only then)."""
+    here = describe_host()["cpu_capability"]
+    archived = {cell.get("host", {}).get("cpu_capability") for _, text, _ in read_cells(archive_path(archive_dir, repeat))
+                for cell in [json.loads(text)]}
+    if archived == {here}:
+        return f"torch CPU capability {here}, as the archived cells record: bit for bit is expected"
+    if archived == {None}:
+        return (f"torch CPU capability {here} here; the archive does not record its host's, and another "
+                f"instruction set rounds differently (stk_nmt/host.py)")
+    known = ", ".join(sorted(str(c) for c in archived))
+    return (f"torch CPU capability {here} here, {known} in the archive: last-bit differences are expected "
+            f"(ATEN_CPU_CAPABILITY=<capability> selects a lower instruction set than the CPU's)")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archive", required=True, type=Path, help="a folder of repeat-NNN.tar.xz cell archives")
@@ -115,6 +134,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results = verify(args.archive, args.repeat, args.cells, seed, keep=args.keep)
     except ValueError as error:
         parser.error(str(error))
+    print(host_note(args.archive, args.repeat))
     for stem, difference in results:
         print(f"{stem}__{args.repeat}: " + ("identical (every value bit for bit; seconds ignored)" if difference is None
                                            else f"DIFFERS at {difference}"))

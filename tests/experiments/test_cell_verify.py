@@ -9,7 +9,7 @@ import pytest
 
 from stk_nmt.experiments import cell_verify
 from stk_nmt.experiments.binary_classification import load
-from stk_nmt.experiments.cell_archive import archive_path, pack
+from stk_nmt.experiments.cell_archive import archive_path, pack, read_cells
 from stk_nmt.experiments.table_runs import CellJob, train_cell
 
 
@@ -74,3 +74,26 @@ def test_first_difference():
     assert cell_verify.first_difference({"a": [1.0, 2.0]}, {"a": [1.0, 2.5]}) == ".a[1]: 2.0 (archived) vs 2.5 (retrained)"
     assert cell_verify.first_difference({"a": 1}, {"a": 1.0}) == ".a: 1 (archived) vs 1.0 (retrained)"
     assert cell_verify.first_difference({"a": 1}, {"b": 1}) == ".a: present in only one of them"
+
+
+def test_a_cell_records_its_host_and_verify_compares_the_capability(archive, tmp_path, capsys):
+    """The last bits depend on the vector instruction set torch dispatches to (stk_nmt/host.py):
+    a cell records it, a retrain ignores where it ran, and says whether bit for bit is expected."""
+    import torch
+
+    here = torch.backends.cpu.get_cpu_capability()
+    (_, text, _), = read_cells(archive_path(archive, 0))
+    cell = json.loads(text)
+    assert cell["host"]["cpu_capability"] == here and cell["host"]["torch"] == torch.__version__
+    assert cell_verify.main(["--archive", str(archive), "--repeat", "0", "--cells", "wisconsin__logistic__stk"]) == 0
+    assert f"torch CPU capability {here}, as the archived cells record: bit for bit is expected" in capsys.readouterr().out
+
+    other = tmp_path / "other-seed3"
+    other.mkdir()
+    archive_path(other, 0).write_bytes(archive_path(archive, 0).read_bytes())
+    rewrite(other, lambda c: {**c, "host": {**c["host"], "cpu_capability": "AVX512", "cpu": "another CPU"}})
+    assert cell_verify.main(["--archive", str(other), "--repeat", "0", "--cells", "wisconsin__logistic__stk"]) == 0
+    assert f"torch CPU capability {here} here, AVX512 in the archive: last-bit differences" in capsys.readouterr().out
+    rewrite(other, lambda c: {k: v for k, v in c.items() if k != "host"})  # cells archived before hosts were
+    assert cell_verify.main(["--archive", str(other), "--repeat", "0", "--cells", "wisconsin__logistic__stk"]) == 0
+    assert "the archive does not record its host's" in capsys.readouterr().out

@@ -7,13 +7,13 @@ change reaches: retrain, decode again, or repeat the analysis of lam.
 from __future__ import annotations
 
 import os
-import platform
 import time
 from pathlib import Path
 
 from ...data.io import atomic_write_text
 from ...data.prepared import PreparedCorpus
 from ...files import write_json
+from ...host import describe_host
 from ..evaluate import evaluate_checkpoint, metrics
 from ..fairseq_run import run_fairseq
 from ..recipes import train_command
@@ -26,14 +26,8 @@ from .tokens import parse_train_log, tokens_below_lam
 
 def machine() -> dict:
     """Where a run ran (recorded in result.json; the page names the machine from these records)."""
-    cpu = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(), "system": platform.platform(),
-            "omp_threads": os.environ.get("OMP_NUM_THREADS"), "load_average": list(os.getloadavg())}
+    return {**describe_host(), "omp_threads": os.environ.get("OMP_NUM_THREADS"),
+            "load_average": list(os.getloadavg())}
 
 
 def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run_dir: Path,
