@@ -148,3 +148,22 @@ def test_a_lam_set_by_hand_before_the_first_batch_is_kept():
             ours.lam.data.fill_(by_hand)
         ours({"logits": logits}, labels)
         assert ours.lam.item() == pytest.approx(kth if by_hand is None else by_hand, rel=1e-6)
+
+
+@pytest.mark.parametrize("aggregate", ["stk", "matk", "atk", "average"])
+def test_a_training_step_reads_nothing_back_from_the_device(aggregate):
+    """After lam's first batch, forward, backward and lam_step make no host read-back: on the meta
+    device, which holds no values, any read-back raises (a GPU step would wait for the device)."""
+    loss = STkTokenLoss(STkArguments(stk_aggregate=aggregate, stk_k_ratio=0.5), label_smoothing=0.1)
+    loss.train()
+    logits = torch.randn(2, 5, 11, requires_grad=True)
+    labels = torch.tensor([[1, 2, 3, -100, -100], [4, 5, 6, 7, 8]])
+    loss({"logits": logits}, labels).backward()  # the first batch sets lam: one read-back, once
+    loss.lam_step()
+    loss.to("meta")
+    logits = torch.empty(2, 5, 11, device="meta", requires_grad=True)
+    for count in (None, torch.tensor(8, device="meta")):
+        value = loss({"logits": logits}, torch.empty(2, 5, dtype=torch.long, device="meta"), num_items_in_batch=count)
+        value.backward()
+        loss.lam_step()
+        assert value.shape == () and logits.grad.shape == (2, 5, 11)
