@@ -195,9 +195,15 @@ def restore(state: dict, model, criterion, optimizer, scheduler):
     return state["epoch"], state["history"]
 
 
-def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, desc, show_progress):
+# The progress bar reads the running mean loss (and lam) back from the device every LOG_EVERY
+# batches, not every batch: each read makes the host wait for the device.
+LOG_EVERY = 20
+
+
+def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, desc, show_progress) -> torch.Tensor:
+    """One epoch; returns the mean training loss as a 0-dim tensor on `device` (read it once)."""
     model.train()
-    total, batches = 0.0, 0
+    total, batches = torch.zeros((), device=device), 0  # summed on the device
     bar = tqdm(loader, desc=desc, leave=False, disable=not show_progress, file=sys.stderr)
     for images, labels in bar:
         images, labels = images.to(device), labels.to(device)
@@ -206,11 +212,12 @@ def train_one_epoch(model, criterion, optimizer, scheduler, loader, device, desc
         loss.backward()
         optimizer.step()
         scheduler.step()
-        total, batches = total + float(loss.detach()), batches + 1
-        postfix = {"loss": f"{total / batches:.4f}", "lr": f"{scheduler.get_last_lr()[0]:.4g}"}
-        if criterion.lam is not None:
-            postfix["lam"] = f"{criterion.lam:.4f}"
-        bar.set_postfix(postfix)
+        total, batches = total + loss.detach().float(), batches + 1
+        if show_progress and batches % LOG_EVERY == 0:
+            postfix = {"loss": f"{float(total) / batches:.4f}", "lr": f"{scheduler.get_last_lr()[0]:.4g}"}
+            if criterion.lam is not None:
+                postfix["lam"] = f"{criterion.lam:.4f}"
+            bar.set_postfix(postfix)
     return total / max(1, batches)
 
 
@@ -281,7 +288,8 @@ def _train(args) -> dict:
         generator.manual_seed(seed)
         torch.manual_seed(seed)
         started = time.time()
-        loss = train_one_epoch(model, criterion, optimizer, scheduler, train_loader, device, f"epoch {epoch + 1}", show)
+        loss = float(train_one_epoch(model, criterion, optimizer, scheduler, train_loader, device, f"epoch {epoch + 1}",
+                                     show))
         # k_clipped: batches (so far) smaller than --k, which used k = n (the last partial batch).
         history.append({"epoch": epoch + 1, "train_loss": loss, "lam": criterion.lam, "k_clipped": criterion.k_clipped,
                         "lr": scheduler.get_last_lr()[0], "seconds": round(time.time() - started, 3)})

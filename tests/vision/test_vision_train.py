@@ -145,3 +145,27 @@ def test_a_save_dir_in_use_is_refused(tmp_path):
     finally:
         os.close(held)
     assert not (tmp_path / "checkpoint_last.pt").exists()
+
+
+@pytest.mark.parametrize("show_progress", [False, True])
+def test_a_training_epoch_reads_nothing_back_per_batch(show_progress):
+    """On a GPU a per-batch read-back (float(loss), the lam shown in the bar) makes every step wait for
+    the device. On the meta device, which holds no values, any read-back raises: an epoch of batches
+    then runs only if the loop reads nothing per batch (the bar reads the running mean every
+    train.LOG_EVERY batches; here the epoch is shorter)."""
+    import torch
+
+    from stk_nmt.vision import LongTailCriterion
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(6, 4)
+    criterion = LongTailCriterion("ce", aggregate="stk", k_ratio=0.5)
+    criterion(model(torch.randn(8, 6)), torch.randint(0, 4, (8,)))  # the first batch sets lam, on the CPU
+    model.to("meta"), criterion.to("meta")
+    optimizer = torch.optim.SGD([*model.parameters(), *criterion.param_groups()[0]["params"]], lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    loader = [(torch.empty(8, 6, device="meta"), torch.empty(8, dtype=torch.long, device="meta"))] * 5
+    assert train.LOG_EVERY > len(loader)
+    mean = train.train_one_epoch(model, criterion, optimizer, scheduler, loader, torch.device("meta"), "epoch 1",
+                                 show_progress)
+    assert mean.shape == () and mean.device.type == "meta"
