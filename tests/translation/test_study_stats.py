@@ -157,3 +157,49 @@ def test_a_no_difference_verdict_says_how_many_seeds_the_papers_gains_need():
         assert f"{n} seeds for +{gain:.2f} BLEU ({corpus})" in text
     assert "80% power at alpha = 0.05/2 against the paper's gains needs" in text
     assert "the paper's gains" not in describe_test(tests[0], "chrF")
+
+
+def test_a_variant_is_contrasted_with_its_plain_system():
+    from stk_nmt.translation.study.presets import STUDY_SYSTEMS
+    from stk_nmt.translation.study.systems import reference_of
+
+    systems = list(STUDY_SYSTEMS)
+    references = {spec: getattr(reference_of(parse_system(spec), systems), "spec", None) for spec in systems}
+    assert references == {"baseline": None, "stk:0.96": None, "atk:0.96": None,
+                          "stk:0.96,--stk-delta=0.1": "stk:0.96", "stk:0.96,--stk-always-average=eos": "stk:0.96"}
+    assert reference_of(parse_system("stk:0.9,--stk-delta=0.1"), systems) is None  # no stk:0.9 in the study
+    assert reference_of(parse_system("atk:0.96,--stk-k=5"), systems).spec == "atk:0.96"
+
+
+def test_contrasts_are_paired_t_tests_in_holms_family_and_on_the_page():
+    """Hand-made runs: a variant's contrast with its plain system is scipy's paired t-test over the
+    matched seeds of the per-seed differences, and it joins the baseline comparisons in Holm's family."""
+    from scipy import stats as scipy_stats
+
+    from stk_nmt.translation.study.render import apply_holm, system_verdicts
+    from stk_nmt.translation.study.report import seed_comparison
+
+    bleu = {"baseline": [30.0, 31.0, 30.5], "stk:0.96": [30.6, 31.3, 31.4], "stk:0.96,--stk-delta=0.1": [28.1, 29.5, 28.0]}
+    runs = [{"system": spec, "seed": seed + 1, "bleu": b, "chrf": 50 + b / 2, "length_ratio": 0.9 + b / 1000}
+            for spec, values in bleu.items() for seed, b in enumerate(values)]
+    variant, plain = bleu["stk:0.96,--stk-delta=0.1"], bleu["stk:0.96"]
+    contrast = seed_comparison(runs, "stk:0.96,--stk-delta=0.1", "stk:0.96", [1, 2, 3])
+    t = scipy_stats.ttest_rel(variant, plain)
+    assert contrast["seed_test"]["BLEU"]["p"] == pytest.approx(t.pvalue, rel=1e-9)
+    assert contrast["seed_test"]["BLEU"]["differences"] == pytest.approx([v - p for v, p in zip(variant, plain)])
+    assert contrast["seed_test"]["chrF"]["mean"] == pytest.approx(np.mean(variant) / 2 - np.mean(plain) / 2)
+
+    systems = {"baseline": {"label": "baseline (lsce)"}}
+    for spec in ("stk:0.96", "stk:0.96,--stk-delta=0.1"):
+        systems[spec] = {"label": parse_system(spec).label, **seed_comparison(runs, spec, "baseline", [1, 2, 3])}
+    systems["stk:0.96,--stk-delta=0.1"]["contrast"] = {"reference": "stk:0.96", "reference_label": "stk k/n=0.96",
+                                                      "matched_seeds": [1, 2, 3], **contrast}
+    assert apply_holm([{"systems": systems}]) == 6  # 2 systems x 2 metrics + 1 contrast x 2 metrics
+    family = [systems[s]["seed_test"][m]["p"] for s in ("stk:0.96", "stk:0.96,--stk-delta=0.1") for m in ("BLEU", "chrF")]
+    family += [contrast["seed_test"][m]["p"] for m in ("BLEU", "chrF")]
+    by_hand = sorted(family)
+    adjusted = np.maximum.accumulate([min(1.0, (6 - i) * p) for i, p in enumerate(by_hand)])
+    assert contrast["seed_test"]["BLEU"]["holm_p"] == pytest.approx(adjusted[by_hand.index(contrast["seed_test"]["BLEU"]["p"])])
+    lines = system_verdicts({"systems": systems})
+    assert len(lines) == 3
+    assert lines[2].startswith("stk k/n=0.96 --stk-delta 0.1 against stk k/n=0.96 (not the baseline): BLEU -2.57 BLEU")

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from ...files import atomic_write
 from ..recipes import RECIPES
-from .stats import TestResult, holm_verdicts, seeds_for_paper_gains
+from .stats import TestResult, comparisons, holm_verdicts, seeds_for_paper_gains
 
 
 def _pm(entry: dict, key: str, digits: int = 2) -> str:
@@ -98,8 +98,8 @@ def figures(study: dict, img_dir: Path) -> dict[str, Path]:
 
 
 def _family(studies: list[dict]) -> list[dict]:
-    """Every seed-level test on a page (pair x system x metric): Holm's family."""
-    return [t for study in studies for e in study["systems"].values() for t in e.get("seed_test", {}).values()]
+    """Every seed-level test on a page (pair x comparison x metric): Holm's family."""
+    return [t for study in studies for t in comparisons(study["systems"])]
 
 
 def apply_holm(studies: list[dict]) -> int:
@@ -128,15 +128,24 @@ def describe_test(test: dict, unit: str) -> str:
     return text
 
 
+def _comparison_line(name: str, comparison: dict) -> str:
+    length = comparison["length_ratio_delta"]
+    return (f"{name}: BLEU {describe_test(comparison['seed_test']['BLEU'], 'BLEU')}; chrF "
+            f"{describe_test(comparison['seed_test']['chrF'], 'chrF')}; hyp/ref length ratio {length['mean']:+.3f} "
+            f"(per seed: {' '.join(f'{d:+.3f}' for d in length['differences'])})")
+
+
 def system_verdicts(study: dict) -> list[str]:
-    lines = []
-    for e in study["systems"].values():
-        if "seed_test" not in e:
-            continue
-        length = e["length_ratio_delta"]
-        lines.append(f"{e['label']}: BLEU {describe_test(e['seed_test']['BLEU'], 'BLEU')}; chrF "
-                     f"{describe_test(e['seed_test']['chrF'], 'chrF')}; hyp/ref length ratio {length['mean']:+.3f} "
-                     f"(per seed: {' '.join(f'{d:+.3f}' for d in length['differences'])})")
+    """Each system against the baseline, then each variant against its plain system."""
+    systems = study["systems"].values()
+    lines = [_comparison_line(e["label"], e) for e in systems if "seed_test" in e]
+    for e in systems:
+        contrast = e.get("contrast")
+        if contrast and "seed_test" in contrast:
+            lines.append(_comparison_line(f"{e['label']} against {contrast['reference_label']} (not the baseline)",
+                                          contrast))
+        elif contrast:
+            lines.append(f"{e['label']} against {contrast['reference_label']} (not the baseline): no matched seed yet")
     return lines
 
 
@@ -157,11 +166,19 @@ def conclusion(study: dict, min_bleu: float = 20.0) -> str:
     if not tested:
         parts.append("No system has been compared with the baseline on a matched seed yet.")
         return " ".join(parts)
+    contrasts = [(f"{e['label']} vs {e['contrast']['reference_label']}", e["contrast"])
+                 for e in study["systems"].values() if "seed_test" in e.get("contrast", {})]
     for name in ("BLEU", "chrF"):
         verdicts = {}
         for e in tested:
             verdicts.setdefault(e["seed_test"][name]["verdict"], []).append(e["label"])
         parts.append(f"{name}: " + "; ".join(f"{v}: {', '.join(labels)}" for v, labels in verdicts.items()) + ".")
+    for name in ("BLEU", "chrF") if contrasts else ():
+        verdicts = {}
+        for label, contrast in contrasts:
+            verdicts.setdefault(contrast["seed_test"][name]["verdict"], []).append(label)
+        parts.append(f"Variants against their plain system, {name}: "
+                     + "; ".join(f"{v}: {', '.join(labels)}" for v, labels in verdicts.items()) + ".")
     return " ".join(parts)
 
 
@@ -316,8 +333,10 @@ whether EOS tokens falling below lam matter.
 **How a difference is tested.** Each system is trained with the same seeds as the baseline and
 translates the same test sentences. For each matched seed s the corpus-level difference d_s =
 score(system, s) − score(baseline, s) (BLEU or chrF) is one observation; the verdict comes from the
-paired t-test over seeds of mean(d) = 0. Holm's adjustment runs over every comparison on this page
-(pair x system x metric); a comparison is a gain or a loss when its Holm-adjusted p is below 0.05. An
+paired t-test over seeds of mean(d) = 0. Each variant of a system (ST_k with delta = 0.1, ST_k with EOS
+always averaged) is also compared, the same way, with the plain system at the same k/n (ST_k at 0.96):
+the paper's Table 8 question and the test of the EOS mechanism. Holm's adjustment runs over every
+comparison on this page (pair x comparison x metric); a comparison is a gain or a loss when its Holm-adjusted p is below 0.05. An
 exact sign-flip permutation test over seeds is shown beside it but cannot decide at this size: with
 S seeds its smallest p is 2/2^S, 0.0625 at 5 seeds. Beside every "no significant difference" stands
 the smallest true difference the t-test detects with 80% power given the observed seed spread of d,

@@ -1,7 +1,8 @@
 """A study's report from its finished runs: WORK/study.json, WORK/report.md and WORK/img/*.png.
 
 Per system, the mean and spread over seeds; against the baseline, on the seeds both finished, the
-paired t-test over seeds (the verdict), per-seed paired bootstraps and the two-level bootstrap (stats.py).
+paired t-test over seeds (the verdict), per-seed paired bootstraps and the two-level bootstrap (stats.py);
+a variant with extra flags also against its plain system (systems.reference_of), by the same t-test.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from ...files import read_json, write_json
 from ..evaluate import paired_bootstrap
 from .config import CONFIG, planned_runs
 from .progress import log
-from .stats import holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test
-from .systems import parse_system
+from .stats import comparisons, holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test
+from .systems import parse_system, reference_of
 
 
 def report_finished(work: Path, corpus=None) -> dict:
@@ -40,6 +41,18 @@ def report_finished(work: Path, corpus=None) -> dict:
         raise ValueError(f"--work {work}: no finished run yet")
     # A system is compared with the baseline on the seeds both have finished.
     return report(work, config, corpus, runs, planned=planned_runs(config))
+
+
+def seed_comparison(runs: list[dict], spec: str, reference: str, seeds: list[int]) -> dict:
+    """The verdict's test of `spec` against `reference` on matched seeds: each seed's corpus-level
+    difference, then the paired t-test over seeds (BLEU, chrF), and the same for the length ratio."""
+    score = {(r["system"], r["seed"]): r for r in runs}
+
+    def differences(key):
+        return [score[(spec, s)][key] - score[(reference, s)][key] for s in seeds]
+
+    return {"seed_test": {name: seed_test(differences(key)) for name, key in (("BLEU", "bleu"), ("chrF", "chrf"))},
+            "length_ratio_delta": seed_test(differences("length_ratio"))}
 
 
 def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], planned: int | None = None) -> dict:
@@ -78,20 +91,22 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], p
                 per_seed[s] = {("chrF" if m.startswith("chrF") else m): rows[1][4] for m, rows in table.items()}
             entry["per_seed_bootstrap_p"] = per_seed
             if seeds:
-                score = {(r["system"], r["seed"]): r for r in runs}
-                # The verdict's test: per-seed corpus-level differences, paired t-test over seeds.
-                entry["seed_test"] = {name: seed_test([score[(spec, s)][key] - score[(base, s)][key] for s in seeds])
-                                      for name, key in (("BLEU", "bleu"), ("chrF", "chrf"))}
-                entry["length_ratio_delta"] = seed_test([score[(spec, s)]["length_ratio"] - score[(base, s)]["length_ratio"]
-                                                         for s in seeds])
+                entry.update(seed_comparison(runs, spec, base, seeds))
                 for name in ("BLEU", "chrF"):  # secondary: the two-level bootstrap (stats.py)
                     result = seed_sentence_bootstrap([hyps[(spec, s)] for s in seeds], [hyps[(base, s)] for s in seeds],
                                                      references, name, lowercase, target_lang,
                                                      config["bootstrap_samples"])
                     entry[f"test_{name}"] = asdict(result)
+        reference = reference_of(parse_system(spec), systems)
+        if reference is not None:
+            # A variant against its plain system (delta 0.1, EOS always averaged vs stk at the same k/n).
+            seeds = [s for s in entry["seeds"] if (reference.spec, s) in hyps]
+            entry["contrast"] = {"reference": reference.spec, "reference_label": reference.label,
+                                 "matched_seeds": seeds, **(seed_comparison(runs, spec, reference.spec, seeds)
+                                                            if seeds else {})}
         summary[spec] = entry
     # Holm over this study's comparisons (a page recomputes it over all of its studies).
-    holm_verdicts([t for e in summary.values() for t in e.get("seed_test", {}).values()])
+    holm_verdicts(comparisons(summary))
     first = runs[0]
     study = {"config": config, "corpus": {"root": str(corpus.root), "manifest": corpus.manifest,
                                           "test_sentences": len(references)},

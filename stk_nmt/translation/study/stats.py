@@ -127,6 +127,13 @@ def seeds_for_paper_gains(test: dict, alpha: float, power: float = POWER) -> lis
     return [(corpus, gain, runs_needed(gain, test["sd"], alpha, power)) for corpus, gain in PAPER_BLEU_GAINS]
 
 
+def comparisons(systems: dict) -> list[dict]:
+    """A study's seed-level tests, Holm's family: each system against the baseline and each variant
+    against its plain system (report.py's `seed_test` and `contrast`), BLEU and chrF."""
+    return [t for e in systems.values() for part in (e, e.get("contrast", {}))
+            for t in part.get("seed_test", {}).values()]
+
+
 def holm_verdicts(tests: Sequence[dict], alpha: float = ALPHA, power: float = POWER) -> int:
     """Holm over every test with a p (the page's family); writes into each test dict: holm_p, verdict
     (gain / loss / no significant difference / untested) and the detectable difference at alpha and

@@ -65,6 +65,17 @@ def parse_system(spec: str) -> System:
     return System(spec, "stk", name, k_ratio, tuple(flags))
 
 
+def reference_of(system: System, specs: list[str]) -> System | None:
+    """The plain system a variant is contrasted with: the same aggregate and k/n without the extra
+    flags (stk:0.96 for stk:0.96,--stk-delta=0.1), when the study has it; None otherwise."""
+    if not system.flags:
+        return None
+    for other in map(parse_system, specs):
+        if other.aggregate == system.aggregate and other.k_ratio == system.k_ratio and not other.flags:
+            return other
+    return None
+
+
 def check_systems(config: dict, specs: list[str]) -> None:
     """Refuses a system whose flags fairseq-train would refuse, before anything is recorded."""
     train_args = [*RECIPES[config["recipe"]].args, *config["fairseq_args"]]
