@@ -33,7 +33,7 @@ test: $(STAMP)
 # pip finds no local CPU wheel of torch for 3.12, so it installs the CUDA build (about 5 GB): too
 # big for .ci/run, hence a target of its own.
 OTHER_PYTHONS ?= 3.12
-FAST_TESTS ?= tests/core tests/criteria tests/test_packaging.py -m "not slow"
+FAST_TESTS ?= tests/core tests/criterions tests/test_packaging.py -m "not slow"
 
 test-pythons:
 	set -e; for v in $(OTHER_PYTHONS); do \

@@ -1,6 +1,6 @@
 """lam's first value: a lam set by hand before the first training batch is kept; an unset lam becomes
 that batch's k-th largest loss. One rule for the core's modules and the experiments' batched grids
-(the fairseq criteria: tests/criteria/test_criterion_stk.py)."""
+(the fairseq criteria: tests/criterions/test_criterion_stk.py)."""
 
 import pytest
 import torch
