@@ -6,7 +6,9 @@
 At a fairseq-sized batch (--tokens x --vocab logits, S = 5, K = 5, eps = 1):
 1. synchronisations (CUDA only): under torch.cuda.set_sync_debug_mode("error") the hinge's forward
    and backward with the default noise_mode ("auto", dense off the CPU) and the fused ST_k aggregate
-   over the per-token losses must not synchronise with the host;
+   over the per-token losses must not synchronise with the host; nor must a training step (forward,
+   backward, optimizer step) of each aggregate module once lam is set, with each classification loss
+   of the core under ST_k (the vision adapter's criterion), in fp32 and bf16 logits;
 2. law: the mean loss of "dense" against "lazy" (other random numbers, the same law), as |z| from
    the per-row losses, for fp32 and bf16 logits;
 3. time: median forward + backward per implementation (dense, lazy, pytopk when it runs there),
@@ -59,7 +61,12 @@ def sync_check(scores, labels) -> dict:
         lam = losses.detach().mean().reshape(1)  # a device tensor: nothing read back
         fused_st_k(losses, lam, max(1, int(0.9 * losses.numel())), 0.01).backward()
 
-    if scores.device.type != "cuda":
+    return under_sync_error(step, scores.device)
+
+
+def under_sync_error(step, device: torch.device) -> dict:
+    """Run `step` under CUDA's sync debug mode "error" ({"ok": bool, "error": ...}); elsewhere only run."""
+    if device.type != "cuda":
         step()
         return {"ok": None, "error": "not a CUDA device"}
     torch.cuda.set_sync_debug_mode("error")
@@ -70,6 +77,37 @@ def sync_check(scores, labels) -> dict:
         return {"ok": False, "error": str(error)[:300]}
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def module_sync_checks(device: torch.device, rows: int = 256, classes: int = 100) -> dict:
+    """A training step of each aggregate module and of each classification loss under ST_k, after the
+    first batch (which sets lam, one read-back per run), in fp32 and bf16 logits."""
+    from stk_nmt.core import get_aggregate
+    from stk_nmt.core.losses import LOSSES
+    from stk_nmt.vision import LongTailCriterion
+
+    counts = [max(1, 500 // (c + 1)) for c in range(classes)]
+    results = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        for name in ("average", "maximum", "atk", "matk", "stk"):
+            module = get_aggregate(name).build(k_ratio=0.9).to(device).train()
+            losses = torch.rand(rows, device=device, dtype=dtype, requires_grad=True)
+            module(losses.detach())  # the first batch sets lam
+            results[f"aggregate {name} {dtype}"] = under_sync_error(lambda: module(losses).backward(), device)
+        for loss in LOSSES:
+            criterion = LongTailCriterion(loss, aggregate="stk", k_ratio=0.9, class_counts=counts).to(device)
+            logits = torch.randn(rows, classes, device=device, dtype=dtype, requires_grad=True)
+            labels = torch.randint(0, classes, (rows,), device=device)
+            optimizer = torch.optim.SGD([logits, *criterion.param_groups()[0]["params"]], lr=0.1)
+            criterion(logits.detach(), labels)
+
+            def step():
+                optimizer.zero_grad()
+                criterion(logits, labels).backward()
+                optimizer.step()
+
+            results[f"loss {loss} + stk {dtype}"] = under_sync_error(step, device)
+    return results
 
 
 def law_check(scores, labels) -> float:
@@ -128,6 +166,7 @@ def main(argv=None) -> dict:
            "name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     scores, labels = make_inputs(args.tokens, args.vocab, device)
     out["sync"] = sync_check(scores, labels)
+    out["module_sync"] = module_sync_checks(device)
     out["law_z"] = {"fp32": law_check(scores, labels)}
     bf16, _ = make_inputs(args.tokens, args.vocab, device, torch.bfloat16)
     out["law_z"]["bf16"] = law_check(bf16, labels)

@@ -99,6 +99,7 @@ def test_device_check_runs_on_the_cpu(tmp_path):
     out = device_check.main(["--device", "cpu", "--tokens", "64", "--vocab", "3000", "--repeats", "2",
                              "--json", str(tmp_path / "check.json")])
     assert out["sync"]["ok"] is None  # only checked on CUDA
+    assert len(out["module_sync"]) == 2 * (5 + 6) and all(r["ok"] is None for r in out["module_sync"].values())
     assert set(out["law_z"]) == {"fp32", "bf16"} and all(0 <= z < 5 for z in out["law_z"].values())
     assert {"dense", "lazy", "pytopk"} <= set(out["time"])
     assert all(out["time"][m]["median_s"] > 0 for m in ("dense", "lazy", "pytopk"))
