@@ -203,3 +203,19 @@ def test_contrasts_are_paired_t_tests_in_holms_family_and_on_the_page():
     lines = system_verdicts({"systems": systems})
     assert len(lines) == 3
     assert lines[2].startswith("stk k/n=0.96 --stk-delta 0.1 against stk k/n=0.96 (not the baseline): BLEU -2.57 BLEU")
+
+
+def test_the_pages_opening_describes_the_studies_it_renders():
+    """Systems, validation points and the data paragraph come from the studies, not from fixed text."""
+    from stk_nmt.translation.study.render import intro
+
+    def study(systems, valid_updates, catalogs=None):
+        runs = [{"log": {"valid": [{"num_updates": u} for u in valid_updates]}}]
+        return {"config": {"systems": systems}, "runs": runs, "corpus": {"catalogs": catalogs} if catalogs else {}}
+
+    text = intro([study(["baseline", "stk:0.9,--stk-lam-lr=0.5"], [300, 600, 900])])
+    assert "The systems: the baseline (`label_smoothed_cross_entropy`); stk k/n=0.9 --stk-lam-lr 0.5." in text
+    assert "the validation curve (every 300 updates)" in text and "gettext" not in text
+    text = intro([study(["baseline", "stk:0.96,--stk-delta=0.1"], [200, 500], catalogs={"catalogs": []})])
+    assert "ST_k at 0.96 with delta = 0.1 (the paper's Table 8)" in text
+    assert "the validation curve (at updates 200, 500)" in text and "gettext catalogs" in text

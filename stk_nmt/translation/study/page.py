@@ -18,7 +18,7 @@ from .report import report_finished
 def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
                  prepare_commands: list[str] = ()) -> str:
     """One page from several studies (finished or in progress); figures are copied to OUT's img/ folder."""
-    from .render import INTRO, markdown, page_conclusion
+    from .render import intro as default_intro, markdown, page_conclusion
 
     out = Path(out)
     loaded = []
@@ -40,7 +40,7 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
                  else "python -m stk_nmt.translation.study page --studies ... --out " + str(out), "```", ""]
     conclusion = page_conclusion(loaded)  # Holm over every comparison of the page, before the sections
     sections = [markdown(study, image_prefix="", heading="##") for study in loaded]
-    text = "\n".join([f"# {title}\n", (intro or INTRO).strip() + "\n", conclusion, *commands, *sections])
+    text = "\n".join([f"# {title}\n", (intro or default_intro(loaded)).strip() + "\n", conclusion, *commands, *sections])
     atomic_write_text(out, text)
     log(f"wrote {out}")
     return text

@@ -9,7 +9,9 @@ from tabulate import tabulate
 
 from ...files import atomic_write
 from ..recipes import RECIPES
+from .presets import SYSTEM_ROLES
 from .stats import TestResult, comparisons, holm_verdicts, seeds_for_paper_gains
+from .systems import parse_system
 
 
 def _pm(entry: dict, key: str, digits: int = 2) -> str:
@@ -319,43 +321,60 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
     return "\n".join(lines)
 
 
-INTRO = """\
+INTRO_HEAD = """\
 This page is written by `python -m stk_nmt.translation.study page` from the studies' committed run
 records (`docs/study-runs/<pair>/`); every number, table and figure below comes from the runs it
 lists. It asks whether ST_k (`--criterion stk`, label-smoothed token losses aggregated with the
 smoothed top-k average at k/n = R, trainable threshold lam) translates better than the plain average
-(`label_smoothed_cross_entropy`), with the same model, recipe and update budget, over several seeds.
-The systems: the baseline; ST_k at k/n = 0.96 (the project's default); AT_k at 0.96 (the paper's
-Table 5 middle column); ST_k at 0.96 with delta = 0.1 (the paper's Table 8); and ST_k at 0.96 with
-end-of-sentence tokens always averaged (`--stk-always-average eos`, see docs/criteria.md), a test of
-whether EOS tokens falling below lam matter.
+(`label_smoothed_cross_entropy`), with the same model, recipe and update budget, over several seeds."""
 
+INTRO_TESTS = """\
 **How a difference is tested.** Each system is trained with the same seeds as the baseline and
 translates the same test sentences. For each matched seed s the corpus-level difference d_s =
 score(system, s) − score(baseline, s) (BLEU or chrF) is one observation; the verdict comes from the
-paired t-test over seeds of mean(d) = 0. Each variant of a system (ST_k with delta = 0.1, ST_k with EOS
-always averaged) is also compared, the same way, with the plain system at the same k/n (ST_k at 0.96):
-the paper's Table 8 question and the test of the EOS mechanism. Holm's adjustment runs over every
-comparison on this page (pair x comparison x metric); a comparison is a gain or a loss when its Holm-adjusted p is below 0.05. An
-exact sign-flip permutation test over seeds is shown beside it but cannot decide at this size: with
-S seeds its smallest p is 2/2^S, 0.0625 at 5 seeds. Beside every "no significant difference" stands
-the smallest true difference the t-test detects with 80% power given the observed seed spread of d,
-at alpha = 0.05 and at alpha = 0.05/m (Holm's strictest step for m comparisons): "no significant
-difference" is not "no difference", and a reader can see whether, e.g., the paper's +0.5 BLEU was
-within reach; for BLEU it also says how many seeds, at that spread, would give the test 80% power
-against the paper's gains (+0.53 on IWSLT2014, +0.21 on WMT2017): the plan for more seeds. Sentence-level bootstraps are secondary evidence only (see the note under each table).
+paired t-test over seeds of mean(d) = 0. Each variant of a system (the same aggregate and k/n with
+extra flags) is also compared, the same way, with the plain system. Holm's adjustment runs over every
+comparison on this page (pair x comparison x metric); a comparison is a gain or a loss when its
+Holm-adjusted p is below 0.05. An exact sign-flip permutation test over seeds is shown beside it but
+cannot decide at this size: with S seeds its smallest p is 2/2^S, 0.0625 at 5 seeds. Beside every "no
+significant difference" stands the smallest true difference the t-test detects with 80% power given
+the observed seed spread of d, at alpha = 0.05 and at alpha = 0.05/m (Holm's strictest step for m
+comparisons): "no significant difference" is not "no difference", and a reader can see whether,
+e.g., the paper's +0.5 BLEU was within reach; for BLEU it also says how many seeds, at that spread,
+would give the test 80% power against the paper's gains (+0.53 on IWSLT2014, +0.21 on WMT2017): the
+plan for more seeds. Sentence-level bootstraps are secondary evidence only (see the note under each
+table)."""
 
-**What explains a difference.** The hypothesis/reference length ratio (sacreBLEU's sys_len/ref_len)
-per system; for each ST_k model, which validation target tokens have a label-smoothed loss below its
-final lam and the weight ST_k gives them (SReLU'(loss − lam): 0.5 at lam, smaller below it but never
-zero): their share of end-of-sentence, punctuation-only subwords and the 50 most frequent subwords,
-beside those tokens' share of all tokens; and the validation curve every 200 updates.
+INTRO_CATALOGS = """\
+**The data.** The catalog corpora are real human translations found on the machine that ran them:
+the gettext catalogs (`<locale dir>/<lang>/LC_MESSAGES/*.mo`) of the installed programs, read with
+polib (`python -m stk_nmt.data.catalogs`). They depend on what is installed; each study below names
+the catalogs' folder and digest and the hash of each split."""
 
-**The data.** The catalog corpora are real human translations found on this machine: the gettext
-catalogs (`/usr/share/locale/<lang>/LC_MESSAGES/*.mo`) of the installed programs, read with polib
-(`python -m stk_nmt.data.catalogs`). They depend on what is installed; each study below names the
-catalogs' digest and the hash of each split.
-"""
+
+def _validation_interval(studies: list[dict]) -> str:
+    """The update counts at which the runs validated, from their logs (e.g. 'every 200 updates')."""
+    steps = sorted({int(r["num_updates"]) for study in studies for run in study["runs"]
+                    for r in run["log"]["valid"] if "num_updates" in r})
+    if not steps:
+        return "at each validation"
+    gaps = {b - a for a, b in zip(steps, steps[1:])}
+    return f"every {steps[0]} updates" if gaps <= {steps[0]} else f"at updates {', '.join(map(str, steps))}"
+
+
+def intro(studies: list[dict]) -> str:
+    """The page's opening, its study-specific parts (systems, validation, data) from the studies."""
+    specs = list(dict.fromkeys(spec for study in studies for spec in study["config"]["systems"]))
+    roles = [SYSTEM_ROLES.get(spec) or parse_system(spec).label for spec in specs]
+    parts = [INTRO_HEAD + (" The systems: " + "; ".join(roles) + "." if roles else ""), INTRO_TESTS,
+             "**What explains a difference.** The hypothesis/reference length ratio (sacreBLEU's sys_len/ref_len)\n"
+             "per system; for each ST_k model, which validation target tokens have a label-smoothed loss below its\n"
+             "final lam and the weight ST_k gives them (SReLU'(loss − lam): 0.5 at lam, smaller below it but never\n"
+             "zero): their share of end-of-sentence, punctuation-only subwords and the 50 most frequent subwords,\n"
+             f"beside those tokens' share of all tokens; and the validation curve ({_validation_interval(studies)})."]
+    if any(study["corpus"].get("catalogs") for study in studies):
+        parts.append(INTRO_CATALOGS)
+    return "\n\n".join(parts) + "\n"
 
 
 def status_line(studies: list[dict]) -> str:
@@ -382,4 +401,4 @@ def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["apply_holm", "figures", "markdown", "page_conclusion", "conclusion", "status_line", "TestResult"]
+__all__ = ["apply_holm", "figures", "intro", "markdown", "page_conclusion", "conclusion", "status_line", "TestResult"]
