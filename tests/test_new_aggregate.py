@@ -72,6 +72,16 @@ def test_a_second_class_under_a_taken_name_is_refused():
     assert AGGREGATES == ("average", "maximum", "atk", "matk", "stk") != ["average", "maximum", "atk", "matk", "stk"]
 
 
+def test_the_study_takes_it_as_a_system(toy):
+    from stk_nmt.translation.study.systems import parse_system
+
+    system = parse_system(NAME)  # it takes no k (toy_aggregate: arguments = ())
+    assert system.label == NAME and system.k_ratio is None
+    assert system.criterion_args(0.1, []) == ["--criterion", "stk", "--label-smoothing", "0.1", "--stk-aggregate", NAME]
+    with pytest.raises(ValueError, match=f"{NAME} takes no k"):
+        parse_system(f"{NAME}:0.5")
+
+
 def test_plain_masked_and_batched_forms_agree_with_a_sort(toy):
     gen = torch.Generator().manual_seed(0)
     losses = torch.rand(4, 7, generator=gen) * 5

@@ -115,8 +115,14 @@ def test_system_specs():
         "--criterion", "stk", "--label-smoothing", "0.1", "--stk-aggregate", "stk", "--stk-k-ratio", "0.9",
         "--stk-delta", "0.05", "--stk-lam-lr", "0.5"]
     assert stk.id == "stk-0.9_--stk-lam-lr=0.5" and parse_system("atk:0.8").label == "atk k/n=0.8"
-    for bad, message in (("stk", "must be 'baseline'"), ("stk:x", "not a number"), ("stk:1.5", r"in \(0, 1\]"),
-                         ("stk:0.9,delta=1", "must look like --stk-flag=value"), ("lsce:0.9", "must be 'baseline'")):
+    maximum = parse_system("maximum,--stk-lam-lr=0.5")
+    assert maximum.criterion_args(0.1, []) == ["--criterion", "stk", "--label-smoothing", "0.1", "--stk-aggregate",
+                                               "maximum", "--stk-lam-lr", "0.5"]
+    assert maximum.k_ratio is None and parse_system("average").label == "average"
+    for bad, message in (("stk", "stk needs a k ratio, as in 'stk:0.96'"), ("stk:x", "not a number"),
+                         ("stk:1.5", r"in \(0, 1\]"), ("stk:0.9,delta=1", "must look like --stk-flag=value"),
+                         ("maximum:0.5", "maximum takes no k; name it alone"),
+                         ("lsce:0.9", "must be 'baseline' or one of 'average', 'maximum', 'atk:R', 'matk:R', 'stk:R'")):
         with pytest.raises(ValueError, match=message):
             parse_system(bad)
 

@@ -20,7 +20,8 @@ refused). It then writes WORK/study.json (every run), WORK/report.md (tables) an
 `page` composes one or more studies into a documentation page (figures copied next to it).
 
 Systems: `baseline` (label_smoothed_cross_entropy), `stk:R` (ST_k at k/n = R), `atk:R` (AT_k, the
-exact mean of the k largest) and `NAME:R,--flag=value,...` for extra --stk-* flags of one system;
+exact mean of the k largest), any other registered aggregate (`matk:R`; `maximum`, which takes no k)
+and `NAME[:R],--flag=value,...` for extra --stk-* flags of one system;
 --stk-args apply to every non-baseline system. Every system uses label smoothing 0.1. The
 checkpoint evaluated is checkpoint_last.pt (same number of updates for all; no selection on a
 validation loss that differs between criteria). Device and precision flags go to fairseq

@@ -1,8 +1,11 @@
-"""The systems a study compares: `baseline`, `stk:R`, `atk:R`, `matk:R`, each with optional extra flags.
+"""The systems a study compares: `baseline`, or a registered aggregate (`stk:R`, `atk:R`, `matk:R`,
+`maximum`, ...), each with optional extra flags.
 
 `baseline` is label_smoothed_cross_entropy; `stk:R` is ST_k at k/n = R, `atk:R` AT_k (the exact mean of
-the k largest); `NAME:R,--flag=value,...` adds --stk-* flags for one system. A system's flags are
-checked with fairseq's own parser before a study records it (check_systems).
+the k largest); an aggregate that takes no k is named alone (`maximum`); any aggregate registered with
+stk_nmt.core.register_aggregate is accepted the same way. `NAME[:R],--flag=value,...` adds --stk-* flags
+for one system. A system's flags are checked with fairseq's own parser before a study records it
+(check_systems).
 """
 
 from __future__ import annotations
@@ -34,29 +37,40 @@ class System:
         if self.aggregate is None:
             return "baseline (lsce)"
         extra = " " + " ".join(self.flags) if self.flags else ""
-        return f"{self.aggregate} k/n={self.k_ratio:g}{extra}"
+        ratio = "" if self.k_ratio is None else f" k/n={self.k_ratio:g}"
+        return f"{self.aggregate}{ratio}{extra}"
 
     def criterion_args(self, label_smoothing: float, stk_args: list[str]) -> list[str]:
         args = ["--criterion", self.criterion, "--label-smoothing", str(label_smoothing)]
         if self.aggregate is not None:
-            args += ["--stk-aggregate", self.aggregate, "--stk-k-ratio", str(self.k_ratio), *stk_args, *self.flags]
+            ratio = [] if self.k_ratio is None else ["--stk-k-ratio", str(self.k_ratio)]
+            args += ["--stk-aggregate", self.aggregate, *ratio, *stk_args, *self.flags]
         return args
 
 
 def parse_system(spec: str) -> System:
+    from ...core import aggregate_names, get_aggregate
+
     if spec in ("baseline", BASELINE):
         return System("baseline", BASELINE, None, None, ())
     head, *flag_parts = spec.split(",")
-    name, _, ratio = head.partition(":")
-    if name not in ("stk", "atk", "matk") or not ratio:
-        raise ValueError(f"--systems entry must be 'baseline', 'stk:R', 'atk:R' or 'matk:R' (optionally "
-                         f"followed by ,--flag=value), got {spec!r}")
-    try:
-        k_ratio = float(ratio)
-    except ValueError:
-        raise ValueError(f"--systems entry {spec!r}: k ratio {ratio!r} is not a number") from None
-    if not 0 < k_ratio <= 1:
-        raise ValueError(f"--systems entry {spec!r}: k ratio must be in (0, 1], got {k_ratio}")
+    name, colon, ratio = head.partition(":")
+    forms = ", ".join(f"'{n}:R'" if get_aggregate(n).uses_k else f"'{n}'" for n in aggregate_names())
+    if name not in aggregate_names():
+        raise ValueError(f"--systems entry must be 'baseline' or one of {forms} (optionally followed by "
+                         f",--flag=value), got {spec!r}")
+    k_ratio = None
+    if get_aggregate(name).uses_k:
+        if not ratio:
+            raise ValueError(f"--systems entry {spec!r}: {name} needs a k ratio, as in '{name}:0.96'")
+        try:
+            k_ratio = float(ratio)
+        except ValueError:
+            raise ValueError(f"--systems entry {spec!r}: k ratio {ratio!r} is not a number") from None
+        if not 0 < k_ratio <= 1:
+            raise ValueError(f"--systems entry {spec!r}: k ratio must be in (0, 1], got {k_ratio}")
+    elif colon:
+        raise ValueError(f"--systems entry {spec!r}: {name} takes no k; name it alone, as in '{name}'")
     flags = []
     for part in flag_parts:
         if not part.startswith("--"):
