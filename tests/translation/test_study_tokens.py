@@ -36,3 +36,13 @@ def test_always_averaged_tokens_weigh_one():
     expected = [1.0, hand_weight(3.0, lam, delta), hand_weight(1.0, lam, delta)]
     assert summary["weight_sum"] == pytest.approx(sum(expected), rel=1e-12)
     assert summary["below"]["0.5"] == 1 and summary["below"]["0.01"] == 1
+
+
+def test_other_smoothers_give_their_own_derivative():
+    """MAT_k's hinge weighs a token 1 above lam and 0 below; ELU (alpha 1) weighs exp(x) below lam."""
+    lam, delta = 2.0, 0.1
+    losses = torch.tensor([3.0, 2.5, 1.0, 0.0], dtype=torch.float64)
+    relu = weight_summary(losses, lam, delta, smoother="relu")
+    assert relu["weight_sum"] == 2.0 and relu["below"] == {"0.5": 2, "0.1": 2, "0.01": 2}
+    elu = weight_summary(losses, lam, delta, smoother="elu")
+    assert elu["weight_sum"] == pytest.approx(1 + 1 + math.exp(-1) + math.exp(-2), rel=1e-12)

@@ -50,15 +50,24 @@ def is_punctuation(symbol: str) -> bool:
 
 
 def weight_summary(losses, lam: float, delta: float, always_one=None,
-                   thresholds: tuple[float, ...] = WEIGHT_THRESHOLDS) -> dict:
-    """ST_k's gradient weight of each token (SReLU'(l - lam), 1 for the tokens in `always_one`, e.g.
-    EOS under --stk-always-average eos): sums for the mean weight and counts below each threshold.
+                   thresholds: tuple[float, ...] = WEIGHT_THRESHOLDS, smoother: str = "srelu") -> dict:
+    """The aggregate's gradient weight of each token relative to the plain average's: the smoother's
+    derivative at l - lam (SReLU'(l - lam) for ST_k, the hinge's step for MAT_k), 1 for the tokens in
+    `always_one` (e.g. EOS under --stk-always-average eos): sums for the mean weight and counts below
+    each threshold.
 
     losses: 1-D tensor of valid token losses (nats); always_one: bool tensor like losses, or None.
     Returns {"tokens", "weight_sum", "below": {threshold: count}} (sums, so batches add up)."""
-    from stk_nmt.core import srelu_grad
+    import torch
 
-    weights = srelu_grad(losses.double() - lam, delta)
+    from stk_nmt.core import get_smoother, srelu_grad
+
+    x = losses.double() - lam
+    if smoother == "srelu":
+        weights = srelu_grad(x, delta)  # closed form
+    else:  # the other smoothers through autograd (relu's derivative at 0 is torch's, 0)
+        x = x.detach().requires_grad_(True)
+        weights, = torch.autograd.grad(get_smoother(smoother, delta)(x).sum(), x)
     if always_one is not None:
         weights = weights.masked_fill(always_one, 1.0)
     return {"tokens": int(weights.numel()), "weight_sum": float(weights.sum()),
@@ -80,6 +89,7 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
     from fairseq import checkpoint_utils
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
 
+    from ...core import get_aggregate
     from ...fairseq_compat import allow_fairseq_checkpoints
 
     # Explicitly: the allow-list is installed on import only when fairseq was imported first.
@@ -93,6 +103,10 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
     eps = float(getattr(cfg.criterion, "label_smoothing", 0.0) or 0.0)
     delta = float(getattr(cfg.criterion, "stk_delta", 0.0) or 0.0)
     always_eos = str(getattr(cfg.criterion, "stk_always_average", "none")) == "eos"
+    # The smoother the criterion's aggregate used (MAT_k's is the hinge, whatever --stk-smoother says).
+    smoother = getattr(get_aggregate(str(cfg.criterion.stk_aggregate)).build(
+        k_ratio=0.5, delta=delta or 0.01, smoother=str(getattr(cfg.criterion, "stk_smoother", "srelu"))),
+        "smoother", "srelu")
     models, _cfg, task = checkpoint_utils.load_model_ensemble_and_task(
         [str(checkpoint)], arg_overrides={"data": str(data_bin)}, state=state)
     model = models[0].float().eval()
@@ -128,11 +142,12 @@ def tokens_below_lam(checkpoint: Path, data_bin: Path, subset: str = "valid", ma
                 counts[f"{name}_frequent"] += int((mask & torch.isin(target, frequent)).sum())
             counts["below_zero_grad"] += int((loss < lam - delta).sum())
             weights = _add_weight_counts(weights, weight_summary(loss, lam, delta,
-                                                                 target.eq(eos) if always_eos else None))
+                                                                 target.eq(eos) if always_eos else None,
+                                                                 smoother=smoother))
     share = lambda part, whole: part / whole if whole else 0.0  # noqa: E731
     weights = weights or {"tokens": 0, "weight_sum": 0.0, "below": {str(t): 0 for t in WEIGHT_THRESHOLDS}}
     return {
-        "lam": lam, "delta": delta, "label_smoothing": eps, "subset": subset, "sentences": len(indices),
+        "lam": lam, "delta": delta, "smoother": smoother, "label_smoothing": eps, "subset": subset, "sentences": len(indices),
         "always_average_eos": always_eos,
         "tokens": counts["all"], "below_lam_fraction": share(counts["below"], counts["all"]),
         # Below lam - delta: the weight there is 0.146 or less (never 0); kept for older records.
