@@ -46,3 +46,13 @@ def test_other_smoothers_give_their_own_derivative():
     assert relu["weight_sum"] == 2.0 and relu["below"] == {"0.5": 2, "0.1": 2, "0.01": 2}
     elu = weight_summary(losses, lam, delta, smoother="elu")
     assert elu["weight_sum"] == pytest.approx(1 + 1 + math.exp(-1) + math.exp(-2), rel=1e-12)
+
+
+def test_the_pages_note_follows_the_recorded_smoothers():
+    from stk_nmt.translation.study.render import weight_note
+
+    assert "SReLU's derivative" in weight_note({"a": {"tokens_below_lam": {"smoothers": ["srelu"]}}})
+    both = weight_note({"a": {"tokens_below_lam": {"smoothers": ["srelu"]}}, "b": {"tokens_below_lam": {"smoothers": ["relu"]}},
+                        "c": {}})
+    assert "1 above lam, 0 below" in both and "SReLU's derivative" in both
+    assert "the derivative of the elu smoother" in weight_note({"a": {"tokens_below_lam": {"smoothers": ["elu"]}}})

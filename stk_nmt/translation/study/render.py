@@ -202,6 +202,21 @@ def _wall_clock(runs: list[dict]) -> str:
     return text
 
 
+SMOOTHER_WEIGHTS = {
+    "srelu": ("SReLU's derivative 0.5 (1 + x / sqrt(x² + delta²)), x = loss − lam, which is 0.5 at lam and falls "
+              "towards 0 below it but is never 0 (0.146 at lam − delta)"),
+    "relu": "the hinge's derivative (MAT_k): 1 above lam, 0 below",
+}
+
+
+def weight_note(systems: dict) -> str:
+    """How the token table's weight is computed, for the smoothers its runs recorded."""
+    smoothers = sorted({m for e in systems.values() for m in e.get("tokens_below_lam", {}).get("smoothers", [])})
+    parts = [SMOOTHER_WEIGHTS.get(m, f"the derivative of the {m} smoother at x = loss − lam") for m in smoothers]
+    return ("A token's weight is its aggregate's gradient weight relative to the plain average's: "
+            + "; ".join(parts or [SMOOTHER_WEIGHTS["srelu"]]) + ".")
+
+
 def curve_table(study: dict) -> list[str]:
     """Validation nll (bits/token) at each validated update count, mean ± std over seeds, per system."""
     points = {}
@@ -295,9 +310,8 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
                                                 "50 most frequent subwords"], tablefmt="github"), "",
                   f"Each trained model's label-smoothed token losses on the first {config['analysis_sentences']} "
                   "validation sentences (teacher forcing, no dropout) against its final lam; mean over seeds. "
-                  "A token's weight is ST_k's gradient weight relative to the plain average's: SReLU's derivative "
-                  "0.5 (1 + x / sqrt(x² + delta²)), x = loss − lam, which is 0.5 at lam and falls towards 0 below "
-                  "it but is never 0 (0.146 at lam − delta); an always-averaged EOS token weighs 1. 'tokens below "
+                  + weight_note(systems) +
+                  " An always-averaged EOS token weighs 1. 'tokens below "
                   "lam' are those with weight < 0.5. The last three columns: share of the below-lam tokens that are "
                   "end-of-sentence, punctuation-only subwords and the 50 most frequent subwords, in brackets their "
                   "share among all tokens: a share above the bracket means ST_k trains those tokens least.", ""]

@@ -79,6 +79,7 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], p
                 "weight_below_fraction": {t: mean_std([b["weight_below_fraction"][t] for b in below])[0]
                                           for t in below[0]["weight_below_fraction"]},
                 "lam": mean_std([b["lam"] for b in below])[0],
+                "smoothers": sorted({b.get("smoother", "srelu") for b in below}),  # srelu before it was recorded
                 "share_of_below": {k: mean_std([b["share_of_below"][k] for b in below])[0] for k in below[0]["share_of_below"]},
                 "share_of_all": {k: mean_std([b["share_of_all"][k] for b in below])[0] for k in below[0]["share_of_all"]}}
         if base and spec != base:
