@@ -225,3 +225,16 @@ def test_the_pages_opening_describes_the_studies_it_renders():
     text = intro([study(["baseline", "stk:0.96,--stk-delta=0.1"], [200, 500], catalogs={"catalogs": []})])
     assert "ST_k at 0.96 with delta = 0.1 (the paper's Table 8)" in text
     assert "the validation curve (at updates 200, 500)" in text and "gettext catalogs" in text
+
+
+def test_the_machine_sentence_names_torchs_kernels_when_recorded():
+    from stk_nmt.translation.study.render import _wall_clock
+
+    machine = {"cpu": "Some CPU", "cores": 2, "system": "Linux", "load_average": [1.0, 1, 1]}
+    runs = [{"seconds": 1800.0, "machine": machine, "load_average_end": [2.0, 1, 1]},
+            {"seconds": 1200.0, "machine": {**machine, "torch": "2.13.0", "cpu_capability": "AVX2"},
+             "load_average_end": [1.5, 1, 1]}]
+    text = _wall_clock(runs)
+    assert text.startswith("0.8 h of run time in all (25 min per run on average)")
+    assert "Linux, torch 2.13.0 with AVX2 kernels" in text and "Some CPU (2 logical cores), Linux;" in text
+    assert text.endswith("load average at the starts and ends of the runs 1.0 to 2.0")

@@ -194,7 +194,9 @@ def _wall_clock(runs: list[dict]) -> str:
                  f"{max(r['finished_at'] for r in timed)} (UTC)")
     machines = [r["machine"] for r in runs if r.get("machine")]
     if machines:
-        names = sorted({f"{m['cpu']} ({m['cores']} logical cores), {m['system']}" for m in machines})
+        names = sorted({f"{m['cpu']} ({m['cores']} logical cores), {m['system']}"
+                        + (f", torch {m['torch']} with {m['cpu_capability']} kernels" if m.get("cpu_capability") else "")
+                        for m in machines})
         loads = [m["load_average"][0] for m in machines] + [r["load_average_end"][0] for r in runs
                                                             if r.get("load_average_end")]
         text += (f", on {'; '.join(names)}; 1-minute load average at the starts and ends of the runs "
