@@ -17,14 +17,15 @@ import torch
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
-        return platform.processor()
+        model = ""
+    return model or platform.processor()
 
 
 def describe_host() -> dict:
     """The CPU, its core count, the vector instruction set torch dispatches to, torch's version and
     the system: enough to tell whether two records can agree to the last bit."""
-    return {"cpu": cpu_model() or platform.processor(), "cores": os.cpu_count(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
             "system": platform.platform()}
