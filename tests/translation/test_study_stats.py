@@ -236,5 +236,11 @@ def test_the_machine_sentence_names_torchs_kernels_when_recorded():
              "load_average_end": [1.5, 1, 1]}]
     text = _wall_clock(runs)
     assert text.startswith("0.8 h of run time in all (25 min per run on average)")
-    assert "Linux, torch 2.13.0 with AVX2 kernels" in text and "Some CPU (2 logical cores), Linux;" in text
+    # One host, named once; the kernels as the one run that recorded them says.
+    assert text.count("Some CPU") == 1
+    assert ("on Some CPU (2 logical cores), Linux (2 runs; torch 2.13.0 with AVX2 kernels in 1, "
+            "not recorded by 1)") in text
     assert text.endswith("load average at the starts and ends of the runs 1.0 to 2.0")
+
+    every_run_recorded = _wall_clock(runs[1:] * 2)
+    assert "on Some CPU (2 logical cores), Linux (2 runs; torch 2.13.0 with AVX2 kernels)" in every_run_recorded

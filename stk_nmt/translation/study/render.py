@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -194,14 +195,33 @@ def _wall_clock(runs: list[dict]) -> str:
                  f"{max(r['finished_at'] for r in timed)} (UTC)")
     machines = [r["machine"] for r in runs if r.get("machine")]
     if machines:
-        names = sorted({f"{m['cpu']} ({m['cores']} logical cores), {m['system']}"
-                        + (f", torch {m['torch']} with {m['cpu_capability']} kernels" if m.get("cpu_capability") else "")
-                        for m in machines})
+        names = [_host_runs(host, group) for host, group in _by_host(machines).items()]
         loads = [m["load_average"][0] for m in machines] + [r["load_average_end"][0] for r in runs
                                                             if r.get("load_average_end")]
         text += (f", on {'; '.join(names)}; 1-minute load average at the starts and ends of the runs "
                  f"{min(loads):.1f} to {max(loads):.1f}")
     return text
+
+
+def _by_host(machines: list[dict]) -> dict[str, list[dict]]:
+    hosts = {}
+    for m in machines:
+        hosts.setdefault(f"{m['cpu']} ({m['cores']} logical cores), {m['system']}", []).append(m)
+    return dict(sorted(hosts.items()))
+
+
+def _host_runs(host: str, machines: list[dict]) -> str:
+    """A host named once, with the torch kernels its runs recorded (older records lack them)."""
+    kernels = Counter(f"torch {m['torch']} with {m['cpu_capability']} kernels"
+                      for m in machines if m.get("cpu_capability"))
+    missing = len(machines) - sum(kernels.values())
+    count = f"{len(machines)} run{'s' if len(machines) != 1 else ''}"
+    if not missing and len(kernels) == 1:
+        return f"{host} ({count}; {next(iter(kernels))})"
+    parts = [f"{name} in {n}" for name, n in sorted(kernels.items())]
+    if missing:
+        parts.append(f"not recorded by {missing}")
+    return f"{host} ({count}; {', '.join(parts)})"
 
 
 SMOOTHER_WEIGHTS = {
