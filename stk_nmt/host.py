@@ -1,15 +1,21 @@
-"""What a record says about the machine it was computed on.
+"""What a record says about where it was computed: the machine, and the code.
 
 The last bits of a CPU computation depend on the host: torch picks its vectorised kernels by the
 CPU's instruction set (torch.backends.cpu.get_cpu_capability(): DEFAULT, AVX2, AVX512...; the
 environment variable ATEN_CPU_CAPABILITY lowers it), and those kernels round differently. A record
 that holds the capability tells whether a retrained result can be expected to match it bit for bit.
+The same holds for the code: a record that names the package source that computed it tells whether
+two records came from the same computation.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
+import subprocess
+from pathlib import Path
 
 import torch
 
@@ -29,3 +35,30 @@ def describe_host() -> dict:
     return {"cpu": cpu_model(), "cores": os.cpu_count(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
             "system": platform.platform()}
+
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+@functools.lru_cache(maxsize=1)
+def describe_code() -> dict:
+    """The package version, a digest of the package's Python source (what computed the record, for a
+    pip install as for a checkout) and, in a git checkout, its commit and whether the package's files
+    differ from it. Computed once per process."""
+    from . import __version__
+
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    code = {"stk_nmt": __version__, "source_sha256": digest.hexdigest()[:16], "commit": None, "modified": None}
+    try:
+        commit = subprocess.run(["git", "-C", str(PACKAGE), "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10)
+        if commit.returncode == 0:
+            status = subprocess.run(["git", "-C", str(PACKAGE), "status", "--porcelain", "--", "."],
+                                    capture_output=True, text=True, timeout=10)
+            code["commit"] = commit.stdout.strip()
+            code["modified"] = bool(status.stdout.strip()) if status.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        pass  # no git, or not a checkout: the source digest still names the code
+    return code

@@ -5,7 +5,8 @@ function of the code, the data and the seed, computed on one thread. Retraining 
 cells therefore tells whether the code still computes what the archive holds: after a move of code,
 every number must come back bit for bit, on a host whose CPU runs torch's same vectorised kernels
 (the cell's recorded `host`, stk_nmt/host.py: another instruction set rounds differently, and a
-changed last bit can move early stopping). Only the wall-clock `seconds` and the `host` may differ.
+changed last bit can move early stopping). Only the wall-clock `seconds`, the `host` and the `code`
+may differ.
 
     python -m stk_nmt.experiments.cell_verify --archive docs/results-cells/full-logistic/full-seed0 \\
         --repeat 49 --cells australian__logistic__stk wisconsin__logistic__atk german__logistic__matk \\
@@ -34,7 +35,7 @@ from .table_runs import CellJob, train_cell
 from .tabular import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 SEED_FROM_FOLDER = re.compile(r"-seed(?P<seed>\d+)$")
-IGNORED = ("seconds", "host")  # wall-clock time and where it ran: what a retrained cell may change
+IGNORED = ("seconds", "host", "code")  # time, where and by what it ran: a retrained cell may change these
 
 
 def first_difference(archived, retrained, where: str = "") -> Optional[str]:

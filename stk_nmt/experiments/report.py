@@ -527,6 +527,40 @@ def departures_config(results: dict, full_logistic: Optional[dict], gaussian: Op
                                                                             "eval_every", "capped", "cells")}}
 
 
+def provenance_text(provenance: dict) -> str:
+    """What the archived cells record about the code and the host that computed them: the page's
+    sentences on whether repeats are comparable to the last bit, computed from the cells."""
+    n, code, hosts = provenance["repeats"], provenance["code"], provenance["cpu_capability"]
+    if len(code) == 1 and code[0]["value"]:
+        text = f"The cells of all {n} repeats record the same code, {code[0]['value']}."
+    elif len(code) == 1:
+        text = (f"The cells of the {n} repeats do not record the code that trained them (cells written by "
+                f"today's code do: `code`, stk_nmt/host.py), so whether it changed between repeats cannot be "
+                f"read from the record.")
+    else:
+        known = [f"repeats {g['repeats']}: {g['value']}" for g in code if g["value"]]
+        text = f"The cells record {len(known)} version{'s' if len(known) != 1 else ''} of the code ({'; '.join(known)})"
+        text += "".join(f"; the cells of repeats {g['repeats']} do not record theirs" for g in code if not g["value"])
+        text += "."
+    if not (len(code) == 1 and code[0]["value"]):
+        text += (" Where the code may differ, the `seconds` of cells from different repeats are not comparable, "
+                 "and an archived cell may not retrain to the last bit with today's code: the project tests a "
+                 "change to the grid's computation against the former computation to a tolerance "
+                 "(tests/experiments/test_examples_batched.py), not bit for bit.")
+    text += (" `python -m stk_nmt.experiments.cell_verify --archive ARCHIVE --repeat R --cells "
+             "dataset__loss__aggregate ...` retrains cells and names the first value that differs. The last "
+             "bits also depend on the host: torch picks its vectorised CPU kernels by the instruction set "
+             "(AVX2, AVX-512, ...), and these round differently. ")
+    recorded = [f"{g['value']} in repeats {g['repeats']}" for g in hosts if g["value"]]
+    missing = [g["repeats"] for g in hosts if not g["value"]]
+    if recorded:
+        text += f"The cells record torch's CPU kernels ({'; '.join(recorded)})"
+        text += f"; those of repeats {missing[0]} do not." if missing else "."
+    else:
+        text += f"The cells of the {n} repeats do not record torch's CPU kernels (today's cells do: `host`)."
+    return text + " cell_verify says whether an archived repeat's kernels match this machine's."
+
+
 def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
                 full_logistic: Optional[dict] = None, total_seconds: Optional[float] = None,
                 machine: Optional[dict] = None, gaussian_full: Optional[dict] = None,
@@ -555,6 +589,8 @@ def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
                                                 ("average", "maximum", "atk", "matk", "stk"))
         ctx["full_close"] = closeness(full_logistic, "logistic", ALL_CLASSIFICATION,
                                       ("average", "maximum", "atk", "matk", "stk"))
+        if full_logistic.get("provenance"):
+            ctx["full_provenance"] = provenance_text(full_logistic["provenance"])
     reg = results.get("regression")
     if reg:
         ctx["square"] = comparison(reg, "square", ALL_REGRESSION, ("average", "matk", "stk"), 4)

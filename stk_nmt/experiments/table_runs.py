@@ -21,7 +21,7 @@ from tabulate import tabulate
 from tqdm.auto import tqdm
 
 from ..files import locked_folder
-from ..host import describe_host
+from ..host import describe_code, describe_host
 from ..processes import die_with_parent
 from .cell_archive import pack, unpack
 from .cli import base_parser, start, write_results
@@ -138,7 +138,7 @@ def train_cell(job: CellJob, progress: bool = True) -> Path:
                          max_epochs=max_epochs, patience=patience, min_gain=MIN_GAIN, progress=progress)
     write_json(job.path, {"dataset": job.dataset, "loss": job.loss, "method": job.method, "repeat": r,
                           "mode": job.mode, "seconds": time.perf_counter() - t0, "selected": select(results),
-                          "grid": results, "host": describe_host()})
+                          "grid": results, "host": describe_host(), "code": describe_code()})
     return job.path
 
 

@@ -95,6 +95,9 @@ def test_a_cell_records_its_host_and_verify_compares_the_capability(archive, tmp
     rewrite(other, lambda c: {**c, "host": {**c["host"], "cpu_capability": elsewhere, "cpu": "another CPU"}})
     assert cell_verify.main(["--archive", str(other), "--repeat", "0", "--cells", "wisconsin__logistic__stk"]) == 0
     assert f"torch CPU capability {here} here, {elsewhere} in the archive: last-bit differences" in capsys.readouterr().out
+    rewrite(other, lambda c: {**c, "code": {**c["code"], "source_sha256": "0" * 16}})  # code is ignored too
+    assert cell_verify.main(["--archive", str(other), "--repeat", "0", "--cells", "wisconsin__logistic__stk"]) == 0
+    capsys.readouterr()
     rewrite(other, lambda c: {k: v for k, v in c.items() if k != "host"})  # cells archived before hosts were
     assert cell_verify.main(["--archive", str(other), "--repeat", "0", "--cells", "wisconsin__logistic__stk"]) == 0
     assert "the archive does not record its host's" in capsys.readouterr().out

@@ -18,6 +18,7 @@ from stk_nmt.experiments.datasets import CLASSIFICATION, DATA_DIFFERENCES, PAPER
 from stk_nmt.experiments.paper import FIG3_BAYES_B, FIG3_BAYES_W, TABLE3_LOGISTIC
 from stk_nmt.experiments.table_runs import summarize
 from stk_nmt.experiments.tabular import METHODS
+from stk_nmt.host import describe_code
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -231,3 +232,11 @@ def test_full_logistic_section_summarises_whole_repeats_only(run, tmp_path):
     rows = {r["method"]: r for r in summary["rows"] if r["dataset"] == "wisconsin"}
     assert {m: r["mean"] for m, r in rows.items()} == {m: r["mean"] for m, r in smoke.items()}
     assert summary["selected_capped"] == sum(r["selected_hit_epoch_cap"] for r in rows.values())
+    # The one repeat's cells were trained by this code, on this host: the page says so from the cells.
+    code = describe_code()
+    name = f"package source `{code['source_sha256']}`"
+    if code["commit"]:
+        name += f" (commit `{code['commit'][:10]}`{', with local changes' if code['modified'] else ''})"
+    assert summary["provenance"]["code"] == [{"value": name, "repeats": "0", "count": 1}]
+    assert summary["provenance"]["cpu_capability"] == [{"value": torch.backends.cpu.get_cpu_capability(),
+                                                        "repeats": "0", "count": 1}]
