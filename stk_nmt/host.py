@@ -16,6 +16,7 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -62,3 +63,13 @@ def describe_code() -> dict:
     except (OSError, subprocess.SubprocessError):
         pass  # no git, or not a checkout: the source digest still names the code
     return code
+
+
+def code_name(code: Optional[dict]) -> Optional[str]:
+    """How a page names the code a record holds (None: the record does not hold it)."""
+    if not code:
+        return None
+    name = f"package source `{code['source_sha256']}`"
+    if code.get("commit"):
+        name += f" (commit `{code['commit'][:10]}`{', with local changes' if code.get('modified') else ''})"
+    return name

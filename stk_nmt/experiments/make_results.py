@@ -33,6 +33,7 @@ from typing import Optional
 
 from stk_nmt.files import locked_folder
 
+from ..host import code_name
 from .cell_archive import unpack
 from .cli import base_parser, start
 from . import binary_classification, imbalance_sweep
@@ -75,16 +76,6 @@ def full_logistic_summary(out: Path, seed: int):
         summary["provenance"] = {"code": repeats_by(codes), "cpu_capability": repeats_by(capabilities),
                                  "repeats": len(per_repeat)}
     return summary
-
-
-def code_name(code: Optional[dict]) -> Optional[str]:
-    """How the page names the code a cell records (None: the cell does not record it)."""
-    if not code:
-        return None
-    name = f"package source `{code['source_sha256']}`"
-    if code.get("commit"):
-        name += f" (commit `{code['commit'][:10]}`{', with local changes' if code.get('modified') else ''})"
-    return name
 
 
 def repeats_by(values: dict[int, set]) -> list[dict]:

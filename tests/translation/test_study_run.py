@@ -18,6 +18,7 @@ from fairseq_tiny import TINY_ARCH, env, make_corpus  # noqa: E402
 from stk_nmt.data import own  # noqa: E402
 from stk_nmt.data.io import read_lines  # noqa: E402
 from stk_nmt.translation.study import stats as study_stats  # noqa: E402
+from stk_nmt.host import describe_code  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -80,6 +81,7 @@ def test_killed_study_resumes_and_never_retrains(prepared):
         "baseline__seed1.tar.xz", "baseline__seed2.tar.xz",
         "stk-0.9_--stk-always-average=eos__seed1.tar.xz", "stk-0.9_--stk-always-average=eos__seed2.tar.xz"]
     assert all(r["final_updates"] == 6 for r in result["runs"])
+    assert all(r["code"] == describe_code() for r in result["runs"])  # the package source the grid ran
 
     # Per system mean and std over seeds, from the run records.
     for spec, entry in result["systems"].items():

@@ -244,3 +244,16 @@ def test_the_machine_sentence_names_torchs_kernels_when_recorded():
 
     every_run_recorded = _wall_clock(runs[1:] * 2)
     assert "on Some CPU (2 logical cores), Linux (2 runs; torch 2.13.0 with AVX2 kernels)" in every_run_recorded
+
+
+def test_the_budget_names_the_code_the_runs_record():
+    from stk_nmt.translation.study.render import _code_sentence
+
+    a = {"stk_nmt": "0.1.0", "source_sha256": "a" * 16, "commit": "1234567890abc", "modified": False}
+    b = {**a, "source_sha256": "b" * 16, "commit": None, "modified": None}
+    assert _code_sentence([{"code": a}, {"code": a}]) == \
+        "Every run records the same code: package source `aaaaaaaaaaaaaaaa` (commit `1234567890`) (2 runs)."
+    assert _code_sentence([{"code": a}, {"code": b}, {}]) == (
+        "The runs record the code the grid ran: package source `aaaaaaaaaaaaaaaa` (commit `1234567890`) (1 run); "
+        "package source `bbbbbbbbbbbbbbbb` (1 run); 1 run does not record it.")
+    assert _code_sentence([{}, {}]) == "The run records do not name the code that trained them."

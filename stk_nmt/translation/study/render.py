@@ -9,6 +9,7 @@ import numpy as np
 from tabulate import tabulate
 
 from ...files import atomic_write
+from ...host import code_name
 from ..recipes import RECIPES
 from .presets import SYSTEM_ROLES
 from .stats import TestResult, comparisons, holm_verdicts, seeds_for_paper_gains
@@ -203,6 +204,19 @@ def _wall_clock(runs: list[dict]) -> str:
     return text
 
 
+def _code_sentence(runs: list[dict]) -> str:
+    """Which code trained the runs, as their records say (records older than that field say nothing)."""
+    names = Counter(code_name(r.get("code")) for r in runs)
+    missing = names.pop(None, 0)
+    if not names:
+        return "The run records do not name the code that trained them."
+    parts = [f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in sorted(names.items())]
+    text = ("The runs record the code the grid ran: " if len(names) > 1 or missing
+            else "Every run records the same code: ")
+    text += "; ".join(parts)
+    return text + (f"; {missing} run{'s do' if missing != 1 else ' does'} not record it." if missing else ".")
+
+
 def _by_host(machines: list[dict]) -> dict[str, list[dict]]:
     hosts = {}
     for m in machines:
@@ -280,7 +294,7 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
         f"{len(config['systems'])} systems; {preset}recipe `{config['recipe']}` ({recipe}), "
         f"{config['max_update']} updates per run, label smoothing {config['label_smoothing']}, extra fairseq flags "
         f"`{' '.join(config['fairseq_args']) or 'none'}`; checkpoint_last evaluated, beam {config['beam']}"
-        + (f"; {_wall_clock(runs)}." if runs else "."), "",
+        + (f"; {_wall_clock(runs)}. {_code_sentence(runs)}" if runs else "."), "",
         f"**Data.** train/valid/test {', '.join(f'{v:,}' for v in manifest['sizes_binarized'].values())} "
         f"pairs (binarised); test {corpus['test_sentences']} sentences."]
     catalogs = corpus.get("catalogs")

@@ -13,7 +13,7 @@ from pathlib import Path
 from ...data.io import atomic_write_text
 from ...data.prepared import PreparedCorpus
 from ...files import write_json
-from ...host import describe_host
+from ...host import describe_code, describe_host
 from ..evaluate import evaluate_checkpoint, metrics
 from ..fairseq_run import run_fairseq
 from ..recipes import train_command
@@ -90,6 +90,9 @@ def run_one(config: dict, system: System, seed: int, corpus: PreparedCorpus, run
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_at_start, "load_average_end": list(os.getloadavg()),
+        # The package source the grid process read when it began (fairseq's training subprocess reads
+        # the plugin from the same files: the grid is not to be updated under a running process).
+        "code": describe_code(),
     }
     result["key"] = key
     write_json(result_path, result, indent=1)  # the completion record
