@@ -257,3 +257,47 @@ def test_the_budget_names_the_code_the_runs_record():
         "The runs record the code the grid ran: package source `aaaaaaaaaaaaaaaa` (commit `1234567890`) (1 run); "
         "package source `bbbbbbbbbbbbbbbb` (1 run); 1 run does not record it.")
     assert _code_sentence([{}, {}]) == "The run records do not name the code that trained them."
+
+
+def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run_times():
+    """Hand-made: two pairs of the study's five systems, two matched seeds each. The plan tests at
+    alpha / m with m the finished grid's family (2 pairs x 6 comparisons x 2 metrics = 24, not the 4
+    tested now) and the seeds come from scipy's noncentral t, recomputed here."""
+    from scipy import stats as scipy_stats
+
+    from stk_nmt.translation.study.presets import STUDY_SYSTEMS
+    from stk_nmt.translation.study.render import seed_plan
+    from stk_nmt.translation.study.report import seed_comparison
+
+    def study(name, stk_bleu, atk_bleu):
+        seeds = list(range(1, len(stk_bleu) + 1))
+        bleu = {"baseline": [30.0, 31.0][:len(seeds)], "stk:0.96": stk_bleu, "atk:0.96": atk_bleu}
+        runs = [{"system": spec, "seed": i + 1, "bleu": b, "chrf": 50.0 + b, "length_ratio": 0.9, "seconds": 600.0}
+                for spec, values in bleu.items() for i, b in enumerate(values)]
+        systems = {"baseline": {"label": "baseline (lsce)"}}
+        for spec in ("stk:0.96", "atk:0.96"):
+            systems[spec] = {"label": parse_system(spec).label, **seed_comparison(runs, spec, "baseline", seeds)}
+        config = {"name": name, "systems": list(STUDY_SYSTEMS), "seeds": [1, 2], "planned_seeds": [1, 2, 3, 4, 5]}
+        return {"config": config, "systems": systems, "runs": runs}
+
+    assert seed_plan([study("fr", [30.0], [31.0])]) is None  # one matched seed: nothing to plan from
+    studies = [study("fr", [30.5, 31.3], [30.2, 31.0]), study("es", [30.9, 31.1], [29.0, 31.0])]
+    text = seed_plan(studies)
+    m = 24
+    assert f"holds {m} comparisons, and its strictest step tests at alpha = 0.05/{m}" in text
+
+    def by_hand(sd):  # the fewest seeds whose t-test has 80% power against +0.53 at alpha / m
+        j = 2
+        while scipy_stats.nct.sf(scipy_stats.t.ppf(1 - 0.05 / m / 2, j - 1), j - 1, 0.53 / (sd / j ** 0.5)) < 0.8:
+            j += 1
+        return j
+
+    sd_fr, sd_es = np.std([0.5, 0.3], ddof=1), np.std([0.9, 0.1], ddof=1)
+    n_fr, n_es = by_hand(sd_fr), by_hand(sd_es)
+    assert f"fr: stk k/n=0.96 vs the baseline {n_fr} (sd {sd_fr:.2f} over 2 seeds)" in text
+    assert f"es: stk k/n=0.96 vs the baseline {n_es} (sd {sd_es:.2f} over 2 seeds)" in text
+    assert "The grid plans 5 seeds per system." in text
+    runs = (n_fr + n_es) * 5  # every system of each pair at its seeds
+    assert (f"that is {runs} runs (every system of the pair at those seeds), about {runs * 600 / 3600:.0f} h at the "
+            f"10 min a run has taken on average in these records ({(runs - 12) * 600 / 3600:.0f} h beyond the "
+            f"12 runs finished)") in text

@@ -12,7 +12,9 @@ from ...files import atomic_write
 from ...host import code_name
 from ..recipes import RECIPES
 from .presets import SYSTEM_ROLES
-from .stats import TestResult, comparisons, holm_verdicts, seeds_for_paper_gains
+from ...stats import ALPHA, POWER, runs_needed
+from .stats import (PAPER_BLEU_GAINS, TestResult, comparisons, holm_verdicts, planned_comparisons,
+                    seeds_for_paper_gains)
 from .systems import parse_system
 
 
@@ -440,6 +442,60 @@ def status_line(studies: list[dict]) -> str:
     return f"**Status: all {planned} planned runs finished** ({per})."
 
 
+def _bleu_tests(study: dict) -> list[tuple[str, dict]]:
+    """(name, BLEU seed test) of each tested comparison of a study, in the config's system order."""
+    tests = []
+    for e in study["systems"].values():
+        if e.get("seed_test", {}).get("BLEU", {}).get("p") is not None:
+            tests.append((f"{e['label']} vs the baseline", e["seed_test"]["BLEU"]))
+        contrast = e.get("contrast", {})
+        if contrast.get("seed_test", {}).get("BLEU", {}).get("p") is not None:
+            tests.append((f"{e['label']} vs {contrast['reference_label']}", contrast["seed_test"]["BLEU"]))
+    return tests
+
+
+def _seeds(n) -> str:
+    return "more than 10,000" if n is None else str(n)
+
+
+def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -> str | None:
+    """How many seeds the paper's effect needs on this page once the grid is complete (Holm's family
+    then holds every planned comparison), from the seed spreads observed so far; None before any
+    comparison has two matched seeds."""
+    m = sum(planned_comparisons(study["config"]["systems"]) for study in studies)
+    corpus, gain = PAPER_BLEU_GAINS[0]
+    parts, primary_runs, primary_seeds = [], 0, []
+    for study in studies:
+        tests = _bleu_tests(study)
+        if not tests:
+            continue
+        needed = [(name, test, runs_needed(gain, test["sd"], alpha / m, power)) for name, test in tests]
+        parts.append(f"{study['config']['name']}: " + ", ".join(
+            f"{name} {_seeds(n)} (sd {test['sd']:.2f} over {test['n']} seeds)" for name, test, n in needed))
+        if needed[0][2] is not None:  # the first comparison: the study's first system against the baseline
+            primary_seeds.append((study["config"]["name"], needed[0][0], needed[0][2]))
+            primary_runs += needed[0][2] * len(study["config"]["systems"])
+    if not parts:
+        return None
+    planned = sorted({len(set(s["config"]["seeds"]) | set(s["config"].get("planned_seeds", []))) for s in studies})
+    text = (f"**Seeds the paper's effect needs.** Once every planned run is in, Holm's family on this page holds "
+            f"{m} comparisons, and its strictest step tests at alpha = {alpha:g}/{m}. For {power:.0%} power there "
+            f"against the paper's +{gain:.2f} BLEU ({corpus}), at the spread of the per-seed BLEU differences "
+            f"observed so far, a comparison needs this many seeds: " + "; ".join(parts) + ". The grid plans "
+            f"{' or '.join(map(str, planned))} seeds per system.")
+    runs = [r for study in studies for r in study["runs"]]
+    if primary_seeds and runs:
+        mean_seconds = sum(r["seconds"] for r in runs) / len(runs)
+        hours = primary_runs * mean_seconds / 3600
+        text += (" For the first comparison of each pair ("
+                 + "; ".join(f"{pair}: {name}, {n} seeds" for pair, name, n in primary_seeds)
+                 + f") that is {primary_runs} runs (every system of the pair at those seeds), about {hours:.0f} h at the "
+                 f"{mean_seconds / 60:.0f} min a run has taken on average in these records "
+                 f"({max(0.0, hours - len(runs) * mean_seconds / 3600):.0f} h beyond the {len(runs)} runs finished).")
+    return text + (" A spread estimated from few seeds is rough: the page recomputes this plan from the "
+                   "records as seeds finish.")
+
+
 def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
     m = apply_holm(studies)
     lines = ["## Where the study stands", "", status_line(studies), ""]
@@ -448,6 +504,9 @@ def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
         lines += [f"  - {line}" for line in system_verdicts(study)]
     lines += ["", f"Holm's adjustment runs over the {m} comparison(s) with at least two matched seeds on this page."
               if m else "No comparison has two matched seeds yet: nothing is tested.", ""]
+    plan = seed_plan(studies)
+    if plan:
+        lines += [plan, ""]
     return "\n".join(lines)
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from ...stats import ALPHA, POWER, detectable_difference, holm, paired_ttest, runs_needed, sign_flip_test
 from ..evaluate import metrics
+from .systems import parse_system, reference_of
 
 
 def sentence_stats(metric, hypotheses: Sequence[str], references: Sequence[str]) -> np.ndarray:
@@ -125,6 +126,15 @@ def seeds_for_paper_gains(test: dict, alpha: float, power: float = POWER) -> lis
     """[(corpus, gain, seeds)]: the seeds whose t-test has `power` against each of the paper's BLEU
     gains at `alpha`, given this comparison's seed spread (seeds None beyond 10,000)."""
     return [(corpus, gain, runs_needed(gain, test["sd"], alpha, power)) for corpus, gain in PAPER_BLEU_GAINS]
+
+
+def planned_comparisons(specs: Sequence[str]) -> int:
+    """The seed-level tests a finished study of these systems holds: each system against the baseline
+    and each variant against its plain system (report.py), BLEU and chrF each."""
+    systems = [parse_system(spec) for spec in specs]
+    against_baseline = sum(1 for s in systems if s.aggregate is not None)
+    variants = sum(1 for s in systems if reference_of(s, list(specs)) is not None)
+    return 2 * (against_baseline + variants)
 
 
 def comparisons(systems: dict) -> list[dict]:
