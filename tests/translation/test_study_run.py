@@ -95,6 +95,9 @@ def test_killed_study_resumes_and_never_retrains(prepared):
                                                 [hyps[("baseline", s)] for s in (1, 2)], refs, "BLEU", n_samples=20)
     assert result["systems"][STK]["test_BLEU"]["p_value"] == pytest.approx(again.p_value)
     assert set(result["systems"][STK]["per_seed_bootstrap_p"]) == {1, 2}
+    sampling = study_stats.sentence_sampling_se([hyps[(STK, s)] for s in (1, 2)],
+                                                [hyps[("baseline", s)] for s in (1, 2)], refs, "BLEU", n_samples=20)
+    assert result["systems"][STK]["sentence_sampling_se"]["BLEU"] == pytest.approx(sampling)
 
     # Tokens below lam: the lam of the saved criterion state, and consistent counts.
     stk_run = next(r for r in result["runs"] if r["system"] == STK and r["seed"] == 2)

@@ -57,6 +57,19 @@ def test_seed_sentence_bootstrap_matches_brute_force(metric):
     assert result.delta > 0 and result.p_value < 0.05
 
 
+def test_sentence_sampling_se_is_the_spread_of_d_over_resampled_sentences():
+    refs, good, bad = fixed_files(n_sentences=20, n_seeds=2)
+    se = study_stats.sentence_sampling_se(good, bad, refs, "BLEU", n_samples=30, seed=5)
+    scorer = sacrebleu.metrics.BLEU()
+    _, sent_idx = study_stats.draws(1, len(refs), 30, seed=5)
+    for s in range(2):  # each resample as text, scored by sacrebleu's corpus_score
+        d = [scorer.corpus_score([good[s][i] for i in row], [[refs[i] for i in row]]).score
+             - scorer.corpus_score([bad[s][i] for i in row], [[refs[i] for i in row]]).score for row in sent_idx]
+        assert se[s] == pytest.approx(statistics.stdev(d), rel=1e-9)
+    with pytest.raises(ValueError, match="n_samples must be >= 2, got 1"):
+        study_stats.sentence_sampling_se(good, bad, refs, n_samples=1)
+
+
 def test_seed_spread_is_not_a_gain():
     refs, good, bad = fixed_files(n_seeds=2)
     # One seed much better, the other much worse: the mean difference is small against the spread.
@@ -282,6 +295,7 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
 
     assert seed_plan([study("fr", [30.0], [31.0])]) is None  # one matched seed: nothing to plan from
     studies = [study("fr", [30.5, 31.3], [30.2, 31.0]), study("es", [30.9, 31.1], [29.0, 31.0])]
+    studies[1]["systems"]["stk:0.96"]["sentence_sampling_se"] = {"BLEU": [0.3, 0.4]}
     text = seed_plan(studies)
     m = 24
     assert f"holds {m} comparisons, and its strictest step tests at alpha = 0.05/{m}" in text
@@ -297,6 +311,16 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
     assert f"fr: stk k/n=0.96 vs the baseline {n_fr} (sd {sd_fr:.2f} over 2 seeds)" in text
     assert f"es: stk k/n=0.96 vs the baseline {n_es} (sd {sd_es:.2f} over 2 seeds)" in text
     assert "The grid plans 5 seeds per system." in text
+    # es's test set: sampling variance (0.09 + 0.16) / 2 of sd_es² = 0.32, training the rest; 4x the sentences.
+    sampling = (0.3 ** 2 + 0.4 ** 2) / 2
+    larger = ((sd_es ** 2 - sampling) + sampling / 4) ** 0.5
+    sd_atk = np.std([-1.0, 0.0], ddof=1)
+    assert (f"(sd {sd_es:.2f} over 2 seeds), atk k/n=0.96 vs the baseline {by_hand(sd_atk)} (sd {sd_atk:.2f} over 2 "
+            f"seeds); of the variance of stk k/n=0.96 vs the baseline, the test set's sentence sampling "
+            f"accounts for {sampling / sd_es ** 2:.0%} (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} "
+            f"BLEU), the rest is training; with a test set 4 times larger its sd would be {larger:.2f} and it "
+            f"would need {by_hand(larger)} seeds") in text
+    assert "fr's" not in text and text.count("sentence sampling") == 1  # fr records no sampling SE
     runs = (n_fr + n_es) * 5  # every system of each pair at its seeds
     assert (f"that is {runs} runs (every system of the pair at those seeds), about {runs * 600 / 3600:.0f} h at the "
             f"10 min a run has taken on average in these records ({(runs - 12) * 600 / 3600:.0f} h beyond the "

@@ -393,8 +393,10 @@ significant difference" stands the smallest true difference the t-test detects w
 the observed seed spread of d, at alpha = 0.05 and at alpha = 0.05/m (Holm's strictest step for m
 comparisons): "no significant difference" is not "no difference", and a reader can see whether,
 e.g., the paper's +0.5 BLEU was within reach; for BLEU it also says how many seeds, at that spread,
-would give the test 80% power against the paper's gains (+0.53 on IWSLT2014, +0.21 on WMT2017): the
-plan for more seeds. Sentence-level bootstraps are secondary evidence only (see the note under each
+would give the test 80% power against the paper's gains (+0.53 on IWSLT2014, +0.21 on WMT2017). The
+seed plan under "Where the study stands" does the same at the family the finished grid will have, and
+says how much of the seed spread the test set's sentence sampling explains, i.e. what a larger test
+set would buy. Sentence-level bootstraps are secondary evidence only (see the note under each
 table)."""
 
 INTRO_CATALOGS = """\
@@ -458,6 +460,27 @@ def _seeds(n) -> str:
     return "more than 10,000" if n is None else str(n)
 
 
+TEST_SET_FACTOR = 4  # the larger test set the plan prices
+
+
+def _test_set_share(study: dict, gain: float, alpha: float, power: float) -> str | None:
+    """How much of the first comparison's seed spread the test set's sentence sampling explains, and
+    what a test set TEST_SET_FACTOR times larger would leave (variance: training + sampling / factor)."""
+    entry = next((e for e in study["systems"].values()
+                  if e.get("seed_test", {}).get("BLEU", {}).get("p") is not None), None)
+    if entry is None or not entry.get("sentence_sampling_se", {}).get("BLEU"):
+        return None
+    sd = entry["seed_test"]["BLEU"]["sd"]
+    sampling = float(np.mean(np.square(entry["sentence_sampling_se"]["BLEU"])))
+    training = max(sd ** 2 - sampling, 0.0)
+    larger = (training + sampling / TEST_SET_FACTOR) ** 0.5
+    share = min(sampling / sd ** 2, 1.0) if sd > 0 else 1.0
+    return (f"of the variance of {entry['label']} vs the baseline, the test set's sentence sampling accounts "
+            f"for {share:.0%} (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is training; with a "
+            f"test set {TEST_SET_FACTOR} times larger its sd would be {larger:.2f} and it would need "
+            f"{_seeds(runs_needed(gain, larger, alpha, power))} seeds")
+
+
 def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -> str | None:
     """How many seeds the paper's effect needs on this page once the grid is complete (Holm's family
     then holds every planned comparison), from the seed spreads observed so far; None before any
@@ -475,6 +498,9 @@ def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -
         if needed[0][2] is not None:  # the first comparison: the study's first system against the baseline
             primary_seeds.append((study["config"]["name"], needed[0][0], needed[0][2]))
             primary_runs += needed[0][2] * len(study["config"]["systems"])
+        sampling = _test_set_share(study, gain, alpha / m, power)
+        if sampling:
+            parts[-1] += f"; {sampling}"
     if not parts:
         return None
     planned = sorted({len(set(s["config"]["seeds"]) | set(s["config"].get("planned_seeds", []))) for s in studies})

@@ -16,7 +16,7 @@ from ...files import read_json, write_json
 from ..evaluate import paired_bootstrap
 from .config import CONFIG, planned_runs
 from .progress import log
-from .stats import comparisons, holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test
+from .stats import comparisons, holm_verdicts, mean_std, seed_sentence_bootstrap, seed_test, sentence_sampling_se
 from .systems import parse_system, reference_of
 
 
@@ -93,6 +93,10 @@ def report(work: Path, config: dict, corpus: PreparedCorpus, runs: list[dict], p
             entry["per_seed_bootstrap_p"] = per_seed
             if seeds:
                 entry.update(seed_comparison(runs, spec, base, seeds))
+                # The test set's share of the seed spread of d (the seed plan sizes the test set from it).
+                entry["sentence_sampling_se"] = {"BLEU": sentence_sampling_se(
+                    [hyps[(spec, s)] for s in seeds], [hyps[(base, s)] for s in seeds], references, "BLEU",
+                    lowercase, target_lang, config["bootstrap_samples"])}
                 for name in ("BLEU", "chrF"):  # secondary: the two-level bootstrap (stats.py)
                     result = seed_sentence_bootstrap([hyps[(spec, s)] for s in seeds], [hyps[(base, s)] for s in seeds],
                                                      references, name, lowercase, target_lang,

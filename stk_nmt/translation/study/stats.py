@@ -98,6 +98,27 @@ def seed_sentence_bootstrap(system: Sequence[Sequence[str]], baseline: Sequence[
     return TestResult(observed, float(p), float(low), float(high), n_seeds, n_sentences, n_samples)
 
 
+def sentence_sampling_se(system: Sequence[Sequence[str]], baseline: Sequence[Sequence[str]],
+                         references: Sequence[str], metric_name: str = "BLEU", lowercase: bool = False,
+                         target_lang: str = "", n_samples: int = 1000, seed: int = 12345) -> list[float]:
+    """Per seed, the standard error of d_s = M(system, s) − M(baseline, s) that the test set's sentence
+    sampling alone causes: the sd (ddof 1) of d_s over paired bootstrap resamples of the sentences (the
+    same draws for every seed). The part of the seed spread of d that a larger test set would shrink."""
+    if len(system) != len(baseline) or not system:
+        raise ValueError(f"need the same seeds for both systems, got {len(system)} and {len(baseline)} runs")
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+    metric = metrics(lowercase, target_lang)[metric_name]
+    _, sent_idx = draws(1, len(references), n_samples, seed)
+    counts = np.stack([np.bincount(row, minlength=len(references)) for row in sent_idx]).astype(np.float64)
+    out = []
+    for hyp_s, hyp_b in zip(system, baseline):
+        s, b = sentence_stats(metric, hyp_s, references), sentence_stats(metric, hyp_b, references)
+        d = [score_from_stats(metric, c @ s) - score_from_stats(metric, c @ b) for c in counts]
+        out.append(float(np.std(d, ddof=1)))
+    return out
+
+
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1; 0 for a single value)."""
     values = np.asarray(values, dtype=np.float64)
