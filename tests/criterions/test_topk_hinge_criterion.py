@@ -79,24 +79,31 @@ def test_registered():
     assert CRITERION_REGISTRY["imbalanced_topk_hinge"] is ImbalancedTopKHingeCriterion
 
 
+def criterion_and_reference(crit, logits, sample, seed, loss_fn, mix):
+    """The criterion's loss and gradient against `reference` with pytopk's loss, both drawing their
+    noise from the same seed; returns the criterion's output, its model and the reference's."""
+    model = LogitModel(logits)
+    torch.manual_seed(seed)
+    out = crit(model, sample)
+    (out[0] / out[1]).backward()
+    ref_logits = logits.clone().requires_grad_(True)
+    torch.manual_seed(seed)
+    tokens, nll = reference(ref_logits, sample["target"], loss_fn, mix)
+    tokens.mean().backward()
+    torch.testing.assert_close(out[0], tokens.sum(), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(model.logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-7)
+    return out, model, (tokens, nll)
+
+
 @pytest.mark.parametrize("mix", [0.0, 0.3])
 def test_balanced_matches_pytopk_and_label_smoothed_ce(mix):
     task = Task()
     V = len(task.target_dictionary)
     sample, logits = make_sample(V)
     crit = TopKHingeCriterion(make_cfg(topk_k=3, topk_eps=0.5, topk_ce_mix=mix), task)
-    model = LogitModel(logits)
-    torch.manual_seed(42)
-    loss, sample_size, log = crit(model, sample)
-    (loss / sample_size).backward()
-
-    ref_logits = logits.clone().requires_grad_(True)
-    torch.manual_seed(42)
-    tokens, nll = reference(ref_logits, sample["target"], lambda s, y, z: bal_noised_topk_loss(s, y, 3, 0.5, _noised_topk, z), mix)
-    tokens.mean().backward()
+    (loss, sample_size, log), model, (tokens, nll) = criterion_and_reference(
+        crit, logits, sample, 42, lambda s, y, z: bal_noised_topk_loss(s, y, 3, 0.5, _noised_topk, z), mix)
     assert sample_size == sample["ntokens"] == tokens.numel()
-    torch.testing.assert_close(loss, tokens.sum(), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(model.logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(log["nll_loss"], nll.sum().detach())
     assert torch.count_nonzero(model.logits.grad[sample["target"].eq(PAD)]) == 0
 
@@ -124,18 +131,8 @@ def test_imbalanced_margins_from_dictionary_counts():
     assert float(m_list[rare]) == pytest.approx(0.4)
     assert float(m_list[frequent]) == pytest.approx(0.4 * (float(counts[rare]) / float(counts[frequent])) ** 0.25)
     torch.testing.assert_close(crit.hinge.margins, m_list)
-    model = LogitModel(logits)
-    torch.manual_seed(7)
-    loss, sample_size, _ = crit(model, sample)
-    (loss / sample_size).backward()
-    ref_logits = logits.clone().requires_grad_(True)
-    torch.manual_seed(7)
-    tokens, _ = reference(
-        ref_logits, sample["target"], lambda s, y, z: imbal_noised_topk_loss(s, y, 2, m_list, 0.05, _noised_topk, z, 3.0), 0.5
-    )
-    tokens.mean().backward()
-    torch.testing.assert_close(loss, tokens.sum(), rtol=1e-6, atol=1e-6)
-    torch.testing.assert_close(model.logits.grad, ref_logits.grad, rtol=1e-5, atol=1e-7)
+    criterion_and_reference(
+        crit, logits, sample, 7, lambda s, y, z: imbal_noised_topk_loss(s, y, 2, m_list, 0.05, _noised_topk, z, 3.0), 0.5)
 
 
 def test_stk_aggregation_is_one_flag():

@@ -43,7 +43,7 @@ def iwslt_train_tags(pairs: list[tuple[str, str]], talk_size: int, side: int,
         title = f"Talk {talk} title" if side == 0 else f"Title of talk {talk}"
         description = f"About talk {talk} here" if side == 0 else f"Talk {talk} is about this"
         lines += [f"<url>http://www.ted.com/talks/talk{talk}.html</url>",
-                  f"<keywords>talks, science</keywords>", f"<talkid>{talk}</talkid>",
+                  "<keywords>talks, science</keywords>", f"<talkid>{talk}</talkid>",
                   f"<title>{title}</title>", f"<description>{description}</description>"]
         kept += [title, description]
         for pair in pairs[start:start + talk_size]:
