@@ -306,22 +306,24 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
             j += 1
         return j
 
-    sd_fr, sd_es = np.std([0.5, 0.3], ddof=1), np.std([0.9, 0.1], ddof=1)
+    # Per pair, the comparisons' variances pooled (weights n - 1 = 1 each).
+    sd_fr = np.sqrt((np.var([0.5, 0.3], ddof=1) + np.var([0.2, 0.0], ddof=1)) / 2)
+    sd_es = np.sqrt((np.var([0.9, 0.1], ddof=1) + np.var([-1.0, 0.0], ddof=1)) / 2)
     n_fr, n_es = by_hand(sd_fr), by_hand(sd_es)
-    assert f"fr: stk k/n=0.96 vs the baseline {n_fr} (sd {sd_fr:.2f} over 2 seeds)" in text
-    assert f"es: stk k/n=0.96 vs the baseline {n_es} (sd {sd_es:.2f} over 2 seeds)" in text
+    assert (f"fr: its 2 tested comparisons (stk k/n=0.96 vs the baseline: sd 0.14 over 2 seeds; atk k/n=0.96 vs "
+            f"the baseline: sd 0.14 over 2 seeds) pool to sd {sd_fr:.2f} (2 degrees of freedom; they share the "
+            f"baseline's runs, so this is rough), and a comparison with that spread needs {n_fr} seeds; es:") in text
+    assert (f"pool to sd {sd_es:.2f} (2 degrees of freedom; they share the baseline's runs, so this is rough), and a "
+            f"comparison with that spread needs {n_es} seeds;") in text
     assert "The grid plans 5 seeds per system." in text
-    # es's test set: sampling variance (0.09 + 0.16) / 2 of sd_es² = 0.32, training the rest; 4x the sentences.
+    # es's test set: sampling variance (0.09 + 0.16) / 2 of the pooled variance, training the rest; 4x sentences.
     sampling = (0.3 ** 2 + 0.4 ** 2) / 2
     larger = ((sd_es ** 2 - sampling) + sampling / 4) ** 0.5
-    sd_atk = np.std([-1.0, 0.0], ddof=1)
-    assert (f"(sd {sd_es:.2f} over 2 seeds), atk k/n=0.96 vs the baseline {by_hand(sd_atk)} (sd {sd_atk:.2f} over 2 "
-            f"seeds); of the variance of stk k/n=0.96 vs the baseline, the test set's sentence sampling "
-            f"accounts for {sampling / sd_es ** 2:.0%} (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} "
-            f"BLEU), the rest is training; with a test set 4 times larger its sd would be {larger:.2f} and it "
-            f"would need {by_hand(larger)} seeds") in text
-    assert "fr's" not in text and text.count("sentence sampling") == 1  # fr records no sampling SE
+    assert (f"the test set's sentence sampling accounts for {sampling / sd_es ** 2:.0%} of that variance (paired "
+            f"sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is training: with a test set 4 "
+            f"times larger the sd would be {larger:.2f} and {by_hand(larger)} seeds would do.") in text
     runs = (n_fr + n_es) * 5  # every system of each pair at its seeds
-    assert (f"that is {runs} runs (every system of the pair at those seeds), about {runs * 600 / 3600:.0f} h at the "
+    assert (f"Those seeds for every system of these pairs are {runs} runs, about {runs * 600 / 3600:.0f} h at the "
             f"10 min a run has taken on average in these records ({(runs - 12) * 600 / 3600:.0f} h beyond the "
             f"12 runs finished)") in text
+    assert text.count("sentence sampling") == 1  # fr records no sampling SE

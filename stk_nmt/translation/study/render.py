@@ -463,63 +463,68 @@ def _seeds(n) -> str:
 TEST_SET_FACTOR = 4  # the larger test set the plan prices
 
 
-def _test_set_share(study: dict, gain: float, alpha: float, power: float) -> str | None:
-    """How much of the first comparison's seed spread the test set's sentence sampling explains, and
-    what a test set TEST_SET_FACTOR times larger would leave (variance: training + sampling / factor)."""
-    entry = next((e for e in study["systems"].values()
-                  if e.get("seed_test", {}).get("BLEU", {}).get("p") is not None), None)
-    if entry is None or not entry.get("sentence_sampling_se", {}).get("BLEU"):
+def _pooled_spread(study: dict) -> tuple[float, int, list[str]] | None:
+    """The variance of the per-seed BLEU differences pooled over the study's tested comparisons
+    (weights n - 1), its degrees of freedom and each comparison's own sd; None when none is tested.
+    One comparison's sd from two or three seeds swings widely; the pair's comparisons share the
+    same training noise, so their pool is the steadier planning figure."""
+    tests = _bleu_tests(study)
+    if not tests:
         return None
-    sd = entry["seed_test"]["BLEU"]["sd"]
-    sampling = float(np.mean(np.square(entry["sentence_sampling_se"]["BLEU"])))
-    training = max(sd ** 2 - sampling, 0.0)
-    larger = (training + sampling / TEST_SET_FACTOR) ** 0.5
-    share = min(sampling / sd ** 2, 1.0) if sd > 0 else 1.0
-    return (f"of the variance of {entry['label']} vs the baseline, the test set's sentence sampling accounts "
-            f"for {share:.0%} (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is training; with a "
-            f"test set {TEST_SET_FACTOR} times larger its sd would be {larger:.2f} and it would need "
-            f"{_seeds(runs_needed(gain, larger, alpha, power))} seeds")
+    df = sum(t["n"] - 1 for _, t in tests)
+    variance = sum((t["n"] - 1) * t["sd"] ** 2 for _, t in tests) / df
+    return variance, df, [f"{name}: sd {t['sd']:.2f} over {t['n']} seeds" for name, t in tests]
+
+
+def _sampling_variance(study: dict) -> float | None:
+    """The mean squared per-seed sentence-sampling SE of the comparisons against the baseline."""
+    se = [x for e in study["systems"].values() for x in e.get("sentence_sampling_se", {}).get("BLEU", [])]
+    return float(np.mean(np.square(se))) if se else None
 
 
 def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -> str | None:
     """How many seeds the paper's effect needs on this page once the grid is complete (Holm's family
-    then holds every planned comparison), from the seed spreads observed so far; None before any
-    comparison has two matched seeds."""
+    then holds every planned comparison), from the seed spreads observed so far, and what a test set
+    TEST_SET_FACTOR times larger would change; None before any comparison has two matched seeds."""
     m = sum(planned_comparisons(study["config"]["systems"]) for study in studies)
     corpus, gain = PAPER_BLEU_GAINS[0]
-    parts, primary_runs, primary_seeds = [], 0, []
+    parts, total_runs = [], 0
     for study in studies:
-        tests = _bleu_tests(study)
-        if not tests:
+        pooled = _pooled_spread(study)
+        if pooled is None:
             continue
-        needed = [(name, test, runs_needed(gain, test["sd"], alpha / m, power)) for name, test in tests]
-        parts.append(f"{study['config']['name']}: " + ", ".join(
-            f"{name} {_seeds(n)} (sd {test['sd']:.2f} over {test['n']} seeds)" for name, test, n in needed))
-        if needed[0][2] is not None:  # the first comparison: the study's first system against the baseline
-            primary_seeds.append((study["config"]["name"], needed[0][0], needed[0][2]))
-            primary_runs += needed[0][2] * len(study["config"]["systems"])
-        sampling = _test_set_share(study, gain, alpha / m, power)
-        if sampling:
-            parts[-1] += f"; {sampling}"
+        variance, df, each = pooled
+        needed = runs_needed(gain, variance ** 0.5, alpha / m, power)
+        text = (f"{study['config']['name']}: its {len(each)} tested comparison{'s' if len(each) != 1 else ''} ("
+                f"{'; '.join(each)}) pool to sd {variance ** 0.5:.2f} ({df} degree{'s' if df != 1 else ''} of freedom; "
+                f"they share the baseline's runs, so this is rough), and a comparison with that spread needs "
+                f"{_seeds(needed)} seeds")
+        sampling = _sampling_variance(study)
+        if sampling is not None and variance > 0:
+            larger = (max(variance - sampling, 0.0) + sampling / TEST_SET_FACTOR) ** 0.5
+            text += (f"; the test set's sentence sampling accounts for {min(sampling / variance, 1.0):.0%} of that "
+                     f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is "
+                     f"training: with a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
+                     f"{_seeds(runs_needed(gain, larger, alpha / m, power))} seeds would do")
+        parts.append(text)
+        if needed is not None:
+            total_runs += needed * len(study["config"]["systems"])
     if not parts:
         return None
     planned = sorted({len(set(s["config"]["seeds"]) | set(s["config"].get("planned_seeds", []))) for s in studies})
     text = (f"**Seeds the paper's effect needs.** Once every planned run is in, Holm's family on this page holds "
             f"{m} comparisons, and its strictest step tests at alpha = {alpha:g}/{m}. For {power:.0%} power there "
-            f"against the paper's +{gain:.2f} BLEU ({corpus}), at the spread of the per-seed BLEU differences "
-            f"observed so far, a comparison needs this many seeds: " + "; ".join(parts) + ". The grid plans "
-            f"{' or '.join(map(str, planned))} seeds per system.")
+            f"against the paper's +{gain:.2f} BLEU ({corpus}) at the spread of the per-seed BLEU differences "
+            f"observed so far: " + "; ".join(parts) + f". The grid plans {' or '.join(map(str, planned))} seeds "
+            f"per system.")
     runs = [r for study in studies for r in study["runs"]]
-    if primary_seeds and runs:
+    if total_runs and runs:
         mean_seconds = sum(r["seconds"] for r in runs) / len(runs)
-        hours = primary_runs * mean_seconds / 3600
-        text += (" For the first comparison of each pair ("
-                 + "; ".join(f"{pair}: {name}, {n} seeds" for pair, name, n in primary_seeds)
-                 + f") that is {primary_runs} runs (every system of the pair at those seeds), about {hours:.0f} h at the "
+        hours = total_runs * mean_seconds / 3600
+        text += (f" Those seeds for every system of these pairs are {total_runs} runs, about {hours:.0f} h at the "
                  f"{mean_seconds / 60:.0f} min a run has taken on average in these records "
                  f"({max(0.0, hours - len(runs) * mean_seconds / 3600):.0f} h beyond the {len(runs)} runs finished).")
-    return text + (" A spread estimated from few seeds is rough: the page recomputes this plan from the "
-                   "records as seeds finish.")
+    return text + " The page recomputes this plan from the records as seeds finish."
 
 
 def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
