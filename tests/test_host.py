@@ -21,8 +21,12 @@ def test_the_code_is_named_by_a_digest_of_the_package_source_and_by_its_commit()
                                      for name in files)).hexdigest()
     code = describe_code()
     assert code["source_sha256"] == digest[:16] and code["stk_nmt"] == stk_nmt.__version__
-    head = subprocess.run(["git", "-C", str(PACKAGE), "rev-parse", "HEAD"], capture_output=True, text=True)
-    assert code["commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    try:
+        head = subprocess.run(["git", "-C", str(PACKAGE), "rev-parse", "HEAD"], capture_output=True, text=True)
+        commit = head.stdout.strip() if head.returncode == 0 else None
+    except FileNotFoundError:  # no git on this machine: the digest alone names the code
+        commit = None
+    assert code["commit"] == commit
 
 
 def test_repeats_are_grouped_by_what_their_cells_record():
