@@ -300,7 +300,7 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
     m = 24
     assert f"holds {m} comparisons, and its strictest step tests at alpha = 0.05/{m}" in text
 
-    def by_hand(sd):  # the fewest seeds whose t-test has 80% power against +0.53 at alpha / m
+    def by_hand(sd, m=m):  # the fewest seeds whose t-test has 80% power against +0.53 at alpha / m
         j = 2
         while scipy_stats.nct.sf(scipy_stats.t.ppf(1 - 0.05 / m / 2, j - 1), j - 1, 0.53 / (sd / j ** 0.5)) < 0.8:
             j += 1
@@ -311,9 +311,9 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
     sd_es = np.sqrt((np.var([0.9, 0.1], ddof=1) + np.var([-1.0, 0.0], ddof=1)) / 2)
     n_fr, n_es = by_hand(sd_fr), by_hand(sd_es)
     assert (f"fr: its 2 tested comparisons (stk k/n=0.96 vs the baseline: sd 0.14 over 2 seeds; atk k/n=0.96 vs "
-            f"the baseline: sd 0.14 over 2 seeds) pool to sd {sd_fr:.2f} (2 degrees of freedom; they share the "
-            f"baseline's runs, so this is rough), and a comparison with that spread needs {n_fr} seeds; es:") in text
-    assert (f"pool to sd {sd_es:.2f} (2 degrees of freedom; they share the baseline's runs, so this is rough), and a "
+            f"the baseline: sd 0.14 over 2 seeds) pool to sd {sd_fr:.2f} (2 degrees of freedom; they share runs, so "
+            f"this is rough), and a comparison with that spread needs {n_fr} seeds; es:") in text
+    assert (f"pool to sd {sd_es:.2f} (2 degrees of freedom; they share runs, so this is rough), and a "
             f"comparison with that spread needs {n_es} seeds;") in text
     assert "The grid plans 5 seeds per system." in text
     # es's test set: sampling variance (0.09 + 0.16) / 2 of the pooled variance, training the rest; 4x sentences.
@@ -327,3 +327,13 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
             f"10 min a run has taken on average in these records ({(runs - 12) * 600 / 3600:.0f} h beyond the "
             f"12 runs finished)") in text
     assert text.count("sentence sampling") == 1  # fr records no sampling SE
+
+    # A spread below what the test set's sampling alone gives a difference: the plan takes the sampling SE.
+    one = study("it", [30.5, 31.3], [30.0, 31.0])
+    del one["systems"]["atk:0.96"]
+    one["systems"]["stk:0.96"]["sentence_sampling_se"] = {"BLEU": [1.0, 1.0]}
+    text = seed_plan([one])
+    assert (f"it: its one tested comparison (stk k/n=0.96 vs the baseline: sd {np.std([0.5, 0.3], ddof=1):.2f} over 2 "
+            f"seeds); that is below the spread the test set's sentence sampling alone gives a difference (paired "
+            f"sentence bootstrap per seed: SE 1.00 BLEU), so the plan takes that SE: a comparison needs "
+            f"{by_hand(1.0, m=12)} seeds, and with a test set 4 times larger at least {by_hand(0.5, m=12)}.") in text

@@ -494,18 +494,28 @@ def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -
         if pooled is None:
             continue
         variance, df, each = pooled
-        needed = runs_needed(gain, variance ** 0.5, alpha / m, power)
-        text = (f"{study['config']['name']}: its {len(each)} tested comparison{'s' if len(each) != 1 else ''} ("
-                f"{'; '.join(each)}) pool to sd {variance ** 0.5:.2f} ({df} degree{'s' if df != 1 else ''} of freedom; "
-                f"they share the baseline's runs, so this is rough), and a comparison with that spread needs "
-                f"{_seeds(needed)} seeds")
+        if len(each) > 1:
+            text = (f"{study['config']['name']}: its {len(each)} tested comparisons ({'; '.join(each)}) pool to sd "
+                    f"{variance ** 0.5:.2f} ({df} degrees of freedom; they share runs, so this is rough)")
+        else:
+            text = f"{study['config']['name']}: its one tested comparison ({each[0]})"
         sampling = _sampling_variance(study)
-        if sampling is not None and variance > 0:
-            larger = (max(variance - sampling, 0.0) + sampling / TEST_SET_FACTOR) ** 0.5
-            text += (f"; the test set's sentence sampling accounts for {min(sampling / variance, 1.0):.0%} of that "
-                     f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is "
-                     f"training: with a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
-                     f"{_seeds(runs_needed(gain, larger, alpha / m, power))} seeds would do")
+        if sampling is not None and sampling > variance:
+            # A difference's variance is training + sentence sampling: never below the sampling part.
+            needed = runs_needed(gain, sampling ** 0.5, alpha / m, power)
+            text += (f"; that is below the spread the test set's sentence sampling alone gives a difference (paired "
+                     f"sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), so the plan takes that SE: a "
+                     f"comparison needs {_seeds(needed)} seeds, and with a test set {TEST_SET_FACTOR} times larger "
+                     f"at least {_seeds(runs_needed(gain, (sampling / TEST_SET_FACTOR) ** 0.5, alpha / m, power))}")
+        else:
+            needed = runs_needed(gain, variance ** 0.5, alpha / m, power)
+            text += f", and a comparison with that spread needs {_seeds(needed)} seeds"
+            if sampling is not None and variance > 0:
+                larger = (variance - sampling + sampling / TEST_SET_FACTOR) ** 0.5
+                text += (f"; the test set's sentence sampling accounts for {sampling / variance:.0%} of that "
+                         f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is "
+                         f"training: with a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
+                         f"{_seeds(runs_needed(gain, larger, alpha / m, power))} seeds would do")
         parts.append(text)
         if needed is not None:
             total_runs += needed * len(study["config"]["systems"])
