@@ -531,7 +531,8 @@ def provenance_text(provenance: dict) -> str:
     """What the archived cells record about the code and the host that computed them: the page's
     sentences on whether repeats are comparable to the last bit, computed from the cells."""
     n, code, hosts = provenance["repeats"], provenance["code"], provenance["cpu_capability"]
-    if len(code) == 1 and code[0]["value"]:
+    one_known_version = len(code) == 1 and code[0]["value"]
+    if one_known_version:
         text = f"The cells of all {n} repeats record the same code, {code[0]['value']}."
     elif len(code) == 1:
         text = (f"The cells of the {n} repeats do not record the code that trained them (cells written by "
@@ -542,7 +543,7 @@ def provenance_text(provenance: dict) -> str:
         text = f"The cells record {len(known)} version{'s' if len(known) != 1 else ''} of the code ({'; '.join(known)})"
         text += "".join(f"; the cells of repeats {g['repeats']} do not record theirs" for g in code if not g["value"])
         text += "."
-    if not (len(code) == 1 and code[0]["value"]):
+    if not one_known_version:
         text += (" Where the code may differ, the `seconds` of cells from different repeats are not comparable, "
                  "and an archived cell may not retrain to the last bit with today's code: the project tests a "
                  "change to the grid's computation against the former computation to a tolerance "
