@@ -40,6 +40,7 @@ from .cell_archive import pack, unpack
 from .cli import base_parser, start, write_results
 from .figures import png_figure
 from .files import read_json, write_json
+from ..host import describe_code, describe_host
 from .paper import FIGURE4_READ
 
 TABLE2_RATIO = 0.2  # train positives:negatives 8:2
@@ -125,9 +126,10 @@ def main(argv=None) -> dict:
     todo = [(m, r, rep) for m, r, rep in jobs if not (cells_dir / f"{m}__{r}__{rep}.json").is_file()]
     if not args.summarize_only:
         for m, r, rep in tqdm(todo, desc="method x ratio x repeat"):
-            write_json(cells_dir / f"{m}__{r}__{rep}.json",
-                       g.run_cell(m, r, rep, args.seed, sizes=sizes, max_steps=max_steps, patience=patience,
-                                  eval_every=eval_every))
+            cell = g.run_cell(m, r, rep, args.seed, sizes=sizes, max_steps=max_steps, patience=patience,
+                              eval_every=eval_every)
+            # As the tabular cells: whether two archived repeats can agree to the last bit depends on both.
+            write_json(cells_dir / f"{m}__{r}__{rep}.json", {**cell, "host": describe_host(), "code": describe_code()})
             if args.cell_archive is not None:
                 pack(cells_dir, args.cell_archive, stems=stems)
     # Only whole repeats: every method is compared on the same data (a stopped run leaves a partial one).

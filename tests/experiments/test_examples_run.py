@@ -100,6 +100,18 @@ def test_gaussian_sweep_covers_table2_and_figure4(run):
     assert res["bayes_nonzeros"] == 11
 
 
+def test_the_gaussian_cells_record_their_code_and_host(run):
+    # As the tabular cells do: whether two archived repeats can agree to the last bit depends on both.
+    out, _, _ = run
+    cells = sorted((out / "cells" / "gaussian-smoke-seed0").glob("*.json"))
+    assert cells
+    for path in cells:
+        cell = json.loads(path.read_text())
+        assert cell["code"] == describe_code()
+        assert cell["host"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert cell["host"]["cores"] == os.cpu_count()
+
+
 def test_binary_classification_table_is_complete(run):
     out, _, _ = run
     res = _json(out, "binary_classification")
