@@ -259,6 +259,31 @@ def test_the_machine_sentence_names_torchs_kernels_when_recorded():
     assert "on Some CPU (2 logical cores), Linux (2 runs; torch 2.13.0 with AVX2 kernels)" in every_run_recorded
 
 
+def test_the_machine_sentence_numbers_the_hosts_and_names_seeds_split_across_them():
+    """Matched seeds share data order and initial weights; on two hosts their runs may also round
+    differently, so the page says which seeds' runs ran on more than one host, from the records."""
+    from stk_nmt.translation.study.render import _wall_clock
+
+    a = {"cpu": "Some CPU", "cores": 2, "system": "Linux-a", "load_average": [1.0, 1, 1], "torch": "2.13.0",
+         "cpu_capability": "AVX2"}
+    b = {**a, "system": "Linux-b", "cpu_capability": "AVX512"}
+
+    def run(label, seed, machine):
+        return {"label": label, "seed": seed, "seconds": 600.0, "machine": machine}
+
+    runs = [run("base", 1, a), run("stk", 1, a), run("base", 2, a), run("stk", 2, b), run("atk", 2, b),
+            run("base", 3, b)]
+    text = _wall_clock(runs)
+    assert ("on host 1, Some CPU (2 logical cores), Linux-a (3 runs; torch 2.13.0 with AVX2 kernels); "
+            "host 2, Some CPU (2 logical cores), Linux-b (3 runs; torch 2.13.0 with AVX512 kernels)") in text
+    assert text.endswith("; seed 2's runs ran on 2 hosts (host 1: base; host 2: stk, atk), so its matched "
+                         "comparisons may also differ in rounding")
+    # One host: no numbers, no split.
+    one = _wall_clock([run("base", 1, a), run("stk", 1, a)])
+    assert "on Some CPU (2 logical cores), Linux-a (2 runs; torch 2.13.0 with AVX2 kernels)" in one
+    assert "host 1" not in one and "ran on" not in one
+
+
 def test_the_budget_names_the_code_the_runs_record():
     from stk_nmt.translation.study.render import _code_sentence
 

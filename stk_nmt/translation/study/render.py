@@ -198,12 +198,31 @@ def _wall_clock(runs: list[dict]) -> str:
                  f"{max(r['finished_at'] for r in timed)} (UTC)")
     machines = [r["machine"] for r in runs if r.get("machine")]
     if machines:
-        names = [_host_runs(host, group) for host, group in _by_host(machines).items()]
+        hosts = _by_host(machines)
+        names = [_host_runs(host, group) for host, group in hosts.items()]
+        if len(hosts) > 1:
+            names = [f"host {i}, {name}" for i, name in enumerate(names, 1)]
         loads = [m["load_average"][0] for m in machines] + [r["load_average_end"][0] for r in runs
                                                             if r.get("load_average_end")]
         text += (f", on {'; '.join(names)}; 1-minute load average at the starts and ends of the runs "
                  f"{min(loads):.1f} to {max(loads):.1f}")
+        if len(hosts) > 1:
+            text += _seeds_across_hosts(runs, list(hosts))
     return text
+
+
+def _seeds_across_hosts(runs: list[dict], hosts: list[str]) -> str:
+    """Matched seeds share data order and initial weights, but runs on different hosts may round
+    differently (other CPUs or kernels), which loosens the pairing: name the seeds it concerns."""
+    by_seed = {}
+    for r in runs:
+        if r.get("machine"):
+            number = hosts.index(_host_name(r["machine"])) + 1
+            by_seed.setdefault(r["seed"], {}).setdefault(number, []).append(r["label"])
+    split = [(seed, groups) for seed, groups in sorted(by_seed.items()) if len(groups) > 1]
+    return "".join(f"; seed {seed}'s runs ran on {len(groups)} hosts ("
+                   + "; ".join(f"host {n}: {', '.join(labels)}" for n, labels in sorted(groups.items()))
+                   + "), so its matched comparisons may also differ in rounding" for seed, groups in split)
 
 
 def _code_sentence(runs: list[dict]) -> str:
@@ -219,10 +238,14 @@ def _code_sentence(runs: list[dict]) -> str:
     return text + (f"; {missing} run{'s do' if missing != 1 else ' does'} not record it." if missing else ".")
 
 
+def _host_name(machine: dict) -> str:
+    return f"{machine['cpu']} ({machine['cores']} logical cores), {machine['system']}"
+
+
 def _by_host(machines: list[dict]) -> dict[str, list[dict]]:
     hosts = {}
     for m in machines:
-        hosts.setdefault(f"{m['cpu']} ({m['cores']} logical cores), {m['system']}", []).append(m)
+        hosts.setdefault(_host_name(m), []).append(m)
     return dict(sorted(hosts.items()))
 
 
