@@ -199,15 +199,14 @@ def _wall_clock(runs: list[dict]) -> str:
     machines = [r["machine"] for r in runs if r.get("machine")]
     if machines:
         hosts = _by_host(machines)
-        names = [_host_runs(host, group) for host, group in hosts.items()]
+        names, split = [_host_runs(host, group) for host, group in hosts.items()], ""
         if len(hosts) > 1:
             names = [f"host {i}, {name}" for i, name in enumerate(names, 1)]
+            split = _seeds_across_hosts(runs, list(hosts))
         loads = [m["load_average"][0] for m in machines] + [r["load_average_end"][0] for r in runs
                                                             if r.get("load_average_end")]
         text += (f", on {'; '.join(names)}; 1-minute load average at the starts and ends of the runs "
-                 f"{min(loads):.1f} to {max(loads):.1f}")
-        if len(hosts) > 1:
-            text += _seeds_across_hosts(runs, list(hosts))
+                 f"{min(loads):.1f} to {max(loads):.1f}{split}")
     return text
 
 
