@@ -7,7 +7,7 @@ from pathlib import Path
 
 import stk_nmt
 from stk_nmt.host import describe_code
-from stk_nmt.experiments.make_results import repeat_ranges, repeats_by
+from stk_nmt.experiments.provenance import repeat_ranges, repeats_by
 from stk_nmt.experiments.report import provenance_text
 
 PACKAGE = Path(stk_nmt.__file__).parent

@@ -41,6 +41,7 @@ from .cli import base_parser, start, write_results
 from .figures import png_figure
 from .files import read_json, write_json
 from ..host import describe_code, describe_host
+from .provenance import cell_provenance
 from .paper import FIGURE4_READ
 
 TABLE2_RATIO = 0.2  # train positives:negatives 8:2
@@ -151,7 +152,8 @@ def main(argv=None) -> dict:
               "bayes_accuracy": 100.0 * g.bayes_accuracy(),
               "bayes_para_f1": g.para_f1(bayes, g.true_support()),
               "capped": sum(not c["stopped_early"] for c in cells), "cells": len(cells),
-              "cell_seconds": sum(c["seconds"] for c in cells), "elapsed_s": time.perf_counter() - t0}
+              "cell_seconds": sum(c["seconds"] for c in cells), "elapsed_s": time.perf_counter() - t0,
+              "provenance": cell_provenance(cells) if cells else None}
     write_results(out, "imbalance_sweep", result, rows)
     if figure4:  # a Table 2 only run (the sensitivity run) has no figure
         plot(figure4, out / "imbalance_sweep.png")

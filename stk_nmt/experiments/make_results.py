@@ -33,12 +33,12 @@ from typing import Optional
 
 from stk_nmt.files import locked_folder
 
-from ..host import code_name
 from .cell_archive import unpack
 from .cli import base_parser, start
 from . import binary_classification, imbalance_sweep
 from .datasets import CLASSIFICATION
 from .files import atomic_write_text, read_json, write_json
+from .provenance import cell_provenance
 from .report import render_page
 from .table_runs import MODES, run_table
 from .tabular import METHODS
@@ -64,41 +64,15 @@ def full_logistic_summary(out: Path, seed: int):
     if summary["cells_done"] == 0:
         return None
     summary["selected_capped"] = sum(r["selected_hit_epoch_cap"] for r in summary["rows"])
-    per_repeat, codes, capabilities = {}, {}, {}
-    for path in (out / "cells" / f"full-seed{seed}").glob("*.json"):
-        cell = read_json(path)
+    cells = [read_json(path) for path in (out / "cells" / f"full-seed{seed}").glob("*.json")]
+    per_repeat = {}
+    for cell in cells:
         per_repeat[cell["repeat"]] = per_repeat.get(cell["repeat"], 0.0) + cell["seconds"]
-        codes.setdefault(cell["repeat"], set()).add(code_name(cell.get("code")))
-        capabilities.setdefault(cell["repeat"], set()).add(cell.get("host", {}).get("cpu_capability"))
     if per_repeat:
         lo, hi = min(per_repeat, key=per_repeat.get), max(per_repeat, key=per_repeat.get)
         summary["repeat_seconds"] = {"min": per_repeat[lo], "argmin": lo, "max": per_repeat[hi], "argmax": hi}
-        summary["provenance"] = {"code": repeats_by(codes), "cpu_capability": repeats_by(capabilities),
-                                 "repeats": len(per_repeat)}
+        summary["provenance"] = cell_provenance(cells)
     return summary
-
-
-def repeats_by(values: dict[int, set]) -> list[dict]:
-    """Repeats grouped by what their cells record (a repeat whose cells disagree is its own group, its
-    values joined): [{"value": ..., "repeats": "0-12, 15"}], unrecorded (None) last."""
-    groups = {}
-    for repeat, found in values.items():
-        known = sorted(str(v) for v in found if v is not None)
-        value = "; ".join(known + (["not recorded by some of its cells"] if None in found else [])) if known else None
-        groups.setdefault(value, []).append(repeat)
-    return [{"value": value, "repeats": repeat_ranges(repeats), "count": len(repeats)}
-            for value, repeats in sorted(groups.items(), key=lambda item: (item[0] is None, min(item[1])))]
-
-
-def repeat_ranges(repeats: list[int]) -> str:
-    """[0, 1, 2, 5, 7, 8] -> '0-2, 5, 7-8'."""
-    spans = []
-    for r in sorted(repeats):
-        if spans and r == spans[-1][1] + 1:
-            spans[-1][1] = r
-        else:
-            spans.append([r, r])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def gaussian_full_summary(out: Path, archive: Path, seed: int, patience: Optional[int] = None) -> Optional[dict]:

@@ -527,9 +527,10 @@ def departures_config(results: dict, full_logistic: Optional[dict], gaussian: Op
                                                                             "eval_every", "capped", "cells")}}
 
 
-def provenance_text(provenance: dict) -> str:
+def provenance_text(provenance: dict, verify: bool = True) -> str:
     """What the archived cells record about the code and the host that computed them: the page's
-    sentences on whether repeats are comparable to the last bit, computed from the cells."""
+    sentences on whether repeats are comparable to the last bit, computed from the cells.
+    verify: name cell_verify, which retrains the tabular grid's cells (not the Gaussian sweep's)."""
     n, code, hosts = provenance["repeats"], provenance["code"], provenance["cpu_capability"]
     one_known_version = len(code) == 1 and code[0]["value"]
     if one_known_version:
@@ -545,13 +546,14 @@ def provenance_text(provenance: dict) -> str:
         text += "."
     if not one_known_version:
         text += (" Where the code may differ, the `seconds` of cells from different repeats are not comparable, "
-                 "and an archived cell may not retrain to the last bit with today's code: the project tests a "
-                 "change to the grid's computation against the former computation to a tolerance "
-                 "(tests/experiments/test_examples_batched.py), not bit for bit.")
-    text += (" `python -m stk_nmt.experiments.cell_verify --archive ARCHIVE --repeat R --cells "
-             "dataset__loss__aggregate ...` retrains cells and names the first value that differs. The last "
-             "bits also depend on the host: torch picks its vectorised CPU kernels by the instruction set "
-             "(AVX2, AVX-512, ...), and these round differently. ")
+                 "and an archived cell may not retrain to the last bit with today's code")
+        text += (": the project tests a change to the grid's computation against the former computation to a "
+                 "tolerance (tests/experiments/test_examples_batched.py), not bit for bit." if verify else ".")
+    if verify:
+        text += (" `python -m stk_nmt.experiments.cell_verify --archive ARCHIVE --repeat R --cells "
+                 "dataset__loss__aggregate ...` retrains cells and names the first value that differs.")
+    text += (" The last bits also depend on the host: torch picks its vectorised CPU kernels by the instruction "
+             "set (AVX2, AVX-512, ...), and these round differently. ")
     recorded = [f"{g['value']} in repeats {g['repeats']}" for g in hosts if g["value"]]
     missing = [g["repeats"] for g in hosts if not g["value"]]
     if recorded:
@@ -559,7 +561,7 @@ def provenance_text(provenance: dict) -> str:
         text += f"; those of repeats {missing[0]} do not." if missing else "."
     else:
         text += f"The cells of the {n} repeats do not record torch's CPU kernels (today's cells do: `host`)."
-    return text + " cell_verify says whether an archived repeat's kernels match this machine's."
+    return text + (" cell_verify says whether an archived repeat's kernels match this machine's." if verify else "")
 
 
 def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
@@ -602,6 +604,10 @@ def render_page(results: dict, runtimes: Dict[str, float], mode: str, seed: int,
     if gauss_res:
         ctx["g"] = gauss_res
         ctx["gauss"] = gaussian_tables(gauss_res, gaussian_sensitivity)
+        if gauss_res.get("provenance"):
+            ctx["gauss_provenance"] = provenance_text(gauss_res["provenance"], verify=False)
+        if (gaussian_sensitivity or {}).get("provenance"):
+            ctx["sensitivity_provenance"] = provenance_text(gaussian_sensitivity["provenance"], verify=False)
     if "timing" in results:
         ctx["timing"] = timing_tables(results["timing"])
     if "synthetic_2d" in results:

@@ -112,6 +112,40 @@ def test_the_gaussian_cells_record_their_code_and_host(run):
         assert cell["host"]["cores"] == os.cpu_count()
 
 
+def test_the_gaussian_section_says_what_its_cells_record_about_code_and_host(run):
+    # The results page's provenance paragraph covered the tabular grid only; the Gaussian section said
+    # nothing of the code and kernels behind its cells.
+    out, _, page = run
+    res = _json(out, "imbalance_sweep")
+    code = describe_code()
+    name = f"package source `{code['source_sha256']}`"
+    if code["commit"]:
+        name += f" (commit `{code['commit'][:10]}`{', with local changes' if code['modified'] else ''})"
+    repeats = "0" if res["repeats_done"] == 1 else f"0-{res['repeats_done'] - 1}"
+    assert res["provenance"] == {"repeats": res["repeats_done"],
+                                 "code": [{"value": name, "repeats": repeats, "count": res["repeats_done"]}],
+                                 "cpu_capability": [{"value": torch.backends.cpu.get_cpu_capability(),
+                                                     "repeats": repeats, "count": res["repeats_done"]}]}
+    section = page.read_text().split("## Gaussian d = 200")[1].split("\n## ")[0]
+    assert f"record the same code, {name}." in section
+    assert f"torch's CPU kernels ({torch.backends.cpu.get_cpu_capability()} in repeats {repeats})" in section
+    assert "cell_verify" not in section  # it retrains tabular cells only
+
+
+def test_archived_gaussian_cells_that_record_nothing_are_said_to(tmp_path):
+    # docs/results-cells/gaussian predates the cells' `code` and `host`: the page must say so.
+    from stk_nmt.experiments.provenance import cell_provenance
+    from stk_nmt.experiments.report import provenance_text
+    cells = [{"method": "stk", "neg_ratio": 0.2, "repeat": r} for r in range(3)]
+    provenance = cell_provenance(cells)
+    assert provenance == {"repeats": 3, "code": [{"value": None, "repeats": "0-2", "count": 3}],
+                          "cpu_capability": [{"value": None, "repeats": "0-2", "count": 3}]}
+    text = provenance_text(provenance, verify=False)
+    assert text.startswith("The cells of the 3 repeats do not record the code that trained them")
+    assert "do not record torch's CPU kernels" in text and "cell_verify" not in text
+    assert "test_examples_batched" not in text  # that test is about the tabular grid's computation
+
+
 def test_binary_classification_table_is_complete(run):
     out, _, _ = run
     res = _json(out, "binary_classification")
