@@ -72,3 +72,53 @@ def test_the_grid_keeps_german_out(tmp_path):
     with pytest.raises(ValueError, match="German"):
         cli.main(["grid", "--preset", "catalogs", "--data-root", str(tmp_path), "--work-root", str(tmp_path),
                   "--records", str(tmp_path), "--pairs", "fr", "de"])
+
+
+RERUN = ["rerun", "--preset", "catalogs", "--data-root", "data", "--work-root", "work", "--records", "records",
+         "--pair", "fr", "--system", "baseline", "--seed", "4"]
+
+
+def test_a_rerun_trains_one_recorded_run_again_in_its_own_folder(tmp_path, monkeypatch):
+    # The grid's settings for that pair and seed, its own run folder beside the grid's runs, its record
+    # in RECORDS/<pair>/reruns/ (the rerun's training itself is run_one's, tested with the grid).
+    from stk_nmt.translation.study import grid
+    from stk_nmt.translation.study import records as study_records
+
+    records = tmp_path / "records"
+    study_records.write_corpus_record(records / "fr", {"name": "fr"}, type("C", (), {
+        "config": {}, "manifest": {"config": {"corpus": "c"}}, "root": tmp_path, "references": lambda s, x: []})())
+    argv = [a.replace("records", str(records)).replace("work", str(tmp_path / "work")).replace(
+        "data", str(tmp_path / "data")) if a in ("records", "work", "data") else a for a in RERUN]
+    with pytest.raises(ValueError, match="--seed 4.*no recorded run"):
+        cli.main(argv)  # nothing recorded for baseline seed 4 yet
+    run_dir = tmp_path / "old" / "runs" / "baseline" / "seed4"
+    run_dir.mkdir(parents=True)
+    (run_dir / "result.json").write_text('{"hypotheses": "hyp"}')
+    (run_dir / "hyp").write_text("x\n")
+    study_records.pack_run(records / "fr", "baseline", 4, run_dir)
+
+    seen = []
+
+    def fake_run_one(config, system, seed, corpus, run_dir, key=None):
+        seen.append((config["seeds"], config["max_update"], system.spec, seed, run_dir))
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "hyp").write_text("y\n")
+        (run_dir / "result.json").write_text('{"hypotheses": "hyp"}')
+        return {"bleu": 1.0, "chrf": 2.0, "length_ratio": 1.0, "seconds": 3.0}
+
+    monkeypatch.setattr(grid, "run_one", fake_run_one)
+    corpus = type("Corpus", (), {"config": {}})()
+    monkeypatch.setattr(grid, "PreparedCorpus", type("P", (), {"load": staticmethod(lambda data: corpus)}))
+    monkeypatch.setattr(grid, "corpus_hashes", lambda corpus: {"train": {}, "decode": {}, "analysis": {}})
+    monkeypatch.setattr(grid, "check_same_corpus", lambda records, corpus: None)
+    (tmp_path / "data" / "catalogs.en-fr" / "data-bin").mkdir(parents=True)
+    archive = cli.main(argv)
+    assert seen == [([4], 800, "baseline", 4, tmp_path / "work" / "study-fr" / "reruns" / "baseline__seed4__r1")]
+    assert archive == records / "fr" / "reruns" / "baseline__seed4__r1.tar.xz" and archive.is_file()
+    cli.main(argv)  # a second rerun gets the next number
+    assert seen[-1][-1].name == "baseline__seed4__r2"
+
+
+def test_a_rerun_names_a_system_the_preset_does_not_have(tmp_path):
+    with pytest.raises(ValueError, match="--system 'stk:0.5'"):
+        cli.main([*RERUN[:-4], "--system", "stk:0.5", "--seed", "4"])

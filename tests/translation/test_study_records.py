@@ -86,3 +86,27 @@ def test_records_of_another_corpus_are_refused(tmp_path):
     other.manifest = {"config": {"corpus": "catalogs-fr-bbbb"}}
     with pytest.raises(ValueError, match="catalogs-fr-bbbb"):
         study_records.check_same_corpus(records, other)
+
+
+def test_a_rerun_of_a_recorded_run_is_packed_apart_and_comes_back_with_the_records(tmp_path):
+    # A rerun (same system, seed and settings) measures how far a run moves with nothing changed but
+    # where it ran; it must not replace or join the grid's runs.
+    records = tmp_path / "records"
+    study_records.write_corpus_record(records, {"name": "fr", "systems": ["baseline"], "seeds": [4]}, Corpus(tmp_path))
+    grid_run = tmp_path / "work" / "runs" / "baseline" / "seed4"
+    finished_run(grid_run)
+    study_records.pack_run(records, "baseline", 4, grid_run)
+    assert study_records.next_rerun(records, "baseline", 4) == 1
+    rerun = tmp_path / "work" / "reruns" / "baseline__seed4__r1"
+    finished_run(rerun)
+    archive = study_records.pack_rerun(records, "baseline", 4, 1, rerun)
+    assert archive == records / "reruns" / "baseline__seed4__r1.tar.xz"
+    assert study_records.pack_rerun(records, "baseline", 4, 1, rerun) is None  # never rewritten
+    assert study_records.next_rerun(records, "baseline", 4) == 2 and study_records.next_rerun(records, "baseline", 5) == 1
+
+    study_records.unpack_study(records, tmp_path / "fresh")
+    assert sorted(p.name for p in (tmp_path / "fresh" / "runs").iterdir()) == ["baseline"]
+    back = tmp_path / "fresh" / "reruns" / "baseline__seed4__r1"
+    assert (back / "result.json").read_bytes() == (rerun / "result.json").read_bytes()
+    assert study_records.rerun_results(tmp_path / "fresh") == [{"hypotheses": "hyp.test.test.fr", "bleu": 21.5,
+                                                                "rerun": 1}]

@@ -284,6 +284,48 @@ def test_the_machine_sentence_numbers_the_hosts_and_names_seeds_split_across_the
     assert "host 1" not in one and "ran on" not in one
 
 
+def test_a_rerun_of_the_same_seed_is_set_beside_the_grids_run_with_its_differences():
+    """The same system and seed trained again (same run key) on another host: the page gives both runs
+    and the differences, computed from the two records, and says what differed."""
+    from stk_nmt.translation.study.render import rerun_section
+
+    a = {"cpu": "CPU A", "cores": 2, "system": "Linux-a", "torch": "2.13.0", "cpu_capability": "AVX512",
+         "load_average": [1.0, 1, 1]}
+    b = {**a, "cpu": "CPU B"}
+    code_a = {"stk_nmt": "0.1.0", "source_sha256": "a" * 16, "commit": "1111111111aa", "modified": False}
+    code_b = {**code_a, "source_sha256": "b" * 16, "commit": "2222222222bb"}
+
+    def result(bleu, chrf, ratio, nll, machine, code, key="k"):
+        return {"system": "baseline", "label": "baseline (lsce)", "seed": 4, "bleu": bleu, "chrf": chrf,
+                "length_ratio": ratio, "machine": machine, "code": code, "key": key,
+                "log": {"valid": [{"num_updates": 400.0, "nll_loss": 3.6}, {"num_updates": 800.0, "nll_loss": nll}]}}
+
+    study = {"runs": [result(35.85, 54.85, 0.948, 2.526, a, code_a)],
+             "reruns": [{**result(36.39, 55.55, 1.004, 2.525, b, code_b), "rerun": 1}]}
+    text = "\n".join(rerun_section(study, "##"))
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| baseline")]
+    assert rows == [["baseline (lsce)", "4", "grid", "CPU A (2 logical cores), Linux-a, AVX512", "35.85", "54.85",
+                     "0.948", "2.526"],
+                    ["baseline (lsce)", "4", "rerun 1", "CPU B (2 logical cores), Linux-a, AVX512", "36.39", "55.55",
+                     "1.004", "2.525"]]
+    # Differences by hand: 36.39 - 35.85, 55.55 - 54.85, 1.004 - 0.948, 2.525 - 2.526.
+    assert ("baseline (lsce), seed 4, rerun 1: BLEU +0.54, chrF +0.70, hyp/ref length +0.056, validation nll "
+            "at update 800 -0.001 bits/token") in text
+    assert "same run key" in text and "another host" in text
+    assert ("another host, package source `bbbbbbbbbbbbbbbb` (commit `2222222222`) (the grid's run: package source "
+            "`aaaaaaaaaaaaaaaa` (commit `1111111111`)).") in text
+    assert "Command:" not in text  # a study without a grid preset: no rerun command to name
+    study["config"] = {"preset": "catalogs", "name": "fr", "command": "python -m stk_nmt.translation.study grid "
+                       "--preset catalogs --data-root d --work-root w --records r --pairs fr es"}
+    assert ("Command: `python -m stk_nmt.translation.study rerun --preset catalogs --data-root d --work-root w "
+            "--records r --pair fr --system baseline --seed 4`.") in "\n".join(rerun_section(study, "##"))
+    # Same host, same code, another key: said so, not passed off as a rerun of the same settings.
+    other = {**result(36.0, 55.0, 0.95, 2.5, a, code_a, key="other"), "rerun": 1}
+    text = "\n".join(rerun_section({"runs": study["runs"], "reruns": [other]}, "##"))
+    assert "the same host" in text and "another run key" in text and "package source" not in text.split("rerun 1:")[1]
+    assert rerun_section({"runs": study["runs"], "reruns": []}, "##") == []
+
+
 def test_the_budget_names_the_code_the_runs_record():
     from stk_nmt.translation.study.render import _code_sentence
 

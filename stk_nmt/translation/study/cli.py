@@ -6,6 +6,8 @@
     python -m stk_nmt.translation.study page --studies work/study-fr work/study-es --out docs/study.md
     python -m stk_nmt.translation.study grid --preset catalogs --data-root work/data --work-root work \
         --records docs/study-runs [--pairs fr es it] [--seeds 1 2 3 4 5]
+    python -m stk_nmt.translation.study rerun --preset catalogs --data-root work/data --work-root work \
+        --records docs/study-runs --pair fr --system baseline --seed 4
     python -m stk_nmt.translation.study page --records docs/study-runs/fr docs/study-runs/es --out docs/study.md
 
 `run` trains every (system, seed) with the same recipe and update budget (fairseq-train, resumed from
@@ -33,6 +35,8 @@ of a named study. `grid` runs a preset over several catalog pairs (preparing a m
 ordered seed by seed: all systems of seed 1 on every pair, then seed 2, ... so that an interrupted grid
 leaves whole matched seeds; each finished run is packed into RECORDS/<pair>/ (records.py), from
 which `page --records` re-renders the page in a fresh clone. Re-running the same command resumes.
+`rerun` trains one recorded grid run again with the grid's settings (same run key), typically on
+another machine, and records it in RECORDS/<pair>/reruns/; the page sets it beside the grid's run.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from pathlib import Path
 from ...cli import prog_name
 from ..fairseq_run import add_fairseq_train_args, attach_flag_values, fairseq_train_args
 from ..recipes import RECIPES
-from .grid import run_grid, run_study
+from .grid import run_grid, run_rerun, run_study
 from .page import compose_page, studies_from_records
 from .presets import PRESETS
 from .report import report_finished
@@ -91,6 +95,16 @@ def main(argv: list[str] | None = None) -> dict | str:
     grid.add_argument("--records", type=Path, required=True, help="records: RECORDS/<pair>/")
     grid.add_argument("--pairs", nargs="+", help="catalog target languages (default: the preset's)")
     grid.add_argument("--seeds", type=int, nargs="+", help="default: the preset's")
+    rerun = sub.add_parser("rerun", help="train one recorded grid run again with the same settings (elsewhere: "
+                                          "how far a run moves with nothing changed); recorded apart")
+    rerun.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    rerun.add_argument("--data-root", type=Path, required=True, help="as the grid's")
+    rerun.add_argument("--work-root", type=Path, required=True, help="as the grid's (the rerun trains in "
+                                                                    "WORK_ROOT/study-<pair>/reruns/)")
+    rerun.add_argument("--records", type=Path, required=True, help="as the grid's (packed into RECORDS/<pair>/reruns/)")
+    rerun.add_argument("--pair", required=True, help="catalog target language, e.g. fr")
+    rerun.add_argument("--system", required=True, help="a system of the preset, e.g. baseline or stk:0.96")
+    rerun.add_argument("--seed", type=int, required=True)
     rep = sub.add_parser("report", help="report the runs finished so far (marked partial when incomplete)")
     rep.add_argument("--work", type=Path, required=True)
     page = sub.add_parser("page", help="compose finished studies into a documentation page")
@@ -116,6 +130,9 @@ def main(argv: list[str] | None = None) -> dict | str:
     if args.command == "grid":
         return run_grid(PRESETS[args.preset], args.preset, args.data_root, args.work_root, args.records,
                         args.pairs, args.seeds, argv)
+    if args.command == "rerun":
+        return run_rerun(PRESETS[args.preset], args.preset, args.data_root, args.work_root, args.records,
+                         args.pair, args.system, args.seed, argv)
     preset = PRESETS.get(args.preset)
     args.systems = args.systems or (list(preset.systems) if preset else ["baseline", "stk:0.96", "stk:0.9", "stk:0.8"])
     args.seeds = args.seeds or (list(preset.seeds) if preset else [1, 2, 3])

@@ -16,7 +16,8 @@ from .config import CONFIG, claim
 from .integrity import corpus_hashes, run_key
 from .presets import Preset, grid_config
 from .progress import log
-from .records import check_same_corpus, pack_run, restore_runs, write_corpus_record
+from .records import (RERUNS, check_same_corpus, next_rerun, pack_rerun, pack_run, restore_runs, run_archive_path,
+                      write_corpus_record)
 from .report import report
 from .run import run_one
 from .systems import check_systems, parse_system
@@ -88,3 +89,43 @@ def run_grid(preset: Preset, preset_name: str, data_root: Path, work_root: Path,
             config = grid_config(preset, preset_name, pair, data, work, seed, seeds, argv)
             run_study(config, records=Path(records) / pair, write_report=False)
     log("grid finished")
+
+
+def run_rerun(preset: Preset, preset_name: str, data_root: Path, work_root: Path, records: Path, pair: str,
+              system_spec: str, seed: int, argv: list[str]) -> Path | None:
+    """Train a recorded grid run again with the grid's settings (same run key), in
+    WORK_ROOT/study-<pair>/reruns/<system>__seed<N>__r<K>/, and pack it into RECORDS/<pair>/reruns/.
+
+    The page sets it beside the grid's run: how far a run moves with nothing changed but where (and
+    by which package source) it ran. Resumable: an unfinished rerun K is continued, not renumbered."""
+    system = parse_system(system_spec)
+    if system.spec not in preset.systems:
+        raise ValueError(f"--system {system_spec!r} is not a system of preset {preset_name!r}: "
+                         f"{', '.join(preset.systems)}")
+    pair_records = Path(records) / pair
+    if not run_archive_path(pair_records, system.id, seed).is_file():
+        raise ValueError(f"--seed {seed} --system {system_spec!r}: no recorded run in {pair_records} to train again "
+                         f"(the grid records it first)")
+    data, work = Path(data_root) / f"catalogs.en-{pair}", Path(work_root) / f"study-{pair}"
+    if not (data / "data-bin").is_dir():
+        raise FileNotFoundError(f"--data-root {data_root}: no prepared en-{pair} corpus in {data} (the grid "
+                                f"command prepares it)")
+    corpus = PreparedCorpus.load(data)
+    check_same_corpus(pair_records, corpus)
+    config = grid_config(preset, preset_name, pair, data, work, seed, list(preset.seeds), argv)
+    reruns = work / RERUNS
+    reruns.mkdir(parents=True, exist_ok=True)
+    # Its own lock: a grid may be training in WORK (it holds WORK's) while this runs.
+    with locked_folder(reruns, "study rerun"):
+        rerun = next_rerun(pair_records, system.id, seed)
+        run_dir = reruns / f"{system.id}__seed{seed}__r{rerun}"
+        key = run_key(config, system.criterion_args(config["label_smoothing"], config["stk_args"]), seed,
+                      corpus_hashes(corpus), corpus.config)
+        log(f"rerun {rerun} of {system.label}, seed {seed} on en-{pair} -> {run_dir}")
+        result = run_one(config, system, seed, corpus, run_dir, key)
+        log(f"rerun {rerun}: BLEU {result['bleu']:.2f} chrF {result['chrf']:.2f} "
+            f"len ratio {result['length_ratio']:.3f} ({result['seconds']:.0f} s)")
+        archive = pack_rerun(pair_records, system.id, seed, rerun, run_dir)
+        if archive:
+            log(f"record of rerun {rerun} packed into {archive}")
+        return archive

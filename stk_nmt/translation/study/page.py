@@ -11,7 +11,7 @@ from ...data.io import atomic_write_text
 from ...files import read_json, write_json
 from .config import planned_runs
 from .progress import log
-from .records import unpack_study
+from .records import rerun_results, unpack_study
 from .report import report_finished
 
 
@@ -31,6 +31,7 @@ def compose_page(studies: list[Path], out: Path, title: str, intro: str = "",
             target = img_dir / f"study-{name}-{Path(rel).name}"
             shutil.copyfile(Path(work) / rel, target)
             study["figures"][key] = str(target.relative_to(out.parent))
+        study["reruns"] = rerun_results(Path(work))  # `study rerun`'s runs, set beside the grid's
         loaded.append(study)
     commands = ["## Reproduce", "", "Run each study (resumable: re-run the same command after an interruption; "
                 "it keeps every finished run; the grid prepares a missing catalog corpus itself), then compose "

@@ -25,6 +25,9 @@ from ...files import atomic_write, atomic_write_text, read_json, write_json
 
 CORPUS_RECORD = "corpus.json"
 RUN_ARCHIVE = re.compile(r"^(?P<system>[A-Za-z0-9.=_-]+)__seed(?P<seed>\d+)\.tar\.xz$")
+# A recorded run trained again with the same settings (`study rerun`): RECORDS/reruns/, apart from the grid's.
+RERUN_ARCHIVE = re.compile(r"^(?P<system>[A-Za-z0-9.=_-]+)__seed(?P<seed>\d+)__r(?P<rerun>\d+)\.tar\.xz$")
+RERUNS = "reruns"
 MEMBER = re.compile(r"^[A-Za-z0-9._-]+$")  # flat member names only: an archive cannot write elsewhere
 
 
@@ -47,9 +50,29 @@ def write_corpus_record(records: Path, config: dict, corpus) -> Path:
 
 def pack_run(records: Path, system_id: str, seed: int, run_dir: Path) -> Path | None:
     """Archive a finished run (result.json and its hypotheses) once; None when already archived."""
+    return _pack(run_archive_path(records, system_id, seed), run_dir)
+
+
+def rerun_archive_path(records: Path, system_id: str, seed: int, rerun: int) -> Path:
+    return Path(records) / RERUNS / f"{system_id}__seed{seed}__r{rerun}.tar.xz"
+
+
+def next_rerun(records: Path, system_id: str, seed: int) -> int:
+    """The number the next rerun of (system, seed) takes: 1 + the reruns already recorded."""
+    rerun = 1
+    while rerun_archive_path(records, system_id, seed, rerun).exists():
+        rerun += 1
+    return rerun
+
+
+def pack_rerun(records: Path, system_id: str, seed: int, rerun: int, run_dir: Path) -> Path | None:
+    """Archive a finished rerun once, as pack_run does a grid run; None when already archived."""
+    return _pack(rerun_archive_path(records, system_id, seed, rerun), run_dir)
+
+
+def _pack(target: Path, run_dir: Path) -> Path | None:
     run_dir = Path(run_dir)
     result = read_json(run_dir / "result.json")
-    target = run_archive_path(records, system_id, seed)
     if target.exists():
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +115,21 @@ def unpack_study(records: Path, work: Path) -> tuple[dict, RecordedCorpus]:
     if "catalogs" in record:
         write_json(work / "catalogs.json", record["catalogs"], indent=1)
     restore_runs(records, work)
+    for archive in sorted((records / RERUNS).glob("*.tar.xz")):
+        if RERUN_ARCHIVE.match(archive.name):
+            _extract(archive, work / RERUNS / archive.name[: -len(".tar.xz")])
     return config, RecordedCorpus(record, work)
+
+
+def rerun_results(work: Path) -> list[dict]:
+    """The finished reruns in WORK (WORK/reruns/<system>__seed<N>__r<K>/result.json), each with its
+    number as `rerun`, in name order."""
+    results = []
+    for path in sorted((Path(work) / RERUNS).glob("*/result.json")):
+        match = RERUN_ARCHIVE.match(path.parent.name + ".tar.xz")
+        if match:
+            results.append({**read_json(path), "rerun": int(match["rerun"])})
+    return results
 
 
 def _run_archives(records: Path):

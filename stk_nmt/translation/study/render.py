@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -262,6 +263,69 @@ def _host_runs(host: str, machines: list[dict]) -> str:
     return f"{host} ({count}; {', '.join(parts)})"
 
 
+def _last_valid_nll(run: dict) -> tuple[int, float] | None:
+    valid = [r for r in run["log"]["valid"] if "nll_loss" in r and "num_updates" in r]
+    return (int(valid[-1]["num_updates"]), valid[-1]["nll_loss"]) if valid else None
+
+
+def _rerun_command(config: dict | None, rerun: dict) -> str | None:
+    """The `study rerun` command of a grid study's rerun, with the grid command's folders."""
+    if not config or not config.get("preset"):
+        return None
+    words = shlex.split(config["command"])
+    folders = {w: words[i + 1] for i, w in enumerate(words[:-1]) if w in ("--data-root", "--work-root", "--records")}
+    if len(folders) < 3:
+        return None
+    return shlex.join(["python", "-m", "stk_nmt.translation.study", "rerun", "--preset", config["preset"],
+                       *(x for item in folders.items() for x in item), "--pair", config["name"],
+                       "--system", rerun["system"], "--seed", str(rerun["seed"])])
+
+
+def rerun_section(study: dict, heading: str = "#") -> list[str]:
+    """`study rerun`'s runs beside the grid's run of the same system and seed, with the differences:
+    how far a run moves when nothing changes but where (and by which package source) it ran."""
+    grid_runs = {(r["system"], r["seed"]): r for r in study["runs"]}
+    pairs = [(grid_runs[(r["system"], r["seed"])], r) for r in study.get("reruns", [])
+             if (r["system"], r["seed"]) in grid_runs]
+    if not pairs:
+        return []
+
+    def row(run, name):
+        machine = run.get("machine") or {}
+        host = f"{_host_name(machine)}, {machine.get('cpu_capability') or 'kernels not recorded'}" if machine else "not recorded"
+        nll = _last_valid_nll(run)
+        return [run["label"], run["seed"], name, host, f"{run['bleu']:.2f}", f"{run['chrf']:.2f}",
+                f"{run['length_ratio']:.3f}", f"{nll[1]:.3f}" if nll else ""]
+
+    rows, notes = [], []
+    for grid_run, rerun in pairs:
+        rows += [row(grid_run, "grid"), row(rerun, f"rerun {rerun['rerun']}")]
+        same_host = grid_run.get("machine") and rerun.get("machine") and \
+            row(grid_run, "")[3] == row(rerun, "")[3]
+        what = ["the same run key (data, flags, seed, decoding)" if rerun.get("key") == grid_run.get("key")
+                else "another run key (its settings differ from the grid run's)",
+                "the same host" if same_host else "another host"]
+        code, grid_code = code_name(rerun.get("code")), code_name(grid_run.get("code"))
+        if code != grid_code:
+            what.append(f"{code or 'a package source it does not record'} (the grid's run: {grid_code or 'not recorded'})")
+        nll, grid_nll = _last_valid_nll(rerun), _last_valid_nll(grid_run)
+        text = (f"{rerun['label']}, seed {rerun['seed']}, rerun {rerun['rerun']}: BLEU {rerun['bleu'] - grid_run['bleu']:+.2f}, "
+                f"chrF {rerun['chrf'] - grid_run['chrf']:+.2f}, hyp/ref length "
+                f"{rerun['length_ratio'] - grid_run['length_ratio']:+.3f}")
+        if nll and grid_nll and nll[0] == grid_nll[0]:
+            text += f", validation nll at update {nll[0]} {nll[1] - grid_nll[1]:+.3f} bits/token"
+        notes.append(f"- {text} against the grid's run; trained with {', '.join(what)}."
+                     + (f" Command: `{command}`." if (command := _rerun_command(study.get("config"), rerun)) else ""))
+    return [f"{heading}# The same run trained again", "",
+            tabulate(rows, headers=["system", "seed", "run", "host, torch kernels", "BLEU", "chrF", "hyp/ref length",
+                                    "valid nll (last validation)"], tablefmt="github", disable_numparse=True), "",
+            *notes, "",
+            "A rerun (`study rerun`) trains a recorded run again with the grid's settings. Matched seeds share "
+            "data order and initial weights, so a difference between a run and its rerun is what rounding (another "
+            "CPU, other kernels) or a change of code does by itself; the per-seed differences the tests above use "
+            "contain it too. Reruns are not part of any test on this page.", ""]
+
+
 SMOOTHER_WEIGHTS = {
     "srelu": ("SReLU's derivative 0.5 (1 + x / sqrt(x² + delta²)), x = loss − lam, which is 0.5 at lam and falls "
               "towards 0 below it but is never 0 (0.146 at lam − delta)"),
@@ -378,6 +442,7 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
     curve = curve_table(study)
     if curve:
         lines += [f"{heading}# Validation curve", "", *curve]
+    lines += rerun_section(study, heading)
     figs = study.get("figures", {})
     if figs:
         lines += [f"{heading}# Figures", ""]
