@@ -108,5 +108,8 @@ def test_a_rerun_of_a_recorded_run_is_packed_apart_and_comes_back_with_the_recor
     assert sorted(p.name for p in (tmp_path / "fresh" / "runs").iterdir()) == ["baseline"]
     back = tmp_path / "fresh" / "reruns" / "baseline__seed4__r1"
     assert (back / "result.json").read_bytes() == (rerun / "result.json").read_bytes()
+    # The same translations as the grid's run ("un\ndeux" both): 0 of 2 differ.
     assert study_records.rerun_results(tmp_path / "fresh") == [{"hypotheses": "hyp.test.test.fr", "bleu": 21.5,
-                                                                "rerun": 1}]
+                                                                "rerun": 1, "translations_differing": [0, 2]}]
+    (back / "hyp.test.test.fr").write_text("un\ntrois\n")
+    assert study_records.rerun_results(tmp_path / "fresh")[0]["translations_differing"] == [1, 2]

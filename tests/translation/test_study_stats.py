@@ -312,6 +312,11 @@ def test_a_rerun_of_the_same_seed_is_set_beside_the_grids_run_with_its_differenc
     assert ("baseline (lsce), seed 4, rerun 1: BLEU +0.54, chrF +0.70, hyp/ref length +0.056, validation nll "
             "at update 800 -0.001 bits/token") in text
     assert "same run key" in text and "another host" in text
+    assert "test translations" not in text  # not compared (no count in the record): nothing said
+    study["reruns"][0]["translations_differing"] = [1337, 1722]
+    assert "; 1337 of its 1722 test translations differ from the grid run's." in "\n".join(rerun_section(study, "##"))
+    study["reruns"][0]["translations_differing"] = [0, 1722]
+    assert "; its 1722 test translations are the grid run's, line for line." in "\n".join(rerun_section(study, "##"))
     assert ("another host, package source `bbbbbbbbbbbbbbbb` (commit `2222222222`) (the grid's run: package source "
             "`aaaaaaaaaaaaaaaa` (commit `1111111111`)).") in text
     assert "Command:" not in text  # a study without a grid preset: no rerun command to name

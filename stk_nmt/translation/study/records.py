@@ -123,12 +123,21 @@ def unpack_study(records: Path, work: Path) -> tuple[dict, RecordedCorpus]:
 
 def rerun_results(work: Path) -> list[dict]:
     """The finished reruns in WORK (WORK/reruns/<system>__seed<N>__r<K>/result.json), each with its
-    number as `rerun`, in name order."""
+    number as `rerun` and, when the grid's run is in WORK too, `translations_differing`: [test
+    translations that differ from the grid run's, test translations]; in name order."""
     results = []
     for path in sorted((Path(work) / RERUNS).glob("*/result.json")):
         match = RERUN_ARCHIVE.match(path.parent.name + ".tar.xz")
-        if match:
-            results.append({**read_json(path), "rerun": int(match["rerun"])})
+        if not match:
+            continue
+        result = {**read_json(path), "rerun": int(match["rerun"])}
+        grid_run = Path(work) / "runs" / match["system"] / f"seed{match['seed']}"
+        if (grid_run / "result.json").is_file():
+            ours = (path.parent / result["hypotheses"]).read_text(encoding="utf-8").splitlines()
+            theirs = (grid_run / read_json(grid_run / "result.json")["hypotheses"]).read_text(encoding="utf-8").splitlines()
+            differing = sum(a != b for a, b in zip(ours, theirs)) + abs(len(ours) - len(theirs))
+            result["translations_differing"] = [differing, max(len(ours), len(theirs))]
+        results.append(result)
     return results
 
 

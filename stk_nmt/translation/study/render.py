@@ -314,7 +314,12 @@ def rerun_section(study: dict, heading: str = "#") -> list[str]:
                 f"{rerun['length_ratio'] - grid_run['length_ratio']:+.3f}")
         if nll and grid_nll and nll[0] == grid_nll[0]:
             text += f", validation nll at update {nll[0]} {nll[1] - grid_nll[1]:+.3f} bits/token"
-        notes.append(f"- {text} against the grid's run; trained with {', '.join(what)}."
+        text += f" against the grid's run; trained with {', '.join(what)}"
+        if rerun.get("translations_differing"):
+            differing, total = rerun["translations_differing"]
+            text += (f"; {differing} of its {total} test translations differ from the grid run's" if differing
+                     else f"; its {total} test translations are the grid run's, line for line")
+        notes.append(f"- {text}."
                      + (f" Command: `{command}`." if (command := _rerun_command(study.get("config"), rerun)) else ""))
     return [f"{heading}# The same run trained again", "",
             tabulate(rows, headers=["system", "seed", "run", "host, torch kernels", "BLEU", "chrF", "hyp/ref length",
@@ -323,7 +328,8 @@ def rerun_section(study: dict, heading: str = "#") -> list[str]:
             "A rerun (`study rerun`) trains a recorded run again with the grid's settings. Matched seeds share "
             "data order and initial weights, so a difference between a run and its rerun is what rounding (another "
             "CPU, other kernels) or a change of code does by itself; the per-seed differences the tests above use "
-            "contain it too. Reruns are not part of any test on this page.", ""]
+            "contain it too. A host is named by what the runs record: CPU model, logical cores, system and torch's "
+            "kernels. Reruns are not part of any test on this page.", ""]
 
 
 SMOOTHER_WEIGHTS = {
