@@ -313,6 +313,9 @@ def test_a_rerun_of_the_same_seed_is_set_beside_the_grids_run_with_its_differenc
             "at update 800 -0.001 bits/token") in text
     assert "same run key" in text and "another host" in text
     assert "test translations" not in text  # not compared (no count in the record): nothing said
+    assert "OMP_NUM_THREADS" not in text  # neither run records it: nothing to tell apart
+    study["reruns"][0]["machine"] = {**b, "omp_threads": "2"}
+    assert "OMP_NUM_THREADS 2 (the grid's run: unset)" in "\n".join(rerun_section(study, "##"))
     study["reruns"][0]["translations_differing"] = [1337, 1722]
     assert "; 1337 of its 1722 test translations differ from the grid run's." in "\n".join(rerun_section(study, "##"))
     study["reruns"][0]["translations_differing"] = [0, 1722]

@@ -112,6 +112,7 @@ def run_rerun(preset: Preset, preset_name: str, data_root: Path, work_root: Path
                                 f"command prepares it)")
     corpus = PreparedCorpus.load(data)
     check_same_corpus(pair_records, corpus)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the grid: the thread count can change the rounding
     config = grid_config(preset, preset_name, pair, data, work, seed, list(preset.seeds), argv)
     reruns = work / RERUNS
     reruns.mkdir(parents=True, exist_ok=True)

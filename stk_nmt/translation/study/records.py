@@ -7,6 +7,8 @@ validation curve, token analysis, timings, the machine) and its test hypotheses,
 RECORDS/runs/<system id>__seed<N>.tar.xz once the run is finished (never rewritten, so a repository
 that commits them only adds files, like the logistic grid's cell archives). `unpack_study` rebuilds a
 work folder from the records that `study report`/`study page` read as if the runs had been made there.
+A rerun (`study rerun`: a recorded run trained again with the same settings) is packed the same way
+into RECORDS/reruns/<system id>__seed<N>__r<K>.tar.xz, apart from the grid's runs and in no test.
 
     python -m stk_nmt.translation.study page --records docs/study-runs/fr docs/study-runs/es --out docs/study.md
 

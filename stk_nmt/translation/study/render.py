@@ -305,6 +305,9 @@ def rerun_section(study: dict, heading: str = "#") -> list[str]:
         what = ["the same run key (data, flags, seed, decoding)" if rerun.get("key") == grid_run.get("key")
                 else "another run key (its settings differ from the grid run's)",
                 "the same host" if same_host else "another host"]
+        threads = [(r.get("machine") or {}).get("omp_threads") for r in (rerun, grid_run)]
+        if threads[0] != threads[1]:
+            what.append(f"OMP_NUM_THREADS {threads[0] or 'unset'} (the grid's run: {threads[1] or 'unset'})")
         code, grid_code = code_name(rerun.get("code")), code_name(grid_run.get("code"))
         if code != grid_code:
             what.append(f"{code or 'a package source it does not record'} (the grid's run: {grid_code or 'not recorded'})")
