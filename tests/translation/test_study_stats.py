@@ -395,8 +395,8 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
     sampling = (0.3 ** 2 + 0.4 ** 2) / 2
     larger = ((sd_es ** 2 - sampling) + sampling / 4) ** 0.5
     assert (f"the test set's sentence sampling accounts for {sampling / sd_es ** 2:.0%} of that variance (paired "
-            f"sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is training: with a test set 4 "
-            f"times larger the sd would be {larger:.2f} and {by_hand(larger)} seeds would do.") in text
+            f"sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest comes from training (the seed, "
+            f"and rounding where a seed's runs ran on different hosts): with a test set 4 times larger the sd would be {larger:.2f} and {by_hand(larger)} seeds would do.") in text
     runs = (n_fr + n_es) * 5  # every system of each pair at its seeds
     assert (f"Those seeds for every system of these pairs are {runs} runs, about {runs * 600 / 3600:.0f} h at the "
             f"10 min a run has taken on average in these records ({(runs - 12) * 600 / 3600:.0f} h beyond the "
@@ -412,3 +412,107 @@ def test_the_seed_plan_uses_the_family_of_the_finished_grid_and_the_recorded_run
             f"seeds); that is below the spread the test set's sentence sampling alone gives a difference (paired "
             f"sentence bootstrap per seed: SE 1.00 BLEU), so the plan takes that SE: a comparison needs "
             f"{by_hand(1.0, m=12)} seeds, and with a test set 4 times larger at least {by_hand(0.5, m=12)}.") in text
+
+
+def _hand_study(name, bleu, planned, length=None):
+    """A study dict from hand-made per-seed BLEU per system (chrF = 50 + BLEU / 2), its baseline
+    comparisons and the variants' contrasts with plain stk, as report.py builds them."""
+    from stk_nmt.translation.study.report import seed_comparison
+    from stk_nmt.translation.study.stats import mean_std
+
+    length = length or {}
+    runs = [{"system": spec, "seed": i + 1, "bleu": b, "chrf": 50 + b / 2,
+             "length_ratio": length.get(spec, [0.9] * len(values))[i]}
+            for spec, values in bleu.items() for i, b in enumerate(values)]
+    systems = {}
+    for spec in bleu:
+        own = [r for r in runs if r["system"] == spec]
+        entry = {"label": "baseline (lsce)" if spec == "baseline" else parse_system(spec).label,
+                 "length_ratio": dict(zip(("mean", "std"), mean_std([r["length_ratio"] for r in own])))}
+        seeds = [r["seed"] for r in own]
+        if spec != "baseline":
+            entry.update(seed_comparison(runs, spec, "baseline", seeds))
+        if "--" in spec:
+            entry["contrast"] = {"reference": "stk:0.96", "reference_label": "stk k/n=0.96", "matched_seeds": seeds,
+                                 **seed_comparison(runs, spec, "stk:0.96", seeds)}
+        systems[spec] = entry
+    return {"config": {"name": name}, "systems": systems, "runs": runs, "planned_runs": planned}
+
+
+def test_adding_comparisons_to_holms_family_never_lowers_an_adjusted_p():
+    """What the status line relies on when some pairs are complete and others still run."""
+    from stk_nmt.stats import holm
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        family = rng.uniform(0, 0.2, size=rng.integers(1, 12)).tolist()
+        grown = holm(family + rng.uniform(0, 1, size=rng.integers(1, 12)).tolist())
+        assert all(g >= a - 1e-12 for g, a in zip(grown, holm(family)))
+
+
+def test_the_status_names_the_complete_pairs_and_what_holm_can_still_change():
+    from stk_nmt.translation.study.render import apply_holm, status_line
+
+    bleu = {"baseline": [30.0, 31.0, 30.5], "stk:0.96": [30.6, 31.3, 31.4]}
+    fr, es = _hand_study("fr", bleu, planned=6), _hand_study("es", bleu, planned=6)
+    it = {"config": {"name": "it"}, "systems": {}, "runs": [], "planned_runs": 6}
+    apply_holm([fr, es, it])
+    text = status_line([fr, es, it])
+    assert text.startswith("**Status: in progress.** 12 of 18 planned runs are finished (fr 6 of 6, es 6 of 6, "
+                           "it 0 of 6)")
+    assert ("fr and es are complete: every planned run finished. The other pairs' comparisons can only raise "
+            "Holm-adjusted p values when they join the family, so no \"no significant difference\" on fr and es "
+            "can become a gain or a loss.") in text
+    assert "it: its verdicts cover the finished runs only" in text
+    # A complete pair with a significant result: that one can still lose its significance.
+    strong = _hand_study("fr", {"baseline": [30.0, 31.0, 30.5, 30.2], "stk:0.96": [32.0, 33.05, 32.5, 32.2]}, planned=8)
+    apply_holm([strong, it])
+    assert strong["systems"]["stk:0.96"]["seed_test"]["BLEU"]["verdict"] == "gain"
+    text = status_line([strong, it])
+    assert "fr is complete" in text and "its gains and losses could still lose their significance" in text
+    # Nothing complete, or everything: the lines as before.
+    half = _hand_study("fr", bleu, planned=10)
+    apply_holm([half])
+    assert "complete" not in status_line([half])
+    apply_holm([fr, es])
+    assert status_line([fr, es]) == "**Status: all 12 planned runs finished** (fr 6 of 6, es 6 of 6)."
+
+
+def test_the_page_says_whether_always_averaging_eos_changed_quality_or_length_for_the_better():
+    """The issue's rule for --stk-always-average eos: ship it if the study shows it helps quality or
+    length, else say so on the page. Hand-made runs; the numbers are scipy's paired t-tests."""
+    from scipy import stats as scipy_stats
+
+    from stk_nmt.translation.study.render import always_average_finding, apply_holm
+
+    eos = "stk:0.96,--stk-always-average=eos"
+    bleu = {"baseline": [30.0, 31.0, 30.5], "stk:0.96": [30.6, 31.3, 31.4], eos: [30.1, 30.2, 31.0]}
+    length = {"baseline": [0.90, 0.91, 0.92], "stk:0.96": [0.93, 0.92, 0.94], eos: [0.96, 0.96, 0.97]}
+    fr = _hand_study("fr", bleu, planned=9, length=length)
+    it = {"config": {"name": "it"}, "systems": {}, "runs": [], "planned_runs": 9}
+    apply_holm([fr, it])
+    text = always_average_finding([fr, it])
+    d = [e - s for e, s in zip(bleu[eos], bleu["stk:0.96"])]
+    p_len = scipy_stats.ttest_rel(length[eos], length["stk:0.96"]).pvalue
+    holm_p = fr["systems"][eos]["contrast"]["seed_test"]["BLEU"]["holm_p"]
+    assert text.startswith("**End-of-sentence tokens always averaged** (`--stk-always-average eos`), against plain "
+                           "ST_k at the same k/n on matched seeds.")
+    assert (f"fr (3 seeds): BLEU {np.mean(d):+.2f} (Holm p = {holm_p:.3f}, no significant difference)") in text
+    own, plain = np.mean(length[eos]), np.mean(length["stk:0.96"])
+    assert (f"hyp/ref length ratio {own:.3f} against 0.930 ({own - plain:+.3f}, paired t-test p = {p_len:.3f}, "
+            f"outside Holm's family; |1 - ratio| {1 - own:.3f} against 0.070)") in text
+    assert p_len < 0.05
+    assert "it: not tested yet" in text
+    # Outputs significantly nearer the reference length: the page says the option helped length.
+    assert "So far it changed the length ratio for the better on fr" in text
+    # No better length and no gain: the page says the study gives no reason to use it.
+    bleu[eos] = [29.1, 30.2, 30.0]
+    length[eos] = [0.93, 0.91, 0.95]
+    es = _hand_study("es", bleu, planned=9, length=length)
+    apply_holm([es])
+    text = always_average_finding([es])
+    assert ("On no pair did it change BLEU or chrF (against plain ST_k, Holm) or the length ratio (paired t-test, "
+            "p < 0.05, nearer 1) for the better: this study gives no reason to use it. It stays an option, off by "
+            "default (docs/criteria.md).") in text
+    assert "So far" not in text  # es is complete
+    assert always_average_finding([{"config": {"name": "fr"}, "systems": {}, "runs": [], "planned_runs": 3}]) is None

@@ -533,11 +533,30 @@ def status_line(studies: list[dict]) -> str:
     planned = sum(s.get("planned_runs", len(s["runs"])) for s in studies)
     per = ", ".join(f"{s['config']['name']} {len(s['runs'])} of {s.get('planned_runs', len(s['runs']))}"
                     for s in studies)
-    if finished < planned:
-        return (f"**Status: in progress.** {finished} of {planned} planned runs are finished ({per}); the others "
-                "are not (the grid command under Reproduce resumes them). The question is open: every verdict "
-                "below covers the finished runs only and may change as runs finish.")
-    return f"**Status: all {planned} planned runs finished** ({per})."
+    if finished >= planned:
+        return f"**Status: all {planned} planned runs finished** ({per})."
+    text = (f"**Status: in progress.** {finished} of {planned} planned runs are finished ({per}); the others "
+            "are not (the grid command under Reproduce resumes them).")
+    complete = [s for s in studies if s["runs"] and len(s["runs"]) >= s.get("planned_runs", len(s["runs"]))]
+    if not complete:
+        return text + (" The question is open: every verdict below covers the finished runs only and may change "
+                       "as runs finish.")
+    names = _and([s["config"]["name"] for s in complete])
+    running = _and([s["config"]["name"] for s in studies if s not in complete])
+    # Holm's adjusted p never falls when tests join the family, so only significance can still go.
+    significant = any(t.get("verdict") in ("gain", "loss") for s in complete for t in comparisons(s["systems"]))
+    text += (f" {names} {'are' if len(complete) > 1 else 'is'} complete: every planned run finished. The other "
+             f"pairs' comparisons can only raise Holm-adjusted p values when they join the family, so no \"no "
+             f"significant difference\" on {names} can become a gain or a loss")
+    their = "their" if len(complete) > 1 else "its"
+    text += f"; {their} gains and losses could still lose their significance." if significant else "."
+    their = "their" if len(studies) - len(complete) > 1 else "its"
+    return text + (f" {running}: {their} verdicts cover the finished runs only and may change as runs finish; the "
+                   "question is open there.")
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _bleu_tests(study: dict) -> list[tuple[str, dict]]:
@@ -609,8 +628,8 @@ def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -
             if sampling is not None and variance > 0:
                 larger = (variance - sampling + sampling / TEST_SET_FACTOR) ** 0.5
                 text += (f"; the test set's sentence sampling accounts for {sampling / variance:.0%} of that "
-                         f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest is "
-                         f"training: with a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
+                         f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest comes "
+                         f"from training (the seed, and rounding where a seed's runs ran on different hosts): with a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
                          f"{_seeds(runs_needed(gain, larger, alpha / m, power))} seeds would do")
         parts.append(text)
         if needed is not None:
@@ -633,6 +652,56 @@ def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -
     return text + " The page recomputes this plan from the records as seeds finish."
 
 
+ALWAYS_AVERAGE_FLAG = "--stk-always-average"
+
+
+def always_average_finding(studies: list[dict], alpha: float = ALPHA) -> str | None:
+    """What the study shows of `--stk-always-average eos` against plain ST_k at the same k/n: each
+    pair's seed tests and length ratios, then whether it changed quality (a Holm gain in BLEU or chrF)
+    or length (a paired t-test at alpha moving the ratio nearer 1) for the better. None when no
+    study has the option among its systems."""
+    parts, better_quality, better_length, tested, open_ = [], [], [], False, False
+    for study in studies:
+        name, systems = study["config"]["name"], study["systems"]
+        variants = [e for spec, e in systems.items() if ALWAYS_AVERAGE_FLAG in spec]
+        planned = ALWAYS_AVERAGE_FLAG in " ".join(study["config"].get("systems", []))
+        open_ |= len(study["runs"]) < study.get("planned_runs", len(study["runs"]))
+        if not any("seed_test" in e.get("contrast", {}) for e in variants):
+            if variants or planned or not study["runs"]:
+                parts.append(f"{name}: not tested yet")
+            continue
+        for e in variants:
+            contrast = e["contrast"]
+            if "seed_test" not in contrast:
+                continue
+            tested = True
+            plain = systems[contrast["reference"]]["length_ratio"]["mean"]
+            own = e["length_ratio"]["mean"]
+            length = contrast["length_ratio_delta"]
+            scores = ", ".join(f"{metric} {t['mean']:+.2f} (Holm p = {t['holm_p']:.3f}, {t['verdict']})"
+                               for metric, t in contrast["seed_test"].items())
+            parts.append(f"{name} ({len(contrast['matched_seeds'])} seeds): {scores}; hyp/ref length ratio "
+                         f"{own:.3f} against {plain:.3f} ({length['mean']:+.3f}, paired t-test p = "
+                         f"{length['p']:.3f}, outside Holm's family; |1 - ratio| {abs(1 - own):.3f} against "
+                         f"{abs(1 - plain):.3f})")
+            if any(t["verdict"] == "gain" for t in contrast["seed_test"].values()):
+                better_quality.append(name)
+            if length["p"] is not None and length["p"] < alpha and abs(1 - own) < abs(1 - plain):
+                better_length.append(name)
+    if not tested:
+        return None
+    text = (f"**End-of-sentence tokens always averaged** (`{ALWAYS_AVERAGE_FLAG} eos`), against plain ST_k at the "
+            f"same k/n on matched seeds. " + "; ".join(parts) + ". ")
+    so_far = "So far it" if open_ else "It"
+    if better_quality or better_length:
+        found = [f"quality for the better on {_and(better_quality)}"] if better_quality else []
+        found += [f"the length ratio for the better on {_and(better_length)}"] if better_length else []
+        return text + f"{so_far} changed {' and '.join(found)}; docs/criteria.md documents the option."
+    return text + (f"On no pair{' so far' if open_ else ''} did it change BLEU or chrF (against plain ST_k, Holm) or "
+                   f"the length ratio (paired t-test, p < {alpha:g}, nearer 1) for the better: this study gives no "
+                   "reason to use it. It stays an option, off by default (docs/criteria.md).")
+
+
 def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
     m = apply_holm(studies)
     lines = ["## Where the study stands", "", status_line(studies), ""]
@@ -641,10 +710,13 @@ def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
         lines += [f"  - {line}" for line in system_verdicts(study)]
     lines += ["", f"Holm's adjustment runs over the {m} comparison(s) with at least two matched seeds on this page."
               if m else "No comparison has two matched seeds yet: nothing is tested.", ""]
+    finding = always_average_finding(studies)
+    if finding:
+        lines += [finding, ""]
     plan = seed_plan(studies)
     if plan:
         lines += [plan, ""]
     return "\n".join(lines)
 
 
-__all__ = ["apply_holm", "figures", "intro", "markdown", "page_conclusion", "conclusion", "status_line", "TestResult"]
+__all__ = ["apply_holm", "figures", "intro", "markdown", "page_conclusion", "always_average_finding", "conclusion", "status_line", "TestResult"]
