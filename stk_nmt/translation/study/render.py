@@ -156,12 +156,22 @@ def system_verdicts(study: dict) -> list[str]:
     return lines
 
 
+def planned(study: dict) -> int:
+    """The runs a study plans (its finished runs when the record predates the plan)."""
+    return study.get("planned_runs", len(study["runs"]))
+
+
+def complete(study: dict) -> bool:
+    """Whether every planned run of the study has finished (and there is at least one)."""
+    return bool(study["runs"]) and len(study["runs"]) >= planned(study)
+
+
 def conclusion(study: dict, min_bleu: float = 20.0) -> str:
     """Where one study stands: its finished runs, the baseline's level, and the tested comparisons."""
-    runs, planned = len(study["runs"]), study.get("planned_runs", len(study["runs"]))
+    runs = len(study["runs"])
     if not runs:
-        return f"No run has finished yet (0 of {planned} planned)."
-    parts = [f"{runs} of {planned} planned runs finished."]
+        return f"No run has finished yet (0 of {planned(study)} planned)."
+    parts = [f"{runs} of {planned(study)} planned runs finished."]
     base = study["systems"].get("baseline")
     if base:
         level = "at or above" if base["bleu"]["mean"] >= min_bleu else "below"
@@ -380,10 +390,9 @@ def markdown(study: dict, image_prefix: str = "", heading: str = "#") -> str:
     lines = [f"{heading} Study `{config['name']}`: {manifest['config']['source_lang']}->"
              f"{manifest['config']['target_lang']}, corpus `{manifest['config']['corpus']}`", ""]
     recipe = RECIPES[config["recipe"]].description
-    planned = study.get("planned_runs", len(runs))
-    if planned > len(runs):
-        lines += [f"**In progress: {len(runs)} of {planned} planned runs finished.** Every statistic below uses "
-                  f"the finished runs only.", ""]
+    if planned(study) > len(runs):
+        lines += [f"**In progress: {len(runs)} of {planned(study)} planned runs finished.** Every statistic "
+                  f"below uses the finished runs only.", ""]
     preset = f"preset `{config['preset']}`, " if config.get("preset") else ""
     seeds = sorted(set(config["seeds"]) | set(config.get("planned_seeds", [])))
     lines += [
@@ -530,27 +539,26 @@ def intro(studies: list[dict]) -> str:
 def status_line(studies: list[dict]) -> str:
     """How far the grid is, from the records: never a settled answer while runs are missing."""
     finished = sum(len(s["runs"]) for s in studies)
-    planned = sum(s.get("planned_runs", len(s["runs"])) for s in studies)
-    per = ", ".join(f"{s['config']['name']} {len(s['runs'])} of {s.get('planned_runs', len(s['runs']))}"
-                    for s in studies)
-    if finished >= planned:
-        return f"**Status: all {planned} planned runs finished** ({per})."
-    text = (f"**Status: in progress.** {finished} of {planned} planned runs are finished ({per}); the others "
+    total = sum(planned(s) for s in studies)
+    per = ", ".join(f"{s['config']['name']} {len(s['runs'])} of {planned(s)}" for s in studies)
+    if finished >= total:
+        return f"**Status: all {total} planned runs finished** ({per})."
+    text = (f"**Status: in progress.** {finished} of {total} planned runs are finished ({per}); the others "
             "are not (the grid command under Reproduce resumes them).")
-    complete = [s for s in studies if s["runs"] and len(s["runs"]) >= s.get("planned_runs", len(s["runs"]))]
-    if not complete:
+    done = [s for s in studies if complete(s)]
+    if not done:
         return text + (" The question is open: every verdict below covers the finished runs only and may change "
                        "as runs finish.")
-    names = _and([s["config"]["name"] for s in complete])
-    running = _and([s["config"]["name"] for s in studies if s not in complete])
+    names = _and([s["config"]["name"] for s in done])
+    running = _and([s["config"]["name"] for s in studies if s not in done])
     # Holm's adjusted p never falls when tests join the family, so only significance can still go.
-    significant = any(t.get("verdict") in ("gain", "loss") for s in complete for t in comparisons(s["systems"]))
-    text += (f" {names} {'are' if len(complete) > 1 else 'is'} complete: every planned run finished. The other "
+    significant = any(t.get("verdict") in ("gain", "loss") for s in done for t in comparisons(s["systems"]))
+    text += (f" {names} {'are' if len(done) > 1 else 'is'} complete: every planned run finished. The other "
              f"pairs' comparisons can only raise Holm-adjusted p values when they join the family, so no \"no "
              f"significant difference\" on {names} can become a gain or a loss")
-    their = "their" if len(complete) > 1 else "its"
+    their = "their" if len(done) > 1 else "its"
     text += f"; {their} gains and losses could still lose their significance." if significant else "."
-    their = "their" if len(studies) - len(complete) > 1 else "its"
+    their = "their" if len(studies) - len(done) > 1 else "its"
     return text + (f" {running}: {their} verdicts cover the finished runs only and may change as runs finish; the "
                    "question is open there.")
 
@@ -628,19 +636,20 @@ def seed_plan(studies: list[dict], alpha: float = ALPHA, power: float = POWER) -
             if sampling is not None and variance > 0:
                 larger = (variance - sampling + sampling / TEST_SET_FACTOR) ** 0.5
                 text += (f"; the test set's sentence sampling accounts for {sampling / variance:.0%} of that "
-                         f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest comes "
-                         f"from training (the seed, and rounding where a seed's runs ran on different hosts): with a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
+                         f"variance (paired sentence bootstrap per seed: SE {sampling ** 0.5:.2f} BLEU), the rest "
+                         f"comes from training (the seed, and rounding where a seed's runs ran on different hosts): with "
+                         f"a test set {TEST_SET_FACTOR} times larger the sd would be {larger:.2f} and "
                          f"{_seeds(runs_needed(gain, larger, alpha / m, power))} seeds would do")
         parts.append(text)
         if needed is not None:
             total_runs += needed * len(study["config"]["systems"])
     if not parts:
         return None
-    planned = sorted({len(set(s["config"]["seeds"]) | set(s["config"].get("planned_seeds", []))) for s in studies})
+    seed_counts = sorted({len(set(s["config"]["seeds"]) | set(s["config"].get("planned_seeds", []))) for s in studies})
     text = (f"**Seeds the paper's effect needs.** Once every planned run is in, Holm's family on this page holds "
             f"{m} comparisons, and its strictest step tests at alpha = {alpha:g}/{m}. For {power:.0%} power there "
             f"against the paper's +{gain:.2f} BLEU ({corpus}) at the spread of the per-seed BLEU differences "
-            f"observed so far: " + "; ".join(parts) + f". The grid plans {' or '.join(map(str, planned))} seeds "
+            f"observed so far: " + "; ".join(parts) + f". The grid plans {' or '.join(map(str, seed_counts))} seeds "
             f"per system.")
     runs = [r for study in studies for r in study["runs"]]
     if total_runs and runs:
@@ -660,21 +669,18 @@ def always_average_finding(studies: list[dict], alpha: float = ALPHA) -> str | N
     pair's seed tests and length ratios, then whether it changed quality (a Holm gain in BLEU or chrF)
     or length (a paired t-test at alpha moving the ratio nearer 1) for the better. None when no
     study has the option among its systems."""
-    parts, better_quality, better_length, tested, open_ = [], [], [], False, False
+    parts, better_quality, better_length, tested = [], [], [], False
     for study in studies:
         name, systems = study["config"]["name"], study["systems"]
         variants = [e for spec, e in systems.items() if ALWAYS_AVERAGE_FLAG in spec]
-        planned = ALWAYS_AVERAGE_FLAG in " ".join(study["config"].get("systems", []))
-        open_ |= len(study["runs"]) < study.get("planned_runs", len(study["runs"]))
-        if not any("seed_test" in e.get("contrast", {}) for e in variants):
-            if variants or planned or not study["runs"]:
+        variants_tested = [e for e in variants if "seed_test" in e.get("contrast", {})]
+        if not variants_tested:
+            if variants or not study["runs"] or ALWAYS_AVERAGE_FLAG in " ".join(study["config"].get("systems", [])):
                 parts.append(f"{name}: not tested yet")
             continue
-        for e in variants:
+        tested = True
+        for e in variants_tested:
             contrast = e["contrast"]
-            if "seed_test" not in contrast:
-                continue
-            tested = True
             plain = systems[contrast["reference"]]["length_ratio"]["mean"]
             own = e["length_ratio"]["mean"]
             length = contrast["length_ratio_delta"]
@@ -692,6 +698,7 @@ def always_average_finding(studies: list[dict], alpha: float = ALPHA) -> str | N
         return None
     text = (f"**End-of-sentence tokens always averaged** (`{ALWAYS_AVERAGE_FLAG} eos`), against plain ST_k at the "
             f"same k/n on matched seeds. " + "; ".join(parts) + ". ")
+    open_ = any(len(study["runs"]) < planned(study) for study in studies)
     so_far = "So far it" if open_ else "It"
     if better_quality or better_length:
         found = [f"quality for the better on {_and(better_quality)}"] if better_quality else []
@@ -719,4 +726,5 @@ def page_conclusion(studies: list[dict], min_bleu: float = 20.0) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["apply_holm", "figures", "intro", "markdown", "page_conclusion", "always_average_finding", "conclusion", "status_line", "TestResult"]
+__all__ = ["apply_holm", "figures", "intro", "markdown", "page_conclusion", "always_average_finding", "conclusion",
+           "status_line", "TestResult"]
